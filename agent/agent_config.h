@@ -1,0 +1,25 @@
+// AgentConfig: the settings of one dx-agent, read from conf/agent.yaml.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace dx::agent {
+
+struct AgentConfig {
+  std::string name;                // agent name registered at the scheduler (required)
+  std::string secret;              // shared secret; or read from secret_file (required)
+  std::string scheduler_host;      // from "scheduler: host:port" (required)
+  int scheduler_port = 0;
+  std::string target_connection;   // ODBC connection string of the local database (required)
+  int reconnect_min_ms = 200;      // first back-off after a lost connection
+  int reconnect_max_ms = 30000;    // back-off ceiling
+  int queue_batches = 8;           // decoded batches buffered between receiving and writing
+  std::string log_level = "info";  // debug | info | warn | error
+};
+
+// Loads and validates the file; errors name the file, line and key.
+Result<AgentConfig> LoadAgentConfig(const std::string& path);
+
+}  // namespace dx::agent

@@ -1,0 +1,50 @@
+// dx-agent: the daemon on a consumer's front-end machine (前置机).
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "agent/agent_config.h"
+#include "agent/scheduler_link.h"
+#include "agent/table_writer.h"
+#include "common/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dx-agent: receives subscribed data from dx-scheduler into the local database"};
+  std::string config_path = "/etc/dx/agent.yaml";
+  app.add_option("-c,--config", config_path, "agent config file")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto config = dx::agent::LoadAgentConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "dx-agent: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  dx::LogLevel level;
+  dx::ParseLogLevel(config->log_level, &level);
+  dx::SetLogLevel(level);
+  dx::SetLogTag("agent " + config->name);
+
+  // Block termination signals here; a watcher thread turns them into an orderly stop.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto writer = dx::agent::TableWriter::Open(config->target_connection);
+  if (!writer.ok()) {
+    LOG_ERROR("cannot open the local database: " << writer.status().message());
+    return writer.status().code() == dx::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  dx::agent::SchedulerLink link(config.value(), writer->get());
+  std::thread watcher([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    LOG_INFO("signal " << sig << ": stopping");
+    link.Stop();
+  });
+  watcher.detach();
+  return link.Run();
+}

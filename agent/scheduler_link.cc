@@ -1,0 +1,262 @@
+#include "agent/scheduler_link.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <variant>
+
+#include "common/log.h"
+#include "common/wire.h"
+
+namespace dx::agent {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr milliseconds kSendTimeout{30000};
+constexpr size_t kMaxBatchBytes = 256u << 20;
+
+// A batch decoded by the reader thread, ready for the writer.
+struct DecodedBatch {
+  BatchMessage message;
+  Result<RowBatch> rows = RowBatch();
+};
+
+using Work = std::variant<TableBegin, DecodedBatch>;
+
+// A bounded hand-off from the reader thread to the writer thread.
+class WorkQueue {
+ public:
+  explicit WorkQueue(size_t capacity) : capacity_(capacity) {}
+  // Blocks while full; false when closed.
+  bool Push(Work work) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
+    if (closed_) return false;
+    items_.push_back(std::move(work));
+    cv_.notify_all();
+    return true;
+  }
+  // Blocks while empty; false when closed and drained.
+  bool Pop(Work* work) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return closed_ || !items_.empty(); });
+    if (items_.empty()) return false;
+    *work = std::move(items_.front());
+    items_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    items_.clear();
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Work> items_;
+  size_t capacity_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+SchedulerLink::SchedulerLink(const AgentConfig& config, TableWriter* writer)
+    : config_(config), writer_(writer) {}
+
+void SchedulerLink::Stop() {
+  stopping_ = true;
+  if (FrameLink* link = current_.load()) link->Close();
+}
+
+int SchedulerLink::Run() {
+  int backoff_ms = config_.reconnect_min_ms;
+  std::mt19937 rng(std::random_device{}());
+  while (!stopping_) {
+    auto dialed = FrameLink::Dial(config_.scheduler_host, config_.scheduler_port, seconds(5));
+    Status ended;
+    if (dialed.ok()) {
+      std::unique_ptr<FrameLink> link = std::move(dialed).value();
+      current_ = link.get();
+      if (stopping_) link->Close();
+      uint32_t heartbeat_s = 5;
+      ended = Handshake(*link, &heartbeat_s);
+      if (ended.ok()) {
+        LOG_INFO("connected to scheduler " << link->peer() << " as " << config_.name);
+        backoff_ms = config_.reconnect_min_ms;
+        ended = Serve(*link, heartbeat_s);
+      }
+      current_ = nullptr;
+    } else {
+      ended = dialed.status();
+    }
+    if (stopping_) break;
+    if (ended.code() == StatusCode::kPermissionDenied) {
+      LOG_ERROR("scheduler refused this agent: " << ended.message());
+      backoff_ms = config_.reconnect_max_ms;  // an operator must act; do not hammer
+    } else {
+      LOG_WARN("scheduler connection: " << ended.message() << "; retrying in " << backoff_ms << " ms");
+    }
+    std::uniform_int_distribution<int> jitter(0, backoff_ms / 4);
+    int wait_ms = backoff_ms + jitter(rng);
+    for (int waited = 0; waited < wait_ms && !stopping_; waited += 50) {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    backoff_ms = std::min(backoff_ms * 2, config_.reconnect_max_ms);
+  }
+  LOG_INFO("agent stopped");
+  return 0;
+}
+
+Status SchedulerLink::Handshake(FrameLink& link, uint32_t* heartbeat_s) {
+  Hello hello;
+  hello.agent = config_.name;
+  hello.secret = config_.secret;
+  hello.agent_version = "0.1.0";
+  hello.target_dbms = DbmsLabel(writer_->dbms());
+  hello.ledger = writer_->Ledger();
+  DX_RETURN_IF_ERROR(link.Send(MessageType::kHello, Encode(hello), kSendTimeout));
+  DX_ASSIGN_OR_RETURN(Frame frame, link.Receive(seconds(30)));
+  if (frame.type != MessageType::kHelloReply) return DataLoss("expected a hello reply");
+  HelloReply reply;
+  ByteReader peek(frame.payload);
+  uint64_t version = 0;
+  DX_RETURN_IF_ERROR(peek.GetVarint(&version));
+  if (version != kProtocolVersion) {
+    return PermissionDenied("scheduler speaks protocol version " + std::to_string(version) +
+                            ", this agent speaks " + std::to_string(kProtocolVersion));
+  }
+  DX_RETURN_IF_ERROR(Decode(frame.payload, &reply));
+  if (!reply.accepted) return PermissionDenied(reply.reason);
+  *heartbeat_s = std::max<uint32_t>(1, reply.heartbeat_s);
+  return Status::Ok();
+}
+
+Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
+  WorkQueue queue(static_cast<size_t>(config_.queue_batches));
+  std::mutex ended_mu;
+  Status ended;
+  auto finish = [&](const Status& why) {
+    {
+      std::lock_guard<std::mutex> lock(ended_mu);
+      if (ended.ok()) ended = why.ok() ? Unavailable("session ended") : why;
+    }
+    queue.Close();
+    link.Close();
+  };
+
+  // Reader: receives frames, decompresses and decodes batches so decoding overlaps writing.
+  std::thread reader([&] {
+    while (true) {
+      auto frame = link.Receive(seconds(3 * heartbeat_s));
+      if (!frame.ok()) return finish(frame.status());
+      switch (frame->type) {
+        case MessageType::kHeartbeat:
+          break;
+        case MessageType::kTableBegin: {
+          TableBegin begin;
+          Status st = Decode(frame->payload, &begin);
+          if (!st.ok()) return finish(st);
+          if (!queue.Push(std::move(begin))) return;
+          break;
+        }
+        case MessageType::kBatch: {
+          DecodedBatch batch;
+          Status st = Decode(frame->payload, &batch.message);
+          if (!st.ok()) return finish(st);
+          auto raw = Decompress(batch.message.payload, kMaxBatchBytes);
+          batch.rows = raw.ok() ? RowBatch::Decode(raw.value()) : Result<RowBatch>(raw.status());
+          batch.message.payload.clear();
+          if (!queue.Push(std::move(batch))) return;
+          break;
+        }
+        default:
+          return finish(DataLoss("unexpected message type " +
+                                 std::to_string(static_cast<int>(frame->type))));
+      }
+    }
+  });
+
+  // Heartbeats keep the scheduler's view of this agent fresh while it is idle.
+  std::mutex hb_mu;
+  std::condition_variable hb_cv;
+  bool hb_stop = false;
+  std::thread heartbeat([&] {
+    std::unique_lock<std::mutex> lock(hb_mu);
+    while (!hb_cv.wait_for(lock, seconds(heartbeat_s), [&] { return hb_stop; })) {
+      Status st = link.Send(MessageType::kHeartbeat, "", kSendTimeout);
+      if (!st.ok()) return finish(st);
+    }
+  });
+
+  // Writer (this thread): applies work in order and acknowledges what is committed.
+  Work work;
+  while (queue.Pop(&work)) {
+    Status sent;
+    if (auto* begin = std::get_if<TableBegin>(&work)) {
+      TableReady ready;
+      ready.subscription = begin->subscription;
+      ready.run_id = begin->run_id;
+      auto entry = writer_->BeginTable(*begin);
+      if (entry.ok()) {
+        ready.ledger = entry.value();
+      } else {
+        ready.code = entry.status().code();
+        ready.error = entry.status().message();
+        LOG_ERROR("subscription " << begin->subscription << ": " << ready.error);
+      }
+      sent = link.Send(MessageType::kTableReady, Encode(ready), kSendTimeout);
+    } else {
+      auto& batch = std::get<DecodedBatch>(work);
+      BatchAck ack;
+      ack.subscription = batch.message.subscription;
+      ack.seq = batch.message.seq;
+      Status st = batch.rows.status();
+      if (st.ok() && batch.rows->rows() != batch.message.rows) {
+        st = DataLoss("batch says " + std::to_string(batch.message.rows) + " rows, holds " +
+                      std::to_string(batch.rows->rows()));
+      }
+      if (st.ok()) {
+        auto outcome = writer_->ApplyBatch(batch.message.subscription, batch.message.seq,
+                                           batch.message.watermark, batch.rows.value());
+        if (outcome.ok()) {
+          ack.duplicate = outcome->duplicate;
+          LOG_DEBUG("batch " << ack.seq << " of " << ack.subscription << ": "
+                             << outcome->rows_written << " rows"
+                             << (ack.duplicate ? " (duplicate, skipped)" : ""));
+        } else {
+          st = outcome.status();
+        }
+      }
+      if (!st.ok()) {
+        ack.code = st.code();
+        ack.error = st.message();
+        LOG_ERROR("refused batch " << ack.seq << " of " << ack.subscription << ": " << st.message());
+      }
+      sent = link.Send(MessageType::kBatchAck, Encode(ack), kSendTimeout);
+    }
+    if (!sent.ok()) {
+      finish(sent);
+      break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(hb_mu);
+    hb_stop = true;
+  }
+  hb_cv.notify_all();
+  finish(Status::Ok());
+  reader.join();
+  heartbeat.join();
+  std::lock_guard<std::mutex> lock(ended_mu);
+  return ended;
+}
+
+}  // namespace dx::agent

@@ -1,0 +1,36 @@
+// SchedulerLink: the agent's side of the connection. Dials the scheduler (the front-end
+// machine opens no inbound port), authenticates with its secret and reports its ledger, then
+// receives table announcements and batches, writes them through TableWriter and acknowledges
+// only what is committed. Reconnects with exponential back-off until Stop().
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "agent/agent_config.h"
+#include "agent/table_writer.h"
+#include "common/frame_link.h"
+
+namespace dx::agent {
+
+class SchedulerLink {
+ public:
+  SchedulerLink(const AgentConfig& config, TableWriter* writer);
+
+  // Runs until Stop() is called. Returns the process exit code.
+  int Run();
+  // May be called from a signal-watching thread.
+  void Stop();
+
+ private:
+  // One connected session; returns why it ended.
+  Status Serve(FrameLink& link, uint32_t heartbeat_s);
+  Status Handshake(FrameLink& link, uint32_t* heartbeat_s);
+
+  const AgentConfig& config_;
+  TableWriter* writer_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<FrameLink*> current_{nullptr};
+};
+
+}  // namespace dx::agent

@@ -1,0 +1,74 @@
+// TableWriter: writes subscribed rows into the consumer's local database through ODBC.
+// Creates a target table from the catalog's columns when missing, refuses one whose shape
+// conflicts, upserts rows by primary key with the fastest statement shape the driver allows,
+// and commits each batch together with its BatchLedger row in one transaction.
+// Not thread-safe: owned by the agent's writer thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/odbc.h"
+#include "common/protocol.h"
+#include "common/row_batch.h"
+#include "common/sql_dialect.h"
+
+namespace dx::agent {
+
+// Name of the ledger table kept in the target database.
+inline constexpr char kLedgerTable[] = "dx_ledger";
+
+struct ApplyOutcome {
+  bool duplicate = false;  // already applied earlier: skipped
+  size_t rows_written = 0; // rows after collapsing repeated keys
+};
+
+class TableWriter {
+ public:
+  // Connects to the local database and loads the ledger (creating its table if needed).
+  static Result<std::unique_ptr<TableWriter>> Open(const std::string& connection_string);
+
+  Dbms dbms() const { return dialect_.dbms(); }
+  std::vector<LedgerEntry> Ledger() const;
+
+  // Prepares a subscription's table: creates it when missing, checks its columns otherwise
+  // (kFailedPrecondition, table untouched, on conflict). With `reset`, deletes the rows and
+  // the ledger watermark in one transaction (the batch sequence continues).
+  Result<LedgerEntry> BeginTable(const TableBegin& begin);
+
+  // Applies one batch with sequence `seq`. A batch at or below the ledger's sequence is a
+  // re-send and is skipped; a gap is refused. Rows and ledger commit together or not at all.
+  Result<ApplyOutcome> ApplyBatch(const std::string& subscription, uint64_t seq,
+                                  const std::string& watermark, const RowBatch& rows);
+
+ private:
+  struct TableState {
+    TableSpec spec;
+    std::map<int, std::unique_ptr<OdbcStatement>> upserts;  // by rows per statement
+    std::unique_ptr<OdbcStatement> delete_by_key;           // generic DBMS only
+    std::unique_ptr<OdbcStatement> insert_row;              // generic DBMS only
+  };
+
+  TableWriter(std::unique_ptr<OdbcConnection> conn, Dbms dbms);
+  Status LoadLedger();
+  Status CheckColumns(const TableSpec& spec, const std::vector<DbColumnInfo>& existing);
+  Result<OdbcStatement*> UpsertStatement(TableState& state, int rows);
+  Status WriteRows(TableState& state, const RowBatch& rows, const std::vector<size_t>& order);
+  Status WriteGeneric(TableState& state, const RowBatch& rows, const std::vector<size_t>& order);
+  Status WriteLedger(const LedgerEntry& entry);
+
+  std::unique_ptr<OdbcConnection> conn_;
+  SqlDialect dialect_;
+  TableSpec ledger_spec_;
+  std::unique_ptr<OdbcStatement> ledger_upsert_;
+  std::map<std::string, LedgerEntry> ledger_;
+  std::map<std::string, TableState> tables_;  // by subscription
+};
+
+// Row indexes to write so that a key repeated within one batch is written once, with its last
+// values (PostgreSQL and MySQL refuse to touch one row twice in one statement).
+std::vector<size_t> CollapseRepeatedKeys(const RowBatch& rows, const std::vector<size_t>& keys);
+
+}  // namespace dx::agent

@@ -1,0 +1,237 @@
+#include "common/frame_link.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace dx {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+int RemainingMs(SteadyClock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+}
+
+void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK); }
+
+void TuneSocket(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  int buf = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+}
+
+std::string PeerName(const sockaddr_storage& addr) {
+  char host[NI_MAXHOST];
+  char port[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), sizeof(addr), host, sizeof(host),
+                  port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return "?";
+  }
+  return std::string(host) + ":" + port;
+}
+
+void PutU32(char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+uint32_t GetU32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+}  // namespace
+
+Status ParseHostPort(const std::string& text, std::string* host, int* port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    return InvalidArgument("'" + text + "' is not host:port");
+  }
+  *host = text.substr(0, colon);
+  std::string p = text.substr(colon + 1);
+  for (char c : p) {
+    if (c < '0' || c > '9') return InvalidArgument("'" + text + "' has a bad port");
+  }
+  *port = std::atoi(p.c_str());
+  if (*port < 0 || *port > 65535) return InvalidArgument("'" + text + "' has a bad port");
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<FrameLink>> FrameLink::Dial(const std::string& host, int port,
+                                                   std::chrono::milliseconds timeout) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
+  if (rc != 0) return Unavailable("cannot resolve " + host + ": " + gai_strerror(rc));
+  Status last = Unavailable("no address for " + host);
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    SetNonBlocking(fd);
+    int c = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (c != 0 && errno == EINPROGRESS) {
+      pollfd pfd{fd, POLLOUT, 0};
+      if (poll(&pfd, 1, static_cast<int>(timeout.count())) == 1) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        c = err == 0 ? 0 : -1;
+        errno = err;
+      } else {
+        errno = ETIMEDOUT;
+      }
+    }
+    if (c == 0) {
+      freeaddrinfo(res);
+      TuneSocket(fd);
+      return std::make_unique<FrameLink>(fd, host + ":" + std::to_string(port));
+    }
+    last = Unavailable("cannot connect to " + host + ":" + std::to_string(port) + ": " +
+                       std::strerror(errno));
+    ::close(fd);
+  }
+  freeaddrinfo(res);
+  return last;
+}
+
+FrameLink::FrameLink(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {
+  SetNonBlocking(fd_);
+}
+
+FrameLink::~FrameLink() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void FrameLink::Close() { ::shutdown(fd_, SHUT_RDWR); }
+
+Status FrameLink::WriteAll(const char* data, size_t len, SteadyClock::time_point deadline) {
+  while (len > 0) {
+    ssize_t n = ::send(fd_, data, len, MSG_NOSIGNAL);
+    if (n > 0) {
+      data += n;
+      len -= static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      return Unavailable("send to " + peer_ + ": " + std::strerror(errno));
+    }
+    pollfd pfd{fd_, POLLOUT, 0};
+    int ms = RemainingMs(deadline);
+    if (ms == 0 || poll(&pfd, 1, ms) == 0) return Unavailable("send to " + peer_ + " timed out");
+  }
+  return Status::Ok();
+}
+
+Status FrameLink::ReadAll(char* data, size_t len, SteadyClock::time_point deadline) {
+  while (len > 0) {
+    ssize_t n = ::recv(fd_, data, len, 0);
+    if (n > 0) {
+      data += n;
+      len -= static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0) return Unavailable("connection closed by " + peer_);
+    if (errno != EAGAIN && errno != EINTR) {
+      return Unavailable("receive from " + peer_ + ": " + std::strerror(errno));
+    }
+    pollfd pfd{fd_, POLLIN, 0};
+    int ms = RemainingMs(deadline);
+    if (ms == 0 || poll(&pfd, 1, ms) == 0) {
+      return Unavailable("nothing heard from " + peer_ + " in time");
+    }
+  }
+  return Status::Ok();
+}
+
+Status FrameLink::Send(MessageType type, std::string_view payload,
+                       std::chrono::milliseconds timeout) {
+  if (payload.size() + 1 > kMaxFrameBytes) return Internal("frame too large");
+  char header[5];
+  PutU32(header, static_cast<uint32_t>(payload.size() + 1));
+  header[4] = static_cast<char>(type);
+  auto deadline = SteadyClock::now() + timeout;
+  std::lock_guard<std::mutex> lock(send_mu_);
+  DX_RETURN_IF_ERROR(WriteAll(header, sizeof(header), deadline));
+  DX_RETURN_IF_ERROR(WriteAll(payload.data(), payload.size(), deadline));
+  bytes_sent_ += sizeof(header) + payload.size();
+  return Status::Ok();
+}
+
+Result<Frame> FrameLink::Receive(std::chrono::milliseconds timeout) {
+  auto deadline = SteadyClock::now() + timeout;
+  char header[5];
+  DX_RETURN_IF_ERROR(ReadAll(header, sizeof(header), deadline));
+  uint32_t len = GetU32(header);
+  if (len == 0 || len > kMaxFrameBytes) {
+    return DataLoss("frame of " + std::to_string(len) + " bytes from " + peer_);
+  }
+  Frame frame;
+  frame.type = static_cast<MessageType>(header[4]);
+  frame.payload.resize(len - 1);
+  // A frame that has begun must finish; allow time in proportion to its size.
+  auto body_deadline = std::max(deadline, SteadyClock::now() + std::chrono::seconds(30));
+  DX_RETURN_IF_ERROR(ReadAll(frame.payload.data(), frame.payload.size(), body_deadline));
+  return frame;
+}
+
+Result<std::unique_ptr<FrameListener>> FrameListener::Listen(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
+  if (rc != 0) return InvalidArgument("cannot resolve listen address " + host + ": " + gai_strerror(rc));
+  int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+    std::string err = std::strerror(errno);
+    freeaddrinfo(res);
+    if (fd >= 0) ::close(fd);
+    return Unavailable("cannot listen on " + host + ":" + std::to_string(port) + ": " + err);
+  }
+  freeaddrinfo(res);
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int actual = addr.ss_family == AF_INET6
+                   ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                   : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  SetNonBlocking(fd);
+  return std::unique_ptr<FrameListener>(new FrameListener(fd, actual));
+}
+
+FrameListener::~FrameListener() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void FrameListener::Close() { ::shutdown(fd_, SHUT_RDWR); }
+
+Result<std::unique_ptr<FrameLink>> FrameListener::Accept(std::chrono::milliseconds timeout) {
+  pollfd pfd{fd_, POLLIN, 0};
+  int n = poll(&pfd, 1, static_cast<int>(timeout.count()));
+  if (n <= 0) return std::unique_ptr<FrameLink>();
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC);
+  if (fd < 0) return std::unique_ptr<FrameLink>();
+  TuneSocket(fd);
+  return std::make_unique<FrameLink>(fd, PeerName(addr));
+}
+
+}  // namespace dx

@@ -1,0 +1,70 @@
+// FrameLink: one TCP connection carrying protocol frames ([u32 length][u8 type][payload]),
+// with a deadline on every read and write. Send may be called from several threads;
+// Receive from one reader thread only. Close() from any thread unblocks the reader.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/protocol.h"
+#include "common/status.h"
+
+namespace dx {
+
+struct Frame {
+  MessageType type = MessageType::kHeartbeat;
+  std::string payload;
+};
+
+class FrameLink {
+ public:
+  // Connects to host:port; `timeout` bounds the connect.
+  static Result<std::unique_ptr<FrameLink>> Dial(const std::string& host, int port,
+                                                 std::chrono::milliseconds timeout);
+  explicit FrameLink(int fd, std::string peer);
+  ~FrameLink();
+  FrameLink(const FrameLink&) = delete;
+  FrameLink& operator=(const FrameLink&) = delete;
+
+  // kUnavailable when the peer is gone or the write does not finish within `timeout`.
+  Status Send(MessageType type, std::string_view payload, std::chrono::milliseconds timeout);
+  // Waits up to `timeout` for a whole frame; kUnavailable on timeout or close.
+  Result<Frame> Receive(std::chrono::milliseconds timeout);
+  void Close();
+  const std::string& peer() const { return peer_; }
+  // Bytes sent and received so far (frames included).
+  uint64_t bytes_sent() const { return bytes_sent_; }
+
+ private:
+  Status WriteAll(const char* data, size_t len, std::chrono::steady_clock::time_point deadline);
+  Status ReadAll(char* data, size_t len, std::chrono::steady_clock::time_point deadline);
+
+  int fd_;
+  std::string peer_;
+  std::mutex send_mu_;
+  uint64_t bytes_sent_ = 0;
+};
+
+// Listens on host:port for agent connections.
+class FrameListener {
+ public:
+  // Port 0 picks a free port; port() tells which.
+  static Result<std::unique_ptr<FrameListener>> Listen(const std::string& host, int port);
+  ~FrameListener();
+  int port() const { return port_; }
+  // Waits up to `timeout` for a connection; nullptr on timeout.
+  Result<std::unique_ptr<FrameLink>> Accept(std::chrono::milliseconds timeout);
+  void Close();
+
+ private:
+  FrameListener(int fd, int port) : fd_(fd), port_(port) {}
+  int fd_;
+  int port_;
+};
+
+// Splits "host:port"; InvalidArgument names the text when it is malformed.
+Status ParseHostPort(const std::string& text, std::string* host, int* port);
+
+}  // namespace dx

@@ -1,0 +1,105 @@
+// A small C++ face on the unixODBC driver manager: connections, transactions, prepared
+// statements with reusable text parameter slots, and streaming result reads.
+// Not thread-safe: one connection belongs to one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace dx {
+
+class OdbcStatement;
+
+// A column of an existing table, as the driver describes it (SQLColumns).
+struct DbColumnInfo {
+  std::string name;
+  int16_t data_type = 0;  // SQL_* type code
+  std::string type_name;
+  int64_t size = 0;
+};
+
+class OdbcConnection {
+ public:
+  // Connects with an ODBC connection string ("DSN=x" or "Driver=...;..."). When the driver
+  // benefits from options DX relies on (SqlDialect::ConnectionOptions), they are added unless
+  // the string already sets them. Failure to reach the database is kUnavailable.
+  static Result<std::unique_ptr<OdbcConnection>> Open(const std::string& connection_string);
+  ~OdbcConnection();
+  OdbcConnection(const OdbcConnection&) = delete;
+  OdbcConnection& operator=(const OdbcConnection&) = delete;
+
+  const std::string& dbms_name() const { return dbms_name_; }
+  const std::string& driver_name() const { return driver_name_; }
+
+  Status SetAutocommit(bool on);
+  Status Commit();
+  Status Rollback();
+  // Runs a statement with no parameters and discards any result.
+  Status Execute(const std::string& sql);
+  Result<std::unique_ptr<OdbcStatement>> Prepare(const std::string& sql);
+  // Runs a query without parameters and returns the first column of the first row ("" if none).
+  Result<std::string> QueryScalar(const std::string& sql);
+  // The columns of `table`; empty when the table does not exist.
+  Result<std::vector<DbColumnInfo>> Columns(const std::string& table);
+
+ private:
+  friend class OdbcStatement;
+  OdbcConnection() = default;
+  Status Connect(const std::string& connection_string);
+  void Disconnect();
+
+  void* env_ = nullptr;
+  void* dbc_ = nullptr;
+  bool connected_ = false;
+  std::string dbms_name_;
+  std::string driver_name_;
+};
+
+// A prepared statement. Parameters are text (SQL_C_CHAR, UTF-8) held in slots bound once and
+// refilled before each Execute, so a hot loop never re-binds unless a value outgrows its slot.
+class OdbcStatement {
+ public:
+  ~OdbcStatement();
+  OdbcStatement(const OdbcStatement&) = delete;
+  OdbcStatement& operator=(const OdbcStatement&) = delete;
+
+  // Declares `count` text parameters. Must be called before SetParam/SetNull.
+  Status DeclareParams(size_t count);
+  // Copies `value` into parameter slot `index` (0-based).
+  Status SetParam(size_t index, std::string_view value);
+  void SetNull(size_t index);
+  // Executes with the current parameter values. For queries, rows are then read with Fetch.
+  Status Execute();
+  // Closes an open cursor so the statement can be executed again.
+  Status CloseCursor();
+
+  Result<size_t> ColumnCount();
+  // Advances to the next row; false at the end.
+  Result<bool> Fetch();
+  // Reads column `index` (0-based) of the current row as text; returns false for NULL.
+  Result<bool> GetText(size_t index, std::string* out);
+
+ private:
+  friend class OdbcConnection;
+  OdbcStatement(OdbcConnection* conn, void* stmt) : conn_(conn), stmt_(stmt) {}
+  Status BindSlot(size_t index);
+
+  struct Slot {
+    std::vector<char> buffer;
+    int64_t indicator = 0;  // SQLLEN
+  };
+  OdbcConnection* conn_;
+  void* stmt_;
+  std::vector<Slot> slots_;
+  std::vector<char> read_buffer_;
+};
+
+// Classifies an ODBC failure by its SQLSTATE: connection and lock problems are retryable.
+StatusCode CodeForSqlState(const std::string& sqlstate, const std::string& message);
+
+}  // namespace dx

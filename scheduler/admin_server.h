@@ -1,0 +1,27 @@
+// AdminServer: serves AdminApi over HTTP/1.1 (Boost.Beast) on its own I/O thread, with a
+// deadline on every read and write. Boost types stay in admin_server.cc.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "scheduler/admin_api.h"
+
+namespace dx::scheduler {
+
+class AdminServer {
+ public:
+  explicit AdminServer(AdminApi& api);
+  ~AdminServer();
+  // Listens on "host:port" (port 0 picks one) and starts serving.
+  Status Start(const std::string& listen);
+  void Stop();
+  int port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dx::scheduler

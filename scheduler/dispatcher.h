@@ -1,0 +1,56 @@
+// Dispatcher: decides when subscriptions run. Every tick it starts the runs that are due
+// (schedule, manual trigger, resync) on a bounded pool of workers, never two runs of one
+// subscription at once. A missed schedule after downtime runs once; a failed run is retried
+// with exponential back-off; a scheduled run waits while its agent is offline.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "scheduler/agent_hub.h"
+#include "scheduler/exchange_run.h"
+#include "scheduler/scheduler_config.h"
+#include "scheduler/store.h"
+
+namespace dx::scheduler {
+
+class Dispatcher {
+ public:
+  Dispatcher(Store& store, AgentHub& hub, const SchedulerConfig& config, const Clock& clock);
+  ~Dispatcher();
+
+  void Start();
+  // Stops starting runs and waits for those under way to end.
+  void Stop();
+  // Marks `subscription` for a run now (or a reload from scratch with `resync`); returns
+  // the id of its latest run before the request, so callers can wait for a newer one.
+  Result<int64_t> Trigger(const std::string& subscription, bool resync);
+  bool IsRunning(const std::string& subscription);
+
+  // One pass over the subscriptions (exposed for tests with a fake clock).
+  void Tick();
+
+ private:
+  void Loop();
+  void RunOne(Subscription sub, std::string trigger, bool reset);
+
+  Store& store_;
+  AgentHub& hub_;
+  const SchedulerConfig& config_;
+  const Clock& clock_;
+  ExchangeRun exchange_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> running_;
+  int active_ = 0;
+  bool stopping_ = false;
+  std::thread loop_;
+};
+
+}  // namespace dx::scheduler

@@ -1,0 +1,163 @@
+#include "scheduler/exchange_run.h"
+
+#include <algorithm>
+#include <deque>
+
+#include "common/log.h"
+#include "common/watermark.h"
+#include "common/wire.h"
+#include "scheduler/extractor.h"
+#include "scheduler/manifest.h"
+
+namespace dx::scheduler {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+int64_t NowMs(const Clock& clock) {
+  return std::chrono::duration_cast<milliseconds>(clock.Now().time_since_epoch()).count();
+}
+
+struct InFlight {
+  uint64_t seq;
+  std::string watermark;
+};
+
+}  // namespace
+
+TableSpec SubscribedTable(const Subscription& sub, const CatalogEntry& entry) {
+  TableSpec spec;
+  spec.table = sub.target_table;
+  for (const Field& f : entry.fields) {
+    if (std::find(sub.columns.begin(), sub.columns.end(), f.column.name) != sub.columns.end()) {
+      spec.columns.push_back(f.column);
+    }
+  }
+  return spec;
+}
+
+ExchangeRun::ExchangeRun(Store& store, AgentHub& hub, const ExchangeOptions& options,
+                         const Clock& clock)
+    : store_(store), hub_(hub), options_(options), clock_(clock) {}
+
+RunRecord ExchangeRun::Execute(const Subscription& sub, const std::string& trigger, bool reset) {
+  RunRecord run;
+  run.subscription = sub.name;
+  run.trigger = trigger;
+  run.status = "running";
+  run.started_at = NowMs(clock_);
+  auto id = store_.StartRun(run);
+  if (!id.ok()) {
+    run.status = "failed";
+    run.error = id.status().message();
+    LOG_ERROR("run of " << sub.name << " could not be recorded: " << run.error);
+    return run;
+  }
+  run.id = id.value();
+  Status st = Transfer(sub, reset, &run);
+  run.finished_at = NowMs(clock_);
+  run.status = st.ok() ? "succeeded" : "failed";
+  run.error = st.ok() ? "" : st.message();
+  Status recorded = store_.FinishRun(run);
+  if (!recorded.ok()) LOG_ERROR("run " << run.id << " not recorded: " << recorded.message());
+  if (st.ok()) {
+    LOG_INFO("run " << run.id << " of " << sub.name << " (" << trigger << "): " << run.rows
+                    << " rows, " << run.batches << " batches, " << run.bytes << " bytes in "
+                    << (run.finished_at - run.started_at) << " ms");
+  } else {
+    LOG_WARN("run " << run.id << " of " << sub.name << " failed: " << run.error);
+  }
+  return run;
+}
+
+Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run) {
+  DX_ASSIGN_OR_RETURN(auto entry, store_.GetCatalogEntry(sub.entry));
+  if (!entry) return FailedPrecondition("catalog entry '" + sub.entry + "' no longer exists");
+  DX_RETURN_IF_ERROR(CheckSubscriptionAgainstEntry(sub, *entry));
+  DX_ASSIGN_OR_RETURN(auto source, store_.GetSource(entry->source));
+  if (!source) return FailedPrecondition("source '" + entry->source + "' no longer exists");
+  std::shared_ptr<AgentSession> session = hub_.Find(sub.agent);
+  if (!session) return Unavailable("agent " + sub.agent + " is offline");
+
+  // Open the source first: if it is unreachable, nothing is announced and nothing moves.
+  DX_ASSIGN_OR_RETURN(auto extractor, Extractor::Open(source->connection));
+  DX_ASSIGN_OR_RETURN(std::string source_now, extractor->SourceNow());
+  DX_ASSIGN_OR_RETURN(std::string bound, ShiftTimestamp(source_now, -options_.safety_lag_s));
+
+  TableBegin begin;
+  begin.subscription = sub.name;
+  begin.run_id = static_cast<uint64_t>(run->id);
+  begin.reset = reset;
+  begin.spec = SubscribedTable(sub, *entry);
+  session->ResetMailbox(sub.name);
+  DX_RETURN_IF_ERROR(session->Send(MessageType::kTableBegin, Encode(begin)));
+  TableReady ready;
+  do {
+    DX_ASSIGN_OR_RETURN(ready, session->AwaitTableReady(sub.name, seconds(options_.ack_timeout_s)));
+  } while (ready.run_id != begin.run_id);  // a late answer to an earlier run
+  if (ready.code != StatusCode::kOk) return Status(ready.code, "agent: " + ready.error);
+  if (reset) DX_RETURN_IF_ERROR(store_.SetProgress(sub.name, ready.ledger.batch_seq, ""));
+
+  ExtractSpec spec;
+  spec.source_table = entry->source_table;
+  spec.columns = begin.spec.columns;
+  spec.updatetime = entry->FindField(entry->updatetime_column)->column;
+  spec.filter = sub.filter;
+  for (const RowCondition& c : sub.filter) spec.filter_columns.push_back(entry->FindField(c.column)->column);
+  DX_ASSIGN_OR_RETURN(spec.after, Watermark::Decode(ready.ledger.watermark));
+  spec.bound = bound;
+  DX_RETURN_IF_ERROR(extractor->Start(spec));
+
+  uint64_t seq = ready.ledger.batch_seq;
+  std::deque<InFlight> in_flight;
+  auto await_ack = [&]() -> Status {
+    const InFlight expected = in_flight.front();
+    while (true) {
+      DX_ASSIGN_OR_RETURN(BatchAck ack,
+                          session->AwaitAck(sub.name, seconds(options_.ack_timeout_s)));
+      if (ack.seq < expected.seq) continue;  // a late answer to an earlier run
+      if (ack.seq != expected.seq) {
+        return DataLoss("agent acknowledged batch " + std::to_string(ack.seq) + ", expected " +
+                        std::to_string(expected.seq));
+      }
+      if (ack.code != StatusCode::kOk) {
+        return Status(ack.code, "agent refused batch " + std::to_string(ack.seq) + ": " + ack.error);
+      }
+      break;
+    }
+    in_flight.pop_front();
+    session->NoteCommitted(sub.name, expected.seq, expected.watermark);
+    return store_.SetProgress(sub.name, expected.seq, expected.watermark);
+  };
+
+  const size_t columns = spec.columns.size();
+  RowBatch batch(columns);
+  std::string raw;
+  Watermark last = spec.after;
+  while (true) {
+    batch.Clear();
+    DX_ASSIGN_OR_RETURN(size_t n, extractor->Read(static_cast<size_t>(options_.batch_rows), &batch, &last));
+    if (n == 0) break;
+    raw.clear();
+    batch.EncodeTo(&raw);
+    BatchMessage message;
+    message.subscription = sub.name;
+    message.run_id = begin.run_id;
+    message.seq = ++seq;
+    message.watermark = last.Encode();
+    message.rows = static_cast<uint32_t>(n);
+    DX_ASSIGN_OR_RETURN(message.payload, Compress(raw, options_.compression_level));
+    std::string frame = Encode(message);
+    while (in_flight.size() >= static_cast<size_t>(options_.window)) DX_RETURN_IF_ERROR(await_ack());
+    DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, frame));
+    in_flight.push_back({message.seq, message.watermark});
+    run->rows += static_cast<int64_t>(n);
+    run->bytes += static_cast<int64_t>(frame.size());
+    run->batches += 1;
+  }
+  while (!in_flight.empty()) DX_RETURN_IF_ERROR(await_ack());
+  return Status::Ok();
+}
+
+}  // namespace dx::scheduler

@@ -1,0 +1,143 @@
+#include "scheduler/extractor.h"
+
+#include <cstdio>
+#include <ctime>
+
+namespace dx::scheduler {
+
+Result<std::string> ShiftTimestamp(const std::string& ts, int64_t seconds) {
+  std::tm tm{};
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (std::sscanf(ts.c_str(), "%4d-%2d-%2d %2d:%2d:%2d", &year, &month, &day, &hour, &minute,
+                  &second) != 6) {
+    return InvalidArgument("source time '" + ts + "' is not YYYY-MM-DD HH:MM:SS");
+  }
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  time_t t = timegm(&tm) + static_cast<time_t>(seconds);
+  std::tm out{};
+  gmtime_r(&t, &out);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &out);
+  return std::string(buf);
+}
+
+Result<std::unique_ptr<Extractor>> Extractor::Open(const std::string& connection_string) {
+  DX_ASSIGN_OR_RETURN(auto conn, OdbcConnection::Open(connection_string));
+  Dbms dbms = DbmsFromName(conn->dbms_name());
+  return std::unique_ptr<Extractor>(new Extractor(std::move(conn), dbms));
+}
+
+Result<std::string> Extractor::SourceNow() {
+  DX_ASSIGN_OR_RETURN(std::string now, conn_->QueryScalar(dialect_.NowQuery()));
+  if (now.size() > 19) now.resize(19);  // drop fractional seconds
+  return now;
+}
+
+std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
+                                  std::vector<std::string>* params) {
+  std::string select;
+  bool ut_delivered = false;
+  std::vector<const ColumnSpec*> keys;
+  for (const ColumnSpec& c : spec.columns) {
+    select += (select.empty() ? "" : ", ") + d.Quote(c.name);
+    if (c.name == spec.updatetime.name) ut_delivered = true;
+    if (c.primary_key) keys.push_back(&c);
+  }
+  if (!ut_delivered) select += ", " + d.Quote(spec.updatetime.name);
+  const std::string ut = d.Quote(spec.updatetime.name);
+  const std::string ut_mark = d.Placeholder(spec.updatetime);
+
+  std::string where = ut + " <= " + ut_mark;
+  params->push_back(spec.bound);
+  if (!spec.after.empty()) {
+    // (ut, k1, k2, ...) > (w_ut, w_k1, ...), spelt out so every DBMS can use it.
+    std::string inner;
+    for (size_t i = keys.size(); i-- > 0;) {
+      std::string k = d.Quote(keys[i]->name);
+      std::string mark = d.Placeholder(*keys[i]);
+      inner = inner.empty() ? k + " > " + mark
+                            : k + " > " + mark + " OR (" + k + " = " + mark + " AND (" + inner + "))";
+    }
+    where += " AND (" + ut + " > " + ut_mark + " OR (" + ut + " = " + ut_mark + " AND (" + inner +
+             ")))";
+    params->push_back(spec.after.updatetime);
+    params->push_back(spec.after.updatetime);
+    // Parameters in the order the markers appear: k1 > ? OR (k1 = ? AND (k2 > ? ...)).
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const std::string& v = i < spec.after.key.size() ? spec.after.key[i] : std::string();
+      params->push_back(v);
+      if (i + 1 < keys.size()) params->push_back(v);
+    }
+  }
+  for (size_t i = 0; i < spec.filter.size(); ++i) {
+    const RowCondition& c = spec.filter[i];
+    std::string col = d.Quote(c.column);
+    std::string mark = d.Placeholder(spec.filter_columns[i]);
+    if (c.op == "in") {
+      std::string marks;
+      for (const std::string& v : c.values) {
+        marks += (marks.empty() ? "" : ", ") + mark;
+        params->push_back(v);
+      }
+      where += " AND " + col + " IN (" + marks + ")";
+    } else {
+      where += " AND " + col + " " + (c.op == "!=" ? "<>" : c.op) + " " + mark;
+      params->push_back(c.values[0]);
+    }
+  }
+  std::string order = ut;
+  for (const ColumnSpec* k : keys) order += ", " + d.Quote(k->name);
+  return "SELECT " + select + " FROM " + d.Quote(spec.source_table) + " WHERE " + where +
+         " ORDER BY " + order;
+}
+
+Status Extractor::Start(const ExtractSpec& spec) {
+  std::vector<std::string> params;
+  std::string sql = BuildQuery(dialect_, spec, &params);
+  DX_ASSIGN_OR_RETURN(stmt_, conn_->Prepare(sql));
+  DX_RETURN_IF_ERROR(stmt_->DeclareParams(params.size()));
+  for (size_t i = 0; i < params.size(); ++i) DX_RETURN_IF_ERROR(stmt_->SetParam(i, params[i]));
+  DX_RETURN_IF_ERROR(stmt_->Execute());
+  delivered_ = spec.columns.size();
+  updatetime_index_ = delivered_;
+  key_indexes_.clear();
+  for (size_t i = 0; i < spec.columns.size(); ++i) {
+    if (spec.columns[i].name == spec.updatetime.name) updatetime_index_ = i;
+    if (spec.columns[i].primary_key) key_indexes_.push_back(i);
+  }
+  return Status::Ok();
+}
+
+Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last) {
+  size_t n = 0;
+  const size_t total = updatetime_index_ == delivered_ ? delivered_ + 1 : delivered_;
+  while (n < max_rows) {
+    DX_ASSIGN_OR_RETURN(bool row, stmt_->Fetch());
+    if (!row) break;
+    for (size_t c = 0; c < total; ++c) {
+      DX_ASSIGN_OR_RETURN(bool not_null, stmt_->GetText(c, &cell_));
+      if (c == updatetime_index_) last->updatetime = cell_;
+      if (c >= delivered_) continue;
+      if (not_null) {
+        batch->AddCell(cell_);
+      } else {
+        batch->AddNull();
+      }
+    }
+    ++n;
+  }
+  if (n > 0) {
+    last->key.resize(key_indexes_.size());
+    for (size_t k = 0; k < key_indexes_.size(); ++k) {
+      last->key[k] = std::string(batch->Cell(batch->rows() - 1, key_indexes_[k]));
+    }
+  }
+  return n;
+}
+
+}  // namespace dx::scheduler

@@ -1,0 +1,61 @@
+// Extractor: reads a subscription's rows from its source through ODBC, streaming, in
+// (UPDATETIME, primary key) order, strictly after a watermark and up to a bound taken on the
+// source's own clock (now minus the safety lag), with the approved columns and row filter.
+// One Extractor per run; not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/odbc.h"
+#include "common/row_batch.h"
+#include "common/sql_dialect.h"
+#include "common/watermark.h"
+#include "scheduler/model.h"
+
+namespace dx::scheduler {
+
+struct ExtractSpec {
+  std::string source_table;
+  std::vector<ColumnSpec> columns;  // delivered columns, in wire order (keys flagged)
+  ColumnSpec updatetime;            // the UPDATETIME column
+  std::vector<RowCondition> filter;
+  std::vector<ColumnSpec> filter_columns;  // the column of each filter condition
+  Watermark after;                  // read strictly after this (empty: from the start)
+  std::string bound;                // read rows with UPDATETIME <= bound
+};
+
+class Extractor {
+ public:
+  static Result<std::unique_ptr<Extractor>> Open(const std::string& connection_string);
+
+  const SqlDialect& dialect() const { return dialect_; }
+  // The source's current local time, "YYYY-MM-DD HH:MM:SS".
+  Result<std::string> SourceNow();
+  Status Start(const ExtractSpec& spec);
+  // Appends up to `max_rows` rows to `batch` and sets `*last` to the last row's watermark.
+  // Returns the number of rows read; 0 at the end.
+  Result<size_t> Read(size_t max_rows, RowBatch* batch, Watermark* last);
+
+  // The SELECT statement and its parameters for `spec` (exposed for tests).
+  static std::string BuildQuery(const SqlDialect& dialect, const ExtractSpec& spec,
+                                std::vector<std::string>* params);
+
+ private:
+  Extractor(std::unique_ptr<OdbcConnection> conn, Dbms dbms)
+      : conn_(std::move(conn)), dialect_(dbms) {}
+
+  std::unique_ptr<OdbcConnection> conn_;
+  SqlDialect dialect_;
+  std::unique_ptr<OdbcStatement> stmt_;
+  size_t delivered_ = 0;          // columns sent to the agent
+  size_t updatetime_index_ = 0;   // position of UPDATETIME in the select list
+  std::vector<size_t> key_indexes_;
+  std::string cell_;
+};
+
+// Shifts a "YYYY-MM-DD HH:MM:SS" timestamp by `seconds` (calendar arithmetic, no time zone).
+Result<std::string> ShiftTimestamp(const std::string& timestamp, int64_t seconds);
+
+}  // namespace dx::scheduler

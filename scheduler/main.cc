@@ -1,0 +1,77 @@
+// dx-scheduler: the central daemon (catalog, subscriptions, schedules, exchange, admin API).
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "scheduler/admin_server.h"
+#include "scheduler/agent_hub.h"
+#include "scheduler/dispatcher.h"
+#include "scheduler/scheduler_config.h"
+#include "scheduler/sqlite_store.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dx-scheduler: the central scheduler of DX"};
+  std::string config_path = "/etc/dx/scheduler.yaml";
+  std::string ports_file;
+  app.add_option("-c,--config", config_path, "scheduler config file")->capture_default_str();
+  app.add_option("--ports-file", ports_file, "write the bound ports here once listening");
+  CLI11_PARSE(app, argc, argv);
+
+  auto config = dx::scheduler::LoadSchedulerConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "dx-scheduler: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  dx::LogLevel level;
+  dx::ParseLogLevel(config->log_level, &level);
+  dx::SetLogLevel(level);
+  dx::SetLogTag("scheduler");
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto store = dx::scheduler::SqliteStore::Open(config->store_path);
+  if (!store.ok()) {
+    std::fprintf(stderr, "dx-scheduler: %s\n", store.status().message().c_str());
+    return 2;
+  }
+  dx::SystemClock clock;
+  auto interrupted = (*store)->MarkInterruptedRuns(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch()).count());
+  if (interrupted.ok() && interrupted.value() > 0) {
+    LOG_WARN(interrupted.value() << " run(s) were interrupted by the last stop; they resume");
+  }
+
+  dx::scheduler::AgentHub hub(**store, clock, config->heartbeat_s);
+  dx::scheduler::Dispatcher dispatcher(**store, hub, config.value(), clock);
+  dx::scheduler::AdminApi api(**store, hub, dispatcher, clock, config->admin_token);
+  dx::scheduler::AdminServer admin(api);
+  for (dx::Status st : {hub.Start(config->agents_listen), admin.Start(config->admin_listen)}) {
+    if (!st.ok()) {
+      LOG_ERROR(st.message());
+      return 1;
+    }
+  }
+  if (!ports_file.empty()) {
+    std::ofstream(ports_file + ".tmp") << "agents=" << hub.port() << "\nadmin=" << admin.port()
+                                       << "\n";
+    std::rename((ports_file + ".tmp").c_str(), ports_file.c_str());
+  }
+  dispatcher.Start();
+  LOG_INFO("scheduler ready (store " << config->store_path << ")");
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  LOG_INFO("signal " << sig << ": stopping");
+  admin.Stop();
+  dispatcher.Stop();
+  hub.Stop();
+  return 0;
+}

@@ -1,0 +1,329 @@
+#include "scheduler/manifest.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config_value.h"
+#include "scheduler/schedule.h"
+#include "scheduler/secret.h"
+
+namespace dx::scheduler {
+namespace {
+
+struct Parsed {
+  std::vector<Source> sources;
+  std::vector<CatalogEntry> entries;
+  std::vector<AgentRecord> agents;
+  std::vector<std::string> agent_secrets;  // plain secrets as given (hashed on apply)
+  std::vector<Subscription> subscriptions;
+  std::map<std::string, ConfigValue> where;  // "Kind/name" -> document, for error locations
+};
+
+bool OneOf(const std::string& v, std::initializer_list<const char*> options) {
+  for (const char* o : options) {
+    if (v == o) return true;
+  }
+  return false;
+}
+
+Status ParseSource(const ConfigValue& doc, Parsed* out) {
+  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "connection"}));
+  Source s;
+  DX_RETURN_IF_ERROR(doc.GetString("name", &s.name, true));
+  DX_RETURN_IF_ERROR(doc.GetString("connection", &s.connection, true));
+  out->sources.push_back(s);
+  return Status::Ok();
+}
+
+Status ParseField(const ConfigValue& f, Field* field) {
+  DX_RETURN_IF_ERROR(f.CheckKeys({"item", "column", "type", "not_null", "primary_key", "meaning",
+                                  "format", "example"}));
+  std::string type;
+  DX_RETURN_IF_ERROR(f.GetString("type", &type, true));
+  auto spec = ParseColumnType(type);
+  if (!spec.ok()) return f["type"].Error(spec.status().message());
+  field->column = spec.value();
+  DX_RETURN_IF_ERROR(f.GetString("column", &field->column.name, true));
+  if (!IsValidIdentifier(field->column.name)) {
+    return f["column"].Error("'" + field->column.name +
+                             "' is not a valid column name (letters, digits, _)");
+  }
+  DX_RETURN_IF_ERROR(f.GetString("item", &field->item_name, true));
+  DX_RETURN_IF_ERROR(f.GetBool("not_null", &field->column.not_null));
+  DX_RETURN_IF_ERROR(f.GetBool("primary_key", &field->column.primary_key));
+  DX_RETURN_IF_ERROR(f.GetString("meaning", &field->meaning));
+  DX_RETURN_IF_ERROR(f.GetString("format", &field->format));
+  DX_RETURN_IF_ERROR(f.GetString("example", &field->example));
+  if (field->column.primary_key) field->column.not_null = true;
+  return Status::Ok();
+}
+
+Status ParseEntry(const ConfigValue& doc, Parsed* out) {
+  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "provider", "mounted", "summary", "share_type",
+                                    "security_level", "update_frequency", "time_range", "topic",
+                                    "scope", "source", "source_table", "updatetime_column",
+                                    "fields"}));
+  CatalogEntry e;
+  DX_RETURN_IF_ERROR(doc.GetString("name", &e.name, true));
+  size_t dash = e.name.find('-');
+  if (dash == std::string::npos || dash == 0 || dash + 1 == e.name.size()) {
+    return doc["name"].Error("'" + e.name + "' must be named 机构名称-数据基本信息 (第十五条)");
+  }
+  DX_RETURN_IF_ERROR(doc.GetString("provider", &e.provider, true));
+  DX_RETURN_IF_ERROR(doc.GetString("mounted", &e.mounted));
+  DX_RETURN_IF_ERROR(doc.GetString("summary", &e.summary, true));
+  DX_RETURN_IF_ERROR(doc.GetString("share_type", &e.share_type, true));
+  if (!OneOf(e.share_type, {"unconditional", "authorised", "not_shared"})) {
+    return doc["share_type"].Error("expected unconditional, authorised or not_shared");
+  }
+  DX_RETURN_IF_ERROR(doc.GetString("security_level", &e.security_level));
+  DX_RETURN_IF_ERROR(doc.GetString("update_frequency", &e.update_frequency));
+  DX_RETURN_IF_ERROR(doc.GetString("time_range", &e.time_range));
+  DX_RETURN_IF_ERROR(doc.GetString("topic", &e.topic, true));
+  if (!OneOf(e.topic, {"student", "teacher", "institution"})) {
+    return doc["topic"].Error("expected student, teacher or institution");
+  }
+  DX_RETURN_IF_ERROR(doc.GetString("scope", &e.scope));
+  DX_RETURN_IF_ERROR(doc.GetString("source", &e.source, true));
+  DX_RETURN_IF_ERROR(doc.GetString("source_table", &e.source_table, true));
+  if (!IsValidIdentifier(e.source_table)) {
+    return doc["source_table"].Error("'" + e.source_table + "' is not a valid table name");
+  }
+  DX_RETURN_IF_ERROR(doc.GetString("updatetime_column", &e.updatetime_column, true));
+  ConfigValue fields = doc["fields"];
+  if (!fields.IsSequence() || fields.Items().empty()) {
+    return fields.Error("is required: a list of fields");
+  }
+  std::set<std::string> seen;
+  for (const ConfigValue& f : fields.Items()) {
+    Field field;
+    DX_RETURN_IF_ERROR(ParseField(f, &field));
+    if (!seen.insert(field.column.name).second) {
+      return f["column"].Error("column '" + field.column.name + "' appears twice");
+    }
+    e.fields.push_back(field);
+  }
+  if (std::none_of(e.fields.begin(), e.fields.end(),
+                   [](const Field& f) { return f.column.primary_key; })) {
+    return fields.Error("no field is marked primary_key");
+  }
+  const Field* ut = e.FindField(e.updatetime_column);
+  if (ut == nullptr) {
+    return doc["updatetime_column"].Error("'" + e.updatetime_column + "' is not one of the fields");
+  }
+  if (ut->column.type != ColumnType::kDatetime || !ut->column.not_null) {
+    return doc["updatetime_column"].Error("'" + e.updatetime_column +
+                                          "' must be a not-null datetime field");
+  }
+  out->entries.push_back(e);
+  return Status::Ok();
+}
+
+Status ParseAgent(const ConfigValue& doc, Parsed* out) {
+  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "secret", "secret_hash", "description"}));
+  AgentRecord a;
+  std::string secret;
+  DX_RETURN_IF_ERROR(doc.GetString("name", &a.name, true));
+  DX_RETURN_IF_ERROR(doc.GetString("secret", &secret));
+  DX_RETURN_IF_ERROR(doc.GetString("secret_hash", &a.secret_hash));
+  DX_RETURN_IF_ERROR(doc.GetString("description", &a.description));
+  if (secret.empty() == a.secret_hash.empty()) {
+    return doc["secret"].Error("give exactly one of secret and secret_hash");
+  }
+  if (!secret.empty() && secret.size() < 12) {
+    return doc["secret"].Error("must be at least 12 characters");
+  }
+  out->agents.push_back(a);
+  out->agent_secrets.push_back(secret);
+  return Status::Ok();
+}
+
+Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
+  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "agent", "entry", "columns", "filter",
+                                    "target_table", "schedule", "status"}));
+  Subscription s;
+  DX_RETURN_IF_ERROR(doc.GetString("name", &s.name, true));
+  DX_RETURN_IF_ERROR(doc.GetString("agent", &s.agent, true));
+  DX_RETURN_IF_ERROR(doc.GetString("entry", &s.entry, true));
+  DX_RETURN_IF_ERROR(doc.GetStringList("columns", &s.columns));
+  if (s.columns.empty()) return doc["columns"].Error("is required: the approved columns");
+  DX_RETURN_IF_ERROR(doc.GetString("target_table", &s.target_table, true));
+  if (!IsValidIdentifier(s.target_table)) {
+    return doc["target_table"].Error("'" + s.target_table + "' is not a valid table name");
+  }
+  DX_RETURN_IF_ERROR(doc.GetString("schedule", &s.schedule));
+  auto schedule = Schedule::Parse(s.schedule);
+  if (!schedule.ok()) return doc["schedule"].Error(schedule.status().message());
+  DX_RETURN_IF_ERROR(doc.GetString("status", &s.status));
+  if (!OneOf(s.status, {"active", "suspended"})) {
+    return doc["status"].Error("expected active or suspended");
+  }
+  ConfigValue filter = doc["filter"];
+  if (filter.present() && !filter.IsSequence()) return filter.Error("expected a list of conditions");
+  for (const ConfigValue& c : filter.Items()) {
+    DX_RETURN_IF_ERROR(c.CheckKeys({"column", "op", "value", "values"}));
+    RowCondition cond;
+    DX_RETURN_IF_ERROR(c.GetString("column", &cond.column, true));
+    DX_RETURN_IF_ERROR(c.GetString("op", &cond.op));
+    if (cond.op.empty()) cond.op = "=";
+    if (!OneOf(cond.op, {"=", "!=", "<", "<=", ">", ">=", "in"})) {
+      return c["op"].Error("expected one of = != < <= > >= in");
+    }
+    std::string value;
+    DX_RETURN_IF_ERROR(c.GetString("value", &value));
+    DX_RETURN_IF_ERROR(c.GetStringList("values", &cond.values));
+    if (!value.empty()) cond.values.insert(cond.values.begin(), value);
+    if (cond.values.empty() || (cond.op != "in" && cond.values.size() != 1)) {
+      return c.Error(cond.op == "in" ? "'in' needs values: [...]" : "needs exactly one value");
+    }
+    s.filter.push_back(cond);
+  }
+  out->subscriptions.push_back(s);
+  return Status::Ok();
+}
+
+template <typename T>
+const T* FindByName(const std::vector<T>& items, const std::string& name) {
+  for (const T& item : items) {
+    if (item.name == name) return &item;
+  }
+  return nullptr;
+}
+
+std::string Action(bool existed, bool same) {
+  if (!existed) return "created";
+  return same ? "unchanged" : "updated";
+}
+
+}  // namespace
+
+Status CheckSubscriptionAgainstEntry(const Subscription& sub, const CatalogEntry& entry) {
+  if (entry.share_type == "not_shared") {
+    return InvalidArgument("catalog entry '" + entry.name + "' is not shared");
+  }
+  for (const std::string& col : sub.columns) {
+    if (entry.FindField(col) == nullptr) {
+      return InvalidArgument("column '" + col + "' is not a field of '" + entry.name + "'");
+    }
+  }
+  for (const Field& f : entry.fields) {
+    if (f.column.primary_key &&
+        std::find(sub.columns.begin(), sub.columns.end(), f.column.name) == sub.columns.end()) {
+      return InvalidArgument("columns must include the primary key '" + f.column.name + "'");
+    }
+  }
+  for (const RowCondition& c : sub.filter) {
+    if (entry.FindField(c.column) == nullptr) {
+      return InvalidArgument("filter column '" + c.column + "' is not a field of '" + entry.name +
+                             "'");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string& text,
+                                                const std::string& source_name) {
+  DX_ASSIGN_OR_RETURN(auto docs, ConfigValue::LoadText(text, source_name));
+  if (docs.empty()) return InvalidArgument(source_name + ": no documents");
+  Parsed parsed;
+  for (const ConfigValue& doc : docs) {
+    if (!doc.IsMap()) return doc.Error("expected a mapping with 'kind'");
+    std::string kind;
+    DX_RETURN_IF_ERROR(doc.GetString("kind", &kind, true));
+    std::string name;
+    DX_RETURN_IF_ERROR(doc.GetString("name", &name, true));
+    if (parsed.where.count(kind + "/" + name)) {
+      return doc["name"].Error(kind + " '" + name + "' appears twice in this manifest");
+    }
+    parsed.where[kind + "/" + name] = doc;
+    if (kind == "Source") {
+      DX_RETURN_IF_ERROR(ParseSource(doc, &parsed));
+    } else if (kind == "CatalogEntry") {
+      DX_RETURN_IF_ERROR(ParseEntry(doc, &parsed));
+    } else if (kind == "Agent") {
+      DX_RETURN_IF_ERROR(ParseAgent(doc, &parsed));
+    } else if (kind == "Subscription") {
+      DX_RETURN_IF_ERROR(ParseSubscription(doc, &parsed));
+    } else {
+      return doc["kind"].Error("unknown kind '" + kind +
+                               "' (expected Source, CatalogEntry, Agent or Subscription)");
+    }
+  }
+
+  // Cross-references: against this manifest first, then the store.
+  for (const CatalogEntry& e : parsed.entries) {
+    if (FindByName(parsed.sources, e.source) == nullptr) {
+      DX_ASSIGN_OR_RETURN(auto src, store.GetSource(e.source));
+      if (!src) return parsed.where["CatalogEntry/" + e.name]["source"].Error(
+          "no source named '" + e.source + "'");
+    }
+  }
+  for (const Subscription& s : parsed.subscriptions) {
+    ConfigValue doc = parsed.where["Subscription/" + s.name];
+    if (FindByName(parsed.agents, s.agent) == nullptr) {
+      DX_ASSIGN_OR_RETURN(auto agent, store.GetAgent(s.agent));
+      if (!agent) return doc["agent"].Error("no agent named '" + s.agent + "'");
+    }
+    std::optional<CatalogEntry> entry;
+    if (const CatalogEntry* e = FindByName(parsed.entries, s.entry)) {
+      entry = *e;
+    } else {
+      DX_ASSIGN_OR_RETURN(entry, store.GetCatalogEntry(s.entry));
+    }
+    if (!entry) return doc["entry"].Error("no catalog entry named '" + s.entry + "'");
+    Status st = CheckSubscriptionAgainstEntry(s, *entry);
+    if (!st.ok()) return doc.Error(st.message());
+  }
+
+  std::vector<ApplyOutcome> outcomes;
+  Status st = store.InTransaction([&]() -> Status {
+    for (const Source& s : parsed.sources) {
+      DX_ASSIGN_OR_RETURN(auto old, store.GetSource(s.name));
+      bool same = old && ToJson(*old) == ToJson(s);
+      if (!same) DX_RETURN_IF_ERROR(store.PutSource(s));
+      outcomes.push_back({"Source", s.name, Action(old.has_value(), same)});
+    }
+    for (const CatalogEntry& e : parsed.entries) {
+      DX_ASSIGN_OR_RETURN(auto old, store.GetCatalogEntry(e.name));
+      bool same = old && ToJson(*old) == ToJson(e);
+      if (!same) DX_RETURN_IF_ERROR(store.PutCatalogEntry(e));
+      outcomes.push_back({"CatalogEntry", e.name, Action(old.has_value(), same)});
+    }
+    for (size_t i = 0; i < parsed.agents.size(); ++i) {
+      AgentRecord a = parsed.agents[i];
+      const std::string& secret = parsed.agent_secrets[i];
+      DX_ASSIGN_OR_RETURN(auto old, store.GetAgent(a.name));
+      bool same_secret = old && (secret.empty() ? old->secret_hash == a.secret_hash
+                                                : VerifySecret(secret, old->secret_hash));
+      if (same_secret) {
+        a.secret_hash = old->secret_hash;
+      } else if (!secret.empty()) {
+        a.secret_hash = HashSecret(secret);
+      }
+      bool same = same_secret && old->description == a.description;
+      if (!same) DX_RETURN_IF_ERROR(store.PutAgent(a));
+      outcomes.push_back({"Agent", a.name, Action(old.has_value(), same)});
+    }
+    for (const Subscription& s : parsed.subscriptions) {
+      DX_ASSIGN_OR_RETURN(auto old, store.GetSubscription(s.name));
+      bool same = old && ToJson(*old) == ToJson(s);
+      if (!same) DX_RETURN_IF_ERROR(store.PutSubscriptionDefinition(s));
+      // What the agent holds was selected under the old definition: reload it from scratch
+      // so it holds exactly what the new one allows.
+      if (old && (old->entry != s.entry || old->columns != s.columns ||
+                  ToJson(*old)["filter"] != ToJson(s)["filter"] ||
+                  old->target_table != s.target_table)) {
+        DX_RETURN_IF_ERROR(store.SetPending(s.name, old->manual_pending, true));
+      }
+      outcomes.push_back({"Subscription", s.name, Action(old.has_value(), same)});
+    }
+    return Status::Ok();
+  });
+  DX_RETURN_IF_ERROR(st);
+  return outcomes;
+}
+
+}  // namespace dx::scheduler

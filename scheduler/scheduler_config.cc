@@ -1,0 +1,88 @@
+#include "scheduler/scheduler_config.h"
+
+#include <fstream>
+
+#include "common/config_value.h"
+#include "common/frame_link.h"
+#include "common/log.h"
+
+namespace dx::scheduler {
+namespace {
+
+Status GetIntField(const ConfigValue& v, const std::string& key, int* out, int min, int max) {
+  int64_t x = *out;
+  DX_RETURN_IF_ERROR(v.GetInt(key, &x, min, max));
+  *out = static_cast<int>(x);
+  return Status::Ok();
+}
+
+Status CheckAddress(const ConfigValue& parent, const std::string& key, const std::string& text) {
+  std::string host;
+  int port = 0;
+  Status st = ParseHostPort(text, &host, &port);
+  return st.ok() ? st : parent[key].Error(st.message());
+}
+
+}  // namespace
+
+Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
+  DX_ASSIGN_OR_RETURN(auto docs, ConfigValue::LoadFile(path));
+  if (docs.size() != 1 || !docs[0].IsMap()) {
+    return InvalidArgument(path + ":1: expected one YAML mapping");
+  }
+  const ConfigValue& root = docs[0];
+  DX_RETURN_IF_ERROR(root.CheckKeys({"store", "listen", "admin", "heartbeat_s", "tick_ms",
+                                     "exchange", "log"}));
+  SchedulerConfig c;
+  ConfigValue store = root["store"];
+  DX_RETURN_IF_ERROR(store.CheckKeys({"path"}));
+  DX_RETURN_IF_ERROR(store.GetString("path", &c.store_path));
+
+  ConfigValue listen = root["listen"];
+  DX_RETURN_IF_ERROR(listen.CheckKeys({"agents", "admin"}));
+  DX_RETURN_IF_ERROR(listen.GetString("agents", &c.agents_listen));
+  DX_RETURN_IF_ERROR(CheckAddress(listen, "agents", c.agents_listen));
+  DX_RETURN_IF_ERROR(listen.GetString("admin", &c.admin_listen));
+  DX_RETURN_IF_ERROR(CheckAddress(listen, "admin", c.admin_listen));
+
+  ConfigValue admin = root["admin"];
+  DX_RETURN_IF_ERROR(admin.CheckKeys({"token", "token_file"}));
+  DX_RETURN_IF_ERROR(admin.GetString("token", &c.admin_token));
+  std::string token_file;
+  DX_RETURN_IF_ERROR(admin.GetString("token_file", &token_file));
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    if (!in) return admin["token_file"].Error("cannot read '" + token_file + "'");
+    std::getline(in, c.admin_token);
+  }
+  if (c.admin_token.size() < 16) {
+    return admin["token"].Error("an operator token of at least 16 characters is required");
+  }
+
+  DX_RETURN_IF_ERROR(GetIntField(root, "heartbeat_s", &c.heartbeat_s, 1, 300));
+  DX_RETURN_IF_ERROR(GetIntField(root, "tick_ms", &c.tick_ms, 10, 60000));
+
+  ConfigValue ex = root["exchange"];
+  DX_RETURN_IF_ERROR(ex.CheckKeys({"batch_rows", "window", "compression_level", "safety_lag_s",
+                                   "workers", "retry_min_s", "retry_max_s", "ack_timeout_s"}));
+  ExchangeOptions& e = c.exchange;
+  DX_RETURN_IF_ERROR(GetIntField(ex, "batch_rows", &e.batch_rows, 1, 1000000));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "window", &e.window, 1, 64));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "compression_level", &e.compression_level, 1, 19));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "safety_lag_s", &e.safety_lag_s, 0, 86400));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "workers", &e.workers, 1, 256));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "retry_min_s", &e.retry_min_s, 1, 3600));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "retry_max_s", &e.retry_max_s, e.retry_min_s, 86400));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "ack_timeout_s", &e.ack_timeout_s, 1, 3600));
+
+  ConfigValue log = root["log"];
+  DX_RETURN_IF_ERROR(log.CheckKeys({"level"}));
+  DX_RETURN_IF_ERROR(log.GetString("level", &c.log_level));
+  LogLevel level;
+  if (!ParseLogLevel(c.log_level, &level)) {
+    return log["level"].Error("expected debug, info, warn or error");
+  }
+  return c;
+}
+
+}  // namespace dx::scheduler

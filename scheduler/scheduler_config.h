@@ -1,0 +1,36 @@
+// SchedulerConfig: the settings of dx-scheduler, read from conf/scheduler.yaml.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace dx::scheduler {
+
+// How exchange runs read, batch and send.
+struct ExchangeOptions {
+  int batch_rows = 5000;          // rows per batch
+  int window = 4;                 // batches in flight per subscription before waiting for acks
+  int compression_level = 1;      // zstd level (1 is fastest; limits.md: 2.5x on student rows)
+  int safety_lag_s = 2;           // rows newer than source-now minus this wait for the next run
+  int workers = 4;                // runs executing at once
+  int retry_min_s = 1;            // first back-off after a failed run
+  int retry_max_s = 60;           // back-off ceiling
+  int ack_timeout_s = 120;        // longest wait for an agent's answer to one batch
+};
+
+struct SchedulerConfig {
+  std::string store_path = "/var/lib/dx/scheduler.db";  // SQLite store (WAL)
+  std::string agents_listen = "127.0.0.1:7800";         // where agents dial in
+  std::string admin_listen = "127.0.0.1:7880";          // admin API (dxctl, console)
+  std::string admin_token;                              // operator token (required)
+  int heartbeat_s = 5;                                  // heartbeat interval towards agents
+  int tick_ms = 200;                                    // how often schedules are checked
+  ExchangeOptions exchange;
+  std::string log_level = "info";
+};
+
+// Loads and validates the file; errors name the file, line and key.
+Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path);
+
+}  // namespace dx::scheduler

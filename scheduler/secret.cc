@@ -1,0 +1,63 @@
+#include "scheduler/secret.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstdlib>
+#include <vector>
+
+namespace dx::scheduler {
+namespace {
+
+constexpr int kIterations = 20000;
+
+std::string Hex(const unsigned char* data, size_t len) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < len; ++i) {
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 15]);
+  }
+  return out;
+}
+
+std::string Derive(const std::string& secret, const std::string& salt, int iterations) {
+  unsigned char out[32];
+  PKCS5_PBKDF2_HMAC(secret.data(), static_cast<int>(secret.size()),
+                    reinterpret_cast<const unsigned char*>(salt.data()),
+                    static_cast<int>(salt.size()), iterations, EVP_sha256(), sizeof(out), out);
+  return Hex(out, sizeof(out));
+}
+
+}  // namespace
+
+std::string HashSecret(const std::string& secret) {
+  unsigned char salt_bytes[16];
+  RAND_bytes(salt_bytes, sizeof(salt_bytes));
+  std::string salt = Hex(salt_bytes, sizeof(salt_bytes));
+  return "pbkdf2-sha256$" + std::to_string(kIterations) + "$" + salt + "$" +
+         Derive(secret, salt, kIterations);
+}
+
+bool VerifySecret(const std::string& secret, const std::string& stored) {
+  size_t a = stored.find('$');
+  size_t b = stored.find('$', a + 1);
+  size_t c = stored.find('$', b + 1);
+  if (a == std::string::npos || b == std::string::npos || c == std::string::npos) return false;
+  int iterations = std::atoi(stored.substr(a + 1, b - a - 1).c_str());
+  if (iterations <= 0) return false;
+  std::string salt = stored.substr(b + 1, c - b - 1);
+  std::string want = stored.substr(c + 1);
+  std::string got = Derive(secret, salt, iterations);
+  return got.size() == want.size() && CRYPTO_memcmp(got.data(), want.data(), got.size()) == 0;
+}
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char out[32];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr);
+  return Hex(out, len);
+}
+
+}  // namespace dx::scheduler

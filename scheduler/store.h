@@ -1,0 +1,75 @@
+// Store: the scheduler's durable state (sources, catalog, agents, subscriptions with their
+// schedule state and acknowledged watermark, run history, audit log). One interface so that a
+// PostgreSQL store can serve several scheduler replicas later; SqliteStore is the default.
+// Implementations are thread-safe.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "scheduler/model.h"
+
+namespace dx::scheduler {
+
+struct AuditEvent {
+  int64_t at_ms = 0;
+  std::string actor;   // operator token name, agent name, "scheduler"
+  std::string action;  // e.g. apply, run, resync, agent.auth
+  std::string target;
+  std::string result;  // ok | refused | failed: why
+  std::string from;    // peer address
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Runs `body` atomically: every write inside commits together or not at all.
+  virtual Status InTransaction(const std::function<Status()>& body) = 0;
+
+  virtual Status PutSource(const Source& source) = 0;
+  virtual Result<std::optional<Source>> GetSource(const std::string& name) = 0;
+  virtual Result<std::vector<Source>> ListSources() = 0;
+
+  virtual Status PutCatalogEntry(const CatalogEntry& entry) = 0;
+  virtual Result<std::optional<CatalogEntry>> GetCatalogEntry(const std::string& name) = 0;
+  virtual Result<std::vector<CatalogEntry>> ListCatalogEntries() = 0;
+
+  // Creates or updates the definition; keeps the online state.
+  virtual Status PutAgent(const AgentRecord& agent) = 0;
+  virtual Result<std::optional<AgentRecord>> GetAgent(const std::string& name) = 0;
+  virtual Result<std::vector<AgentRecord>> ListAgents() = 0;
+  virtual Status SetAgentOnline(const std::string& name, bool online, int64_t seen_at,
+                                const std::string& address, const std::string& version,
+                                const std::string& target_dbms) = 0;
+  virtual Status TouchAgent(const std::string& name, int64_t seen_at) = 0;
+  virtual Status MarkAllAgentsOffline() = 0;
+
+  // Creates or updates the definition; keeps the runtime state.
+  virtual Status PutSubscriptionDefinition(const Subscription& sub) = 0;
+  virtual Result<std::optional<Subscription>> GetSubscription(const std::string& name) = 0;
+  virtual Result<std::vector<Subscription>> ListSubscriptions() = 0;
+  virtual Status SetSchedule(const std::string& name, int64_t next_due, int failures) = 0;
+  virtual Status SetPending(const std::string& name, bool manual, bool resync) = 0;
+  // The last batch the agent acknowledged (scheduler's view; the agent's ledger is the truth).
+  virtual Status SetProgress(const std::string& name, uint64_t acked_seq,
+                             const std::string& watermark) = 0;
+  virtual Status SetLastSuccess(const std::string& name, int64_t at) = 0;
+
+  virtual Result<int64_t> StartRun(const RunRecord& run) = 0;
+  virtual Status FinishRun(const RunRecord& run) = 0;
+  virtual Result<std::vector<RunRecord>> ListRuns(const std::string& subscription, int limit) = 0;
+  virtual Result<std::optional<RunRecord>> LastRun(const std::string& subscription) = 0;
+  // Marks runs left "running" by a previous process as interrupted; returns how many.
+  virtual Result<int> MarkInterruptedRuns(int64_t now_ms) = 0;
+
+  // Appends to the hash-chained audit log.
+  virtual Status Audit(const AuditEvent& event) = 0;
+  // Recomputes the chain; kDataLoss names the first record that does not match.
+  virtual Status VerifyAudit() = 0;
+};
+
+}  // namespace dx::scheduler
