@@ -57,13 +57,15 @@ Result<std::vector<ConfigValue>> ConfigValue::LoadFile(const std::string& path) 
 }
 
 bool ConfigValue::present() const { return impl_->node.IsDefined() && !impl_->node.IsNull(); }
-bool ConfigValue::IsMap() const { return impl_->node.IsMap(); }
-bool ConfigValue::IsSequence() const { return impl_->node.IsSequence(); }
-bool ConfigValue::IsScalar() const { return impl_->node.IsScalar(); }
+bool ConfigValue::IsMap() const { return impl_->node.IsDefined() && impl_->node.IsMap(); }
+bool ConfigValue::IsSequence() const {
+  return impl_->node.IsDefined() && impl_->node.IsSequence();
+}
+bool ConfigValue::IsScalar() const { return impl_->node.IsDefined() && impl_->node.IsScalar(); }
 const std::string& ConfigValue::path() const { return impl_->path; }
 
 int ConfigValue::line() const {
-  if (impl_->node.IsDefined() && impl_->node.Mark().line >= 0) return impl_->node.Mark().line + 1;
+  if (impl_->node.IsDefined() && !impl_->node.Mark().is_null()) return impl_->node.Mark().line + 1;
   return impl_->parent_line;
 }
 
@@ -72,17 +74,19 @@ ConfigValue ConfigValue::operator[](const std::string& key) const {
   impl->file = impl_->file;
   impl->path = impl_->path.empty() ? key : impl_->path + "." + key;
   impl->parent_line = line();
-  if (impl_->node.IsMap()) {
-    // yaml-cpp's const operator[] does not insert; it returns an undefined node when missing.
+  if (IsMap()) {
+    // yaml-cpp's const operator[] does not insert; it returns an invalid node when the key is
+    // missing, and assigning or inspecting that node throws. Keep the default (null) then.
     const YAML::Node& parent = impl_->node;
-    impl->node = parent[key];
+    YAML::Node child = parent[key];
+    if (child.IsDefined()) impl->node.reset(child);
   }
   return ConfigValue(impl);
 }
 
 std::vector<ConfigValue> ConfigValue::Items() const {
   std::vector<ConfigValue> out;
-  if (!impl_->node.IsSequence()) return out;
+  if (!IsSequence()) return out;
   for (size_t i = 0; i < impl_->node.size(); ++i) {
     auto impl = std::make_shared<Impl>();
     impl->file = impl_->file;
@@ -96,7 +100,7 @@ std::vector<ConfigValue> ConfigValue::Items() const {
 
 std::vector<std::string> ConfigValue::Keys() const {
   std::vector<std::string> keys;
-  if (!impl_->node.IsMap()) return keys;
+  if (!IsMap()) return keys;
   for (const auto& kv : impl_->node) keys.push_back(kv.first.as<std::string>());
   return keys;
 }
@@ -108,7 +112,7 @@ Status ConfigValue::Error(const std::string& message) const {
 }
 
 Status ConfigValue::CheckKeys(const std::vector<std::string>& allowed) const {
-  if (!impl_->node.IsMap()) return present() ? Error("expected a mapping") : Status::Ok();
+  if (!IsMap()) return present() ? Error("expected a mapping") : Status::Ok();
   for (const auto& kv : impl_->node) {
     std::string key = kv.first.as<std::string>();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
@@ -119,7 +123,7 @@ Status ConfigValue::CheckKeys(const std::vector<std::string>& allowed) const {
 }
 
 Result<std::string> ConfigValue::AsString() const {
-  if (!impl_->node.IsScalar()) return Error("expected a text value");
+  if (!IsScalar()) return Error("expected a text value");
   return impl_->node.Scalar();
 }
 

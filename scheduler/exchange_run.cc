@@ -47,18 +47,13 @@ RunRecord ExchangeRun::Execute(const Subscription& sub, const std::string& trigg
   run.trigger = trigger;
   run.status = "running";
   run.started_at = NowMs(clock_);
-  auto id = store_.StartRun(run);
-  if (!id.ok()) {
-    run.status = "failed";
-    run.error = id.status().message();
-    LOG_ERROR("run of " << sub.name << " could not be recorded: " << run.error);
-    return run;
-  }
-  run.id = id.value();
-  Status st = Transfer(sub, reset, &run);
+  Status st = trigger == "schedule" ? Status::Ok() : Record(&run);
+  if (st.ok()) st = Transfer(sub, reset, &run);
   run.finished_at = NowMs(clock_);
   run.status = st.ok() ? "succeeded" : "failed";
   run.error = st.ok() ? "" : st.message();
+  if (run.id == 0 && (!st.ok() || run.rows > 0)) (void)Record(&run);
+  if (run.id == 0) return run;  // an empty scheduled poll: nothing to record
   Status recorded = store_.FinishRun(run);
   if (!recorded.ok()) LOG_ERROR("run " << run.id << " not recorded: " << recorded.message());
   if (st.ok()) {
@@ -69,6 +64,19 @@ RunRecord ExchangeRun::Execute(const Subscription& sub, const std::string& trigg
     LOG_WARN("run " << run.id << " of " << sub.name << " failed: " << run.error);
   }
   return run;
+}
+
+Status ExchangeRun::Record(RunRecord* run) {
+  if (run->id != 0) return Status::Ok();
+  RunRecord started = *run;
+  started.status = "running";
+  auto id = store_.StartRun(started);
+  if (!id.ok()) {
+    LOG_ERROR("run of " << run->subscription << " could not be recorded: " << id.status().message());
+    return id.status();
+  }
+  run->id = id.value();
+  return Status::Ok();
 }
 
 Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run) {
@@ -87,7 +95,7 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
 
   TableBegin begin;
   begin.subscription = sub.name;
-  begin.run_id = static_cast<uint64_t>(run->id);
+  begin.run_id = ++attempts_;
   begin.reset = reset;
   begin.spec = SubscribedTable(sub, *entry);
   session->ResetMailbox(sub.name);
@@ -150,6 +158,7 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     DX_ASSIGN_OR_RETURN(message.payload, Compress(raw, options_.compression_level));
     std::string frame = Encode(message);
     while (in_flight.size() >= static_cast<size_t>(options_.window)) DX_RETURN_IF_ERROR(await_ack());
+    DX_RETURN_IF_ERROR(Record(run));  // data moves: this run belongs in the history
     DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, frame));
     in_flight.push_back({message.seq, message.watermark});
     run->rows += static_cast<int64_t>(n);

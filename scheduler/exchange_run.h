@@ -4,6 +4,7 @@
 // reading, sending and writing overlap. Records rows, bytes, duration and outcome.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include "common/clock.h"
@@ -17,17 +18,21 @@ class ExchangeRun {
  public:
   ExchangeRun(Store& store, AgentHub& hub, const ExchangeOptions& options, const Clock& clock);
 
-  // Runs `subscription` now and records the run; `reset` reloads from scratch (resync).
-  // The returned record says how it ended.
+  // Runs `subscription` now; `reset` reloads from scratch (resync). The run is recorded in
+  // the history unless it is a scheduled poll that found nothing to move (realtime
+  // subscriptions poll every few seconds). The returned record says how it ended.
   RunRecord Execute(const Subscription& subscription, const std::string& trigger, bool reset);
 
  private:
   Status Transfer(const Subscription& sub, bool reset, RunRecord* run);
+  // Creates the run's history record if it has none yet.
+  Status Record(RunRecord* run);
 
   Store& store_;
   AgentHub& hub_;
   const ExchangeOptions options_;
   const Clock& clock_;
+  std::atomic<uint64_t> attempts_{0};  // wire id of each run attempt in this process
 };
 
 // The table the agent receives for a subscription: the approved columns in catalog order.

@@ -1,0 +1,187 @@
+# Shared helpers of the end-to-end tests: a temporary directory, a scheduler and agents on
+# loopback, dxctl, and waits on conditions with deadlines (no blind sleeps).
+# Usage: source this file, then call `harness_init NAME`.
+set -euo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$E2E_DIR/../.." && pwd)
+BUILD=${DX_BUILD_DIR:-$ROOT/build}
+SCHEDULER_BIN=$BUILD/scheduler/dx-scheduler
+AGENT_BIN=$BUILD/agent/dx-agent
+DXCTL_BIN=$BUILD/scheduler/dxctl/dxctl
+source "$ROOT/scripts/servers.sh"
+
+TOKEN=e2e-operator-token-0123456789
+declare -A AGENT_PIDS=()
+SCHEDULER_PID=""
+
+harness_init() {
+  T=$(mktemp -d "/tmp/dx-e2e-$1.XXXXXX")
+  chmod 755 "$T"
+  trap harness_cleanup EXIT
+  export DX_TOKEN=$TOKEN
+  echo "== $1 (work dir $T)"
+}
+
+harness_cleanup() {
+  local rc=$?
+  stop_all
+  stop_servers
+  if [ $rc -ne 0 ]; then
+    echo "---- logs of the failed test ----"
+    for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 40 "$f"; }; done
+  fi
+  [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$T"
+  exit $rc
+}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+  local secs=$1 what=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || fail "timed out after ${secs}s waiting for: $what"
+    sleep 0.1
+  done
+}
+
+# write_scheduler_config [extra exchange yaml]: config with free ports chosen by the kernel.
+write_scheduler_config() {
+  cat >"$T/scheduler.yaml" <<YAML
+store: {path: $T/scheduler.db}
+listen: {agents: "127.0.0.1:${AGENTS_PORT:-0}", admin: "127.0.0.1:${ADMIN_PORT:-0}"}
+admin: {token: $TOKEN}
+heartbeat_s: 1
+tick_ms: 100
+exchange: {${1:-safety_lag_s: 0, retry_max_s: 2}}
+YAML
+}
+
+start_scheduler() {
+  rm -f "$T/ports"
+  "$SCHEDULER_BIN" -c "$T/scheduler.yaml" --ports-file "$T/ports" >>"$T/scheduler.log" 2>&1 &
+  SCHEDULER_PID=$!
+  wait_for 20 "scheduler ports" test -s "$T/ports"
+  AGENTS_PORT=$(sed -n 's/^agents=//p' "$T/ports")
+  ADMIN_PORT=$(sed -n 's/^admin=//p' "$T/ports")
+  export DX_SERVER=http://127.0.0.1:$ADMIN_PORT
+}
+
+kill_scheduler() {
+  [ -n "$SCHEDULER_PID" ] && kill -9 "$SCHEDULER_PID" 2>/dev/null && wait "$SCHEDULER_PID" 2>/dev/null || true
+  SCHEDULER_PID=""
+}
+
+# start_agent ID NAME SECRET CONNECTION
+start_agent() {
+  cat >"$T/agent-$1.yaml" <<YAML
+name: $2
+secret: $3
+scheduler: 127.0.0.1:$AGENTS_PORT
+target: {connection: "$4"}
+reconnect: {min_ms: 50, max_ms: 500}
+YAML
+  "$AGENT_BIN" -c "$T/agent-$1.yaml" >>"$T/agent-$1.log" 2>&1 &
+  AGENT_PIDS[$1]=$!
+}
+
+restart_agent() {
+  "$AGENT_BIN" -c "$T/agent-$1.yaml" >>"$T/agent-$1.log" 2>&1 &
+  AGENT_PIDS[$1]=$!
+}
+
+kill_agent() {
+  local pid=${AGENT_PIDS[$1]:-}
+  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  AGENT_PIDS[$1]=""
+}
+
+stop_all() {
+  local id
+  for id in "${!AGENT_PIDS[@]}"; do
+    [ -n "${AGENT_PIDS[$id]}" ] && kill "${AGENT_PIDS[$id]}" 2>/dev/null || true
+  done
+  [ -n "$SCHEDULER_PID" ] && kill "$SCHEDULER_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+
+dxctl() { "$DXCTL_BIN" "$@"; }
+
+agent_online() { dxctl --json agents | python3 -c "import json,sys; a=[x for x in json.load(sys.stdin) if x['name']==sys.argv[1]]; sys.exit(0 if a and a[0]['online'] else 1)" "$1"; }
+
+# last_run_field SUBSCRIPTION FIELD
+last_run_field() {
+  dxctl --json runs -s "$1" -n 1 | python3 -c "import json,sys; r=json.load(sys.stdin); print(r[0][sys.argv[1]] if r else '')" "$2"
+}
+
+sqlite_conn() { echo "Driver=SQLite3;Database=$1;JournalMode=WAL;SyncPragma=NORMAL"; }
+
+# A content digest of a query's rows (as text, sorted by the query).
+digest_sqlite() { sqlite3 "$1" "$2" | md5sum | cut -d' ' -f1; }
+
+# write_student_manifest SOURCE_CONNECTION [SCHEDULE_A] [SCHEDULE_B]: the student catalog entry,
+# two agents (a, b) and two subscriptions of the same table with different columns and rows:
+#   sub-a: district 310104, no ID numbers;  sub-b: district 310115 high/vocational, with ID.
+write_student_manifest() {
+  cat >"$T/manifest.yaml" <<YAML
+kind: Source
+name: src
+connection: "$1"
+---
+kind: CatalogEntry
+name: 市教委-学生基本信息
+provider: 市教委基础教育处
+summary: 全市在籍学生基本信息
+share_type: authorised
+topic: student
+source: src
+source_table: student
+updatetime_column: updatetime
+fields:
+  - {item: 学生编号, column: id, type: bigint, primary_key: true}
+  - {item: 姓名, column: name, type: varchar(30), not_null: true}
+  - {item: 证件号码, column: id_card, type: char(18)}
+  - {item: 学校代码, column: school_code, type: varchar(10)}
+  - {item: 区代码, column: district_code, type: varchar(6)}
+  - {item: 学段, column: stage, type: varchar(10)}
+  - {item: 出生日期, column: birth, type: date}
+  - {item: 性别, column: gender, type: int}
+  - {item: 更新时间, column: updatetime, type: datetime, not_null: true}
+---
+kind: Agent
+name: 徐汇区教育局
+secret: agent-a-secret-0001
+---
+kind: Agent
+name: 浦东某中学
+secret: agent-b-secret-0002
+---
+kind: Subscription
+name: sub-a
+agent: 徐汇区教育局
+entry: 市教委-学生基本信息
+columns: [id, name, school_code, district_code, stage, gender, updatetime]
+filter: [{column: district_code, op: "=", value: "310104"}]
+target_table: student
+schedule: ${2:-manual}
+---
+kind: Subscription
+name: sub-b
+agent: 浦东某中学
+entry: 市教委-学生基本信息
+columns: [id, name, id_card, school_code, stage, birth]
+filter:
+  - {column: district_code, op: "=", value: "310115"}
+  - {column: stage, op: in, values: [高中, 中职]}
+target_table: student
+schedule: ${3:-manual}
+YAML
+}
+
+SUB_A_COLS="id,name,school_code,district_code,stage,gender,updatetime"
+SUB_A_WHERE="district_code='310104'"
+SUB_B_COLS="id,name,id_card,school_code,stage,birth"
+SUB_B_WHERE="district_code='310115' AND stage IN ('高中','中职')"
