@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: installs dependencies, builds with warnings as errors, runs the unit
+# and end-to-end tests (SQLite, PostgreSQL and MariaDB through unixODBC, real loopback TCP),
+# then the unit tests again under AddressSanitizer and UBSan.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export DX_BUILD_DIR=${DX_BUILD_DIR:-$ROOT/build}
+bash scripts/build.sh -DDX_WERROR=ON
+ctest --test-dir "$DX_BUILD_DIR" --output-on-failure -j1 "$@"
+
+if [ "${DX_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== unit tests under address,undefined sanitizers"
+  cmake -S "$ROOT" -B "$ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DDX_WERROR=ON \
+    -DDX_SANITIZE=address,undefined >/dev/null
+  cmake --build "$ROOT/build-asan" -j2 --target dx_unit_tests
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir "$ROOT/build-asan" --output-on-failure -L unit
+fi

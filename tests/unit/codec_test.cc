@@ -1,0 +1,135 @@
+#include <doctest/doctest.h>
+
+#include "common/protocol.h"
+#include "common/row_batch.h"
+#include "common/table_spec.h"
+#include "common/watermark.h"
+#include "common/wire.h"
+
+namespace dx {
+namespace {
+
+TEST_CASE("row batches round-trip text, empty strings, NULLs and Chinese exactly") {
+  RowBatch b(3);
+  b.AddCell("1");
+  b.AddCell("欧阳修远");
+  b.AddNull();
+  b.AddCell("2");
+  b.AddCell("");
+  b.AddCell(std::string("a\0b", 3));
+  std::string raw;
+  b.EncodeTo(&raw);
+  auto compressed = Compress(raw, 1);
+  REQUIRE(compressed.ok());
+  auto restored = Decompress(compressed.value(), 1 << 20);
+  REQUIRE(restored.ok());
+  auto d = RowBatch::Decode(restored.value());
+  REQUIRE(d.ok());
+  CHECK(d->rows() == 2);
+  CHECK(d->Cell(0, 1) == "欧阳修远");
+  CHECK(d->IsNull(0, 2));
+  CHECK_FALSE(d->IsNull(1, 1));
+  CHECK(d->Cell(1, 1) == "");
+  CHECK(d->Cell(1, 2) == std::string("a\0b", 3));
+}
+
+TEST_CASE("corrupt batches are refused as data loss, never half-read") {
+  RowBatch b(2);
+  for (int i = 0; i < 10; ++i) {
+    b.AddCell(std::to_string(i));
+    b.AddCell("姓名");
+  }
+  std::string raw;
+  b.EncodeTo(&raw);
+  for (size_t cut : {size_t{1}, raw.size() / 2, raw.size() - 1}) {
+    CAPTURE(cut);
+    CHECK(RowBatch::Decode(raw.substr(0, cut)).status().code() == StatusCode::kDataLoss);
+  }
+  CHECK(RowBatch::Decode(raw + "x").status().code() == StatusCode::kDataLoss);
+  CHECK(Decompress("not zstd at all", 1 << 20).status().code() == StatusCode::kDataLoss);
+  auto big = Compress(std::string(4096, 'x'), 1);
+  REQUIRE(big.ok());
+  CHECK(Decompress(big.value(), 1000).status().code() == StatusCode::kDataLoss);
+}
+
+TEST_CASE("protocol messages round-trip") {
+  TableBegin begin;
+  begin.subscription = "徐汇-学生";
+  begin.run_id = 42;
+  begin.reset = true;
+  begin.spec.table = "student";
+  begin.spec.columns = {{"id", ColumnType::kBigint, 0, 0, true, true},
+                        {"amount", ColumnType::kDecimal, 10, 2, false, false}};
+  TableBegin back;
+  REQUIRE(Decode(Encode(begin), &back).ok());
+  CHECK(back.subscription == begin.subscription);
+  CHECK(back.reset);
+  REQUIRE(back.spec.columns.size() == 2);
+  CHECK(back.spec.columns[0].primary_key);
+  CHECK(back.spec.columns[1].scale == 2);
+
+  Hello hello;
+  hello.agent = "agent";
+  hello.ledger = {{"s1", 7, "[\"2026-01-01 00:00:00\",\"5\"]"}};
+  Hello hello_back;
+  REQUIRE(Decode(Encode(hello), &hello_back).ok());
+  CHECK(hello_back.ledger.at(0).batch_seq == 7);
+
+  BatchAck ack{"s1", 9, StatusCode::kInvalidArgument, "bad", false};
+  BatchAck ack_back;
+  REQUIRE(Decode(Encode(ack), &ack_back).ok());
+  CHECK(ack_back.code == StatusCode::kInvalidArgument);
+  std::string truncated = Encode(ack);
+  truncated.pop_back();
+  CHECK_FALSE(Decode(truncated, &ack_back).ok());
+}
+
+TEST_CASE("a hello from another protocol version is recognised before anything else") {
+  ByteWriter w;
+  w.PutVarint(kProtocolVersion + 1);
+  w.PutString("future fields we cannot parse");
+  Hello hello;
+  REQUIRE(Decode(w.Take(), &hello).ok());
+  CHECK(hello.protocol_version == kProtocolVersion + 1);
+}
+
+TEST_CASE("watermarks encode keys unambiguously") {
+  Watermark w{"2026-11-21 10:00:00", {"a,b", "\"q\""}};
+  auto back = Watermark::Decode(w.Encode());
+  REQUIRE(back.ok());
+  CHECK(back.value() == w);
+  CHECK(Watermark::Decode("").value().empty());
+  CHECK(Watermark::Decode("[1,2]").status().code() == StatusCode::kDataLoss);
+}
+
+struct TypeCase {
+  const char* text;
+  ColumnType type;
+  int length;
+  int scale;
+};
+
+TEST_CASE("catalog column types parse") {
+  const TypeCase cases[] = {
+      {"bigint", ColumnType::kBigint, 0, 0},        {"INT", ColumnType::kInteger, 0, 0},
+      {"varchar(30)", ColumnType::kVarchar, 30, 0}, {"char(18)", ColumnType::kChar, 18, 0},
+      {"decimal(10,2)", ColumnType::kDecimal, 10, 2}, {"numeric(5)", ColumnType::kDecimal, 5, 0},
+      {"date", ColumnType::kDate, 0, 0},            {"timestamp", ColumnType::kDatetime, 0, 0},
+      {" text ", ColumnType::kText, 0, 0},
+  };
+  for (const TypeCase& c : cases) {
+    CAPTURE(c.text);
+    auto t = ParseColumnType(c.text);
+    REQUIRE(t.ok());
+    CHECK(t->type == c.type);
+    CHECK(t->length == c.length);
+    CHECK(t->scale == c.scale);
+  }
+  for (const char* bad : {"varchar", "varchar(0)", "varchar(x)", "decimal(2,5)", "blob", "int(3)"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(ParseColumnType(bad).ok());
+  }
+}
+
+}  // namespace
+}  // namespace dx

@@ -1,0 +1,159 @@
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+#include "scheduler/manifest.h"
+#include "scheduler/secret.h"
+#include "scheduler/sqlite_store.h"
+#include "test_util.h"
+
+namespace dx::scheduler {
+namespace {
+
+using testing::TempDir;
+
+const char* kManifest = R"(kind: Source
+name: src
+connection: "Driver=SQLite3;Database=/tmp/none.db"
+---
+kind: CatalogEntry
+name: 教委-学生基本信息
+provider: 教委
+summary: 学生
+share_type: authorised
+topic: student
+source: src
+source_table: student
+updatetime_column: updatetime
+fields:
+  - {item: 编号, column: id, type: bigint, primary_key: true}
+  - {item: 姓名, column: name, type: varchar(30)}
+  - {item: 区, column: district_code, type: varchar(6)}
+  - {item: 更新时间, column: updatetime, type: datetime, not_null: true}
+---
+kind: Agent
+name: school
+secret: school-secret-123
+---
+kind: Subscription
+name: s1
+agent: school
+entry: 教委-学生基本信息
+columns: [id, name]
+filter: [{column: district_code, value: "310104"}]
+target_table: student
+schedule: daily 02:00
+)";
+
+TEST_CASE("manifests apply idempotently") {
+  TempDir dir;
+  auto store = SqliteStore::Open(dir.File("s.db"));
+  REQUIRE(store.ok());
+  auto first = ApplyManifest(**store, kManifest, "m.yaml");
+  REQUIRE(first.ok());
+  REQUIRE(first->size() == 4);
+  for (const auto& o : first.value()) CHECK(o.action == "created");
+  auto second = ApplyManifest(**store, kManifest, "m.yaml");
+  REQUIRE(second.ok());
+  for (const auto& o : second.value()) CHECK(o.action == "unchanged");
+
+  auto agent = (*store)->GetAgent("school");
+  REQUIRE(agent.ok());
+  REQUIRE(agent.value().has_value());
+  CHECK(agent.value()->secret_hash.find("school-secret-123") == std::string::npos);
+  CHECK(VerifySecret("school-secret-123", agent.value()->secret_hash));
+  CHECK_FALSE(VerifySecret("school-secret-124", agent.value()->secret_hash));
+
+  // Narrowing the columns changes the subscription and asks for a reload from scratch.
+  std::string narrowed = kManifest;
+  narrowed.replace(narrowed.find("columns: [id, name]"), 19, "columns: [id]      ");
+  auto third = ApplyManifest(**store, narrowed, "m.yaml");
+  REQUIRE(third.ok());
+  CHECK(third->back().action == "updated");
+  auto sub = (*store)->GetSubscription("s1");
+  REQUIRE(sub.ok());
+  CHECK(sub.value()->resync_pending);
+}
+
+struct BadManifest {
+  const char* from;
+  const char* to;
+  const char* expected;
+};
+
+TEST_CASE("a bad manifest names file, line and key and applies nothing") {
+  const BadManifest cases[] = {
+      {"name: 教委-学生基本信息\nprovider", "name: 学生基本信息\nprovider",
+       "m.yaml:6: key 'name': '学生基本信息' must be named 机构名称-数据基本信息"},
+      {"type: varchar(30)", "type: varchar(abc)", "key 'fields[1].type': bad length"},
+      {"columns: [id, name]", "columns: [id, name, salary]", "column 'salary' is not a field"},
+      {"columns: [id, name]", "columns: [name]", "columns must include the primary key 'id'"},
+      {"agent: school", "agent: nobody", "key 'agent': no agent named 'nobody'"},
+      {"schedule: daily 02:00", "schedule: daily 26:00", "key 'schedule': bad schedule"},
+      {"share_type: authorised", "share_type: maybe", "key 'share_type': expected"},
+      {"updatetime_column: updatetime", "updatetime_column: name", "must be a not-null datetime"},
+      {"kind: Agent", "kind: Robot", "unknown kind 'Robot'"},
+      {"target_table: student", "target_table: \"student; DROP\"", "not a valid table name"},
+  };
+  for (const BadManifest& c : cases) {
+    CAPTURE(c.to);
+    TempDir dir;
+    auto store = SqliteStore::Open(dir.File("s.db"));
+    REQUIRE(store.ok());
+    std::string text = kManifest;
+    size_t at = text.find(c.from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, std::string(c.from).size(), c.to);
+    auto applied = ApplyManifest(**store, text, "m.yaml");
+    REQUIRE_FALSE(applied.ok());
+    CHECK(applied.status().message().find(c.expected) != std::string::npos);
+    CHECK(applied.status().message().rfind("m.yaml:", 0) == 0);
+    CHECK((*store)->ListSources().value().empty());
+    CHECK((*store)->ListAgents().value().empty());
+    CHECK((*store)->ListSubscriptions().value().empty());
+  }
+}
+
+TEST_CASE("the audit log is append-only and tamper-evident") {
+  TempDir dir;
+  {
+    auto store = SqliteStore::Open(dir.File("s.db"));
+    REQUIRE(store.ok());
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE((*store)->Audit({1000 + i, "operator", "run", "s1", "ok", "127.0.0.1"}).ok());
+    }
+    CHECK((*store)->VerifyAudit().ok());
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(dir.File("s.db").c_str(), &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "UPDATE audit SET result='x'", nullptr, nullptr, nullptr) != SQLITE_OK);
+  // Someone with file access drops the guard and rewrites history: the chain tells.
+  REQUIRE(sqlite3_exec(db, "DROP TRIGGER audit_no_update; UPDATE audit SET actor='mallory' WHERE id=2",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto store = SqliteStore::Open(dir.File("s.db"));
+  REQUIRE(store.ok());
+  Status st = (*store)->VerifyAudit();
+  CHECK(st.code() == StatusCode::kDataLoss);
+  CHECK(st.message().find("audit record 2") != std::string::npos);
+}
+
+TEST_CASE("runs left running by a killed scheduler are marked interrupted") {
+  TempDir dir;
+  auto store = SqliteStore::Open(dir.File("s.db"));
+  REQUIRE(store.ok());
+  RunRecord run;
+  run.subscription = "s1";
+  run.trigger = "manual";
+  run.status = "running";
+  run.started_at = 1;
+  auto id = (*store)->StartRun(run);
+  REQUIRE(id.ok());
+  auto n = (*store)->MarkInterruptedRuns(2);
+  REQUIRE(n.ok());
+  CHECK(n.value() == 1);
+  CHECK((*store)->LastRun("s1").value()->status == "interrupted");
+}
+
+}  // namespace
+}  // namespace dx::scheduler

@@ -1,0 +1,61 @@
+#include <doctest/doctest.h>
+
+#include "common/sql_dialect.h"
+
+namespace dx {
+namespace {
+
+TableSpec Student() {
+  TableSpec spec;
+  spec.table = "student";
+  spec.columns = {{"id", ColumnType::kBigint, 0, 0, true, true},
+                  {"name", ColumnType::kVarchar, 30, 0, true, false},
+                  {"birth", ColumnType::kDate, 0, 0, false, false}};
+  return spec;
+}
+
+TEST_CASE("the DBMS is recognised from what the driver reports") {
+  CHECK(DbmsFromName("SQLite") == Dbms::kSqlite);
+  CHECK(DbmsFromName("PostgreSQL") == Dbms::kPostgres);
+  CHECK(DbmsFromName("MariaDB") == Dbms::kMysql);
+  CHECK(DbmsFromName("MySQL") == Dbms::kMysql);
+  CHECK(DbmsFromName("Oracle") == Dbms::kGeneric);
+}
+
+TEST_CASE("create table maps catalog types per DBMS") {
+  CHECK(SqlDialect(Dbms::kSqlite).CreateTable(Student()) ==
+        "CREATE TABLE \"student\" (\"id\" INTEGER NOT NULL, \"name\" VARCHAR(30) NOT NULL, "
+        "\"birth\" DATE, PRIMARY KEY (\"id\"))");
+  CHECK(SqlDialect(Dbms::kPostgres).CreateTable(Student()) ==
+        "CREATE TABLE \"student\" (\"id\" BIGINT NOT NULL, \"name\" VARCHAR(30) NOT NULL, "
+        "\"birth\" DATE, PRIMARY KEY (\"id\"))");
+  CHECK(SqlDialect(Dbms::kMysql).CreateTable(Student()) ==
+        "CREATE TABLE `student` (`id` BIGINT NOT NULL, `name` VARCHAR(30) NOT NULL, "
+        "`birth` DATE, PRIMARY KEY (`id`)) DEFAULT CHARSET=utf8mb4");
+}
+
+TEST_CASE("upserts use each driver's fastest statement shape") {
+  CHECK(SqlDialect(Dbms::kSqlite).Upsert(Student(), 2) ==
+        "WITH _dx AS (SELECT 1) INSERT INTO \"student\" (\"id\", \"name\", \"birth\") VALUES "
+        "(?, ?, ?),(?, ?, ?) ON CONFLICT (\"id\") DO UPDATE SET \"name\"=excluded.\"name\", "
+        "\"birth\"=excluded.\"birth\"");
+  CHECK(SqlDialect(Dbms::kPostgres).Upsert(Student(), 1) ==
+        "INSERT INTO \"student\" (\"id\", \"name\", \"birth\") VALUES (CAST(? AS BIGINT), ?, "
+        "CAST(? AS DATE)) ON CONFLICT (\"id\") DO UPDATE SET \"name\"=excluded.\"name\", "
+        "\"birth\"=excluded.\"birth\"");
+  CHECK(SqlDialect(Dbms::kMysql).Upsert(Student(), 1) ==
+        "INSERT INTO `student` (`id`, `name`, `birth`) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE "
+        "`name`=VALUES(`name`), `birth`=VALUES(`birth`)");
+  CHECK(SqlDialect(Dbms::kSqlite).RowsPerStatement(7) == 100);
+  CHECK(SqlDialect(Dbms::kPostgres).RowsPerStatement(7) == 1000);
+  CHECK(SqlDialect(Dbms::kPostgres).RowsPerStatement(100) == 300);
+  CHECK_FALSE(SqlDialect(Dbms::kGeneric).HasUpsert());
+}
+
+TEST_CASE("psqlODBC connections get streaming and transaction-level rollback") {
+  CHECK(SqlDialect::ConnectionOptions("psqlodbcw.so").find("UseDeclareFetch=1") != std::string::npos);
+  CHECK(SqlDialect::ConnectionOptions("sqlite3odbc.so").empty());
+}
+
+}  // namespace
+}  // namespace dx
