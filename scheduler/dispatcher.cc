@@ -74,8 +74,9 @@ void Dispatcher::Tick() {
     bool scheduled_due = sub.next_due <= now && (!schedule->manual() || sub.failures > 0);
     bool due = sub.manual_pending || sub.resync_pending || scheduled_due;
     if (!due) continue;
-    // A scheduled run waits for its agent instead of failing over and over.
-    if (!sub.manual_pending && !sub.resync_pending && !hub_.Find(sub.agent)) continue;
+    // Only an operator's "run now" reports an offline agent at once; everything else waits
+    // for the agent to dial in instead of failing over and over.
+    if (!sub.manual_pending && !hub_.Find(sub.agent)) continue;
     std::string trigger = sub.resync_pending ? "resync"
                           : sub.manual_pending ? "manual"
                           : sub.failures > 0   ? "retry"
@@ -87,7 +88,8 @@ void Dispatcher::Tick() {
       ++active_;
     }
     bool reset = sub.resync_pending;
-    Status st = store_.SetPending(sub.name, false, false);
+    // The resync request stays until a reload succeeds, so a crash cannot lose it.
+    Status st = store_.SetPending(sub.name, false, reset);
     if (!st.ok()) LOG_ERROR("cannot clear pending flags of " << sub.name << ": " << st.message());
     std::thread([this, s = std::move(sub), trigger, reset]() mutable {
       RunOne(std::move(s), trigger, reset);
@@ -104,12 +106,12 @@ void Dispatcher::RunOne(Subscription sub, std::string trigger, bool reset) {
     int64_t next = schedule.ok() ? schedule->NextAfter(now) : 0;
     st = store_.SetSchedule(sub.name, schedule.ok() && schedule->manual() ? 0 : next, 0);
     if (st.ok()) st = store_.SetLastSuccess(sub.name, now);
-  } else {
-    if (reset) {
-      // The reload has not finished: keep asking for it.
-      Status keep = store_.SetPending(sub.name, false, true);
-      if (!keep.ok()) LOG_ERROR("cannot keep resync pending: " << keep.message());
+    if (st.ok() && reset) {
+      auto latest = store_.GetSubscription(sub.name);
+      bool manual = latest.ok() && latest.value() && latest.value()->manual_pending;
+      st = store_.SetPending(sub.name, manual, false);
     }
+  } else {
     int failures = std::min(sub.failures + 1, 30);
     int64_t backoff = config_.exchange.retry_min_s;
     for (int i = 1; i < failures && backoff < config_.exchange.retry_max_s; ++i) backoff *= 2;
