@@ -86,9 +86,11 @@ StatusCode CodeForSqlState(const std::string& sqlstate, const std::string& messa
   return StatusCode::kUnavailable;
 }
 
-Result<std::unique_ptr<OdbcConnection>> OdbcConnection::Open(const std::string& conn_str) {
+Result<std::unique_ptr<OdbcConnection>> OdbcConnection::Open(const std::string& conn_str,
+                                                             bool add_driver_options) {
   std::unique_ptr<OdbcConnection> conn(new OdbcConnection());
   DX_RETURN_IF_ERROR(conn->Connect(conn_str));
+  if (!add_driver_options) return conn;
   std::string options = SqlDialect::ConnectionOptions(conn->driver_name_);
   if (!options.empty()) {
     std::string tuned = WithOptions(conn_str, options);

@@ -28,7 +28,8 @@ class OdbcConnection {
   // Connects with an ODBC connection string ("DSN=x" or "Driver=...;..."). When the driver
   // benefits from options DX relies on (SqlDialect::ConnectionOptions), they are added unless
   // the string already sets them. Failure to reach the database is kUnavailable.
-  static Result<std::unique_ptr<OdbcConnection>> Open(const std::string& connection_string);
+  static Result<std::unique_ptr<OdbcConnection>> Open(const std::string& connection_string,
+                                                      bool add_driver_options = true);
   ~OdbcConnection();
   OdbcConnection(const OdbcConnection&) = delete;
   OdbcConnection& operator=(const OdbcConnection&) = delete;

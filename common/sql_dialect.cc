@@ -169,6 +169,8 @@ std::string SqlDialect::ConnectionOptions(const std::string& driver_name) {
   // psqlODBC: stream SELECT results through a cursor instead of fetching them whole
   // (limits.md P1), and use transaction-level rollback to avoid a savepoint per execute.
   if (Contains(d, "psqlodbc")) return "UseDeclareFetch=1;Fetch=2000;Protocol=7.4-1;CommLog=0";
+  // sqliteodbc: without StepAPI a SELECT is materialised whole (sqlite3_get_table).
+  if (Contains(d, "sqlite")) return "StepAPI=1";
   return "";
 }
 

@@ -6,9 +6,13 @@ namespace dx {
 
 std::string Watermark::Encode() const {
   if (empty()) return "";
-  nlohmann::json j = nlohmann::json::array();
-  j.push_back(updatetime);
-  for (const std::string& k : key) j.push_back(k);
+  nlohmann::json j = nlohmann::json::object();
+  if (in_full_load()) {
+    j["full_load_until"] = full_load_until;
+  } else {
+    j["after"] = updatetime;
+  }
+  j["key"] = key;
   return j.dump();
 }
 
@@ -16,14 +20,18 @@ Result<Watermark> Watermark::Decode(const std::string& text) {
   Watermark w;
   if (text.empty()) return w;
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_array() || j.empty()) return DataLoss("malformed watermark '" + text + "'");
-  for (size_t i = 0; i < j.size(); ++i) {
-    if (!j[i].is_string()) return DataLoss("malformed watermark '" + text + "'");
-    if (i == 0) {
-      w.updatetime = j[i].get<std::string>();
-    } else {
-      w.key.push_back(j[i].get<std::string>());
-    }
+  auto bad = [&] { return DataLoss("malformed watermark '" + text + "'"); };
+  if (!j.is_object() || !j.contains("key") || !j["key"].is_array()) return bad();
+  if (j.contains("full_load_until") && j["full_load_until"].is_string()) {
+    w.full_load_until = j["full_load_until"].get<std::string>();
+  } else if (j.contains("after") && j["after"].is_string()) {
+    w.updatetime = j["after"].get<std::string>();
+  } else {
+    return bad();
+  }
+  for (const auto& k : j["key"]) {
+    if (!k.is_string()) return bad();
+    w.key.push_back(k.get<std::string>());
   }
   return w;
 }

@@ -1,5 +1,8 @@
-// Watermark: the position of incremental extraction, the pair (UPDATETIME, primary key).
-// Rows are read in (updatetime, key) order; a run resumes strictly after its watermark.
+// Watermark: where extraction of a subscription stands. Two phases:
+//  - the initial full load reads rows with UPDATETIME <= full_load_until in primary-key order
+//    (fast to write, streams off the key index), resuming after `key`;
+//  - then incremental extraction reads rows after the pair (UPDATETIME, primary key), in that
+//    order. An empty key means "every row at `updatetime` is done" (the end of a full load).
 #pragma once
 
 #include <string>
@@ -10,11 +13,13 @@
 namespace dx {
 
 struct Watermark {
-  std::string updatetime;         // text as the source returns it; empty = from the start
+  std::string full_load_until;    // set during the full load: its fixed UPDATETIME bound
+  std::string updatetime;         // incremental: last UPDATETIME delivered
   std::vector<std::string> key;   // primary-key values of the last row, in key-column order
 
-  bool empty() const { return updatetime.empty() && key.empty(); }
-  // A readable, unambiguous text form stored in ledgers: a JSON array ["ut","k1",...].
+  bool empty() const { return full_load_until.empty() && updatetime.empty() && key.empty(); }
+  bool in_full_load() const { return !full_load_until.empty(); }
+  // A readable JSON form stored in ledgers, e.g. {"after":"2026-11-21 10:00:00","key":["42"]}.
   std::string Encode() const;
   static Result<Watermark> Decode(const std::string& text);
   bool operator==(const Watermark& other) const = default;

@@ -165,6 +165,23 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     run->bytes += static_cast<int64_t>(frame.size());
     run->batches += 1;
   }
+  if (extractor->full_load()) {
+    // The full load is complete: one empty batch moves the agent's ledger to the incremental
+    // watermark (every row up to the load's bound is delivered), committed like any batch.
+    BatchMessage done;
+    done.subscription = sub.name;
+    done.run_id = begin.run_id;
+    done.seq = ++seq;
+    done.watermark = extractor->FinishedWatermark().Encode();
+    raw.clear();
+    RowBatch(columns).EncodeTo(&raw);
+    DX_ASSIGN_OR_RETURN(done.payload, Compress(raw, options_.compression_level));
+    while (in_flight.size() >= static_cast<size_t>(options_.window)) DX_RETURN_IF_ERROR(await_ack());
+    DX_RETURN_IF_ERROR(Record(run));
+    DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, Encode(done)));
+    in_flight.push_back({done.seq, done.watermark});
+    run->batches += 1;
+  }
   while (!in_flight.empty()) DX_RETURN_IF_ERROR(await_ack());
   return Status::Ok();
 }

@@ -38,6 +38,52 @@ Result<std::string> Extractor::SourceNow() {
   return now;
 }
 
+namespace {
+
+// "(k1, k2, ...) > (v1, v2, ...)" spelt out so that every DBMS can use it:
+// k1 > ? OR (k1 = ? AND (k2 > ? ...)). Parameters are appended in marker order.
+std::string KeyAfter(const SqlDialect& d, const std::vector<const ColumnSpec*>& keys,
+                     const std::vector<std::string>& values, std::vector<std::string>* params) {
+  std::string inner;
+  for (size_t i = keys.size(); i-- > 0;) {
+    std::string k = d.Quote(keys[i]->name);
+    std::string mark = d.Placeholder(*keys[i]);
+    inner = inner.empty() ? k + " > " + mark
+                          : k + " > " + mark + " OR (" + k + " = " + mark + " AND (" + inner + "))";
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string& v = i < values.size() ? values[i] : std::string();
+    params->push_back(v);
+    if (i + 1 < keys.size()) params->push_back(v);
+  }
+  return inner;
+}
+
+// Replaces each '?' marker with its value as a quoted SQL literal. Identifiers are validated
+// names, so the only '?' in the text are markers.
+Result<std::string> InlineParameters(const std::string& sql, const std::vector<std::string>& params) {
+  std::string out;
+  size_t next = 0;
+  for (char c : sql) {
+    if (c != '?') {
+      out.push_back(c);
+      continue;
+    }
+    if (next >= params.size()) return Internal("more markers than parameters");
+    const std::string& v = params[next++];
+    if (v.find('\0') != std::string::npos) return InvalidArgument("a key value contains NUL");
+    out.push_back('\'');
+    for (char ch : v) {
+      if (ch == '\'') out.push_back('\'');
+      out.push_back(ch);
+    }
+    out.push_back('\'');
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
                                   std::vector<std::string>* params) {
   std::string select;
@@ -51,28 +97,21 @@ std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
   if (!ut_delivered) select += ", " + d.Quote(spec.updatetime.name);
   const std::string ut = d.Quote(spec.updatetime.name);
   const std::string ut_mark = d.Placeholder(spec.updatetime);
+  const Watermark& after = spec.after;
+  const bool full = after.empty() || after.in_full_load();
 
   std::string where = ut + " <= " + ut_mark;
-  params->push_back(spec.bound);
-  if (!spec.after.empty()) {
-    // (ut, k1, k2, ...) > (w_ut, w_k1, ...), spelt out so every DBMS can use it.
-    std::string inner;
-    for (size_t i = keys.size(); i-- > 0;) {
-      std::string k = d.Quote(keys[i]->name);
-      std::string mark = d.Placeholder(*keys[i]);
-      inner = inner.empty() ? k + " > " + mark
-                            : k + " > " + mark + " OR (" + k + " = " + mark + " AND (" + inner + "))";
-    }
-    where += " AND (" + ut + " > " + ut_mark + " OR (" + ut + " = " + ut_mark + " AND (" + inner +
-             ")))";
-    params->push_back(spec.after.updatetime);
-    params->push_back(spec.after.updatetime);
-    // Parameters in the order the markers appear: k1 > ? OR (k1 = ? AND (k2 > ? ...)).
-    for (size_t i = 0; i < keys.size(); ++i) {
-      const std::string& v = i < spec.after.key.size() ? spec.after.key[i] : std::string();
-      params->push_back(v);
-      if (i + 1 < keys.size()) params->push_back(v);
-    }
+  params->push_back(full && after.in_full_load() ? after.full_load_until : spec.bound);
+  if (full) {
+    if (!after.key.empty()) where += " AND (" + KeyAfter(d, keys, after.key, params) + ")";
+  } else if (after.key.empty()) {
+    where += " AND " + ut + " > " + ut_mark;
+    params->push_back(after.updatetime);
+  } else {
+    where += " AND (" + ut + " > " + ut_mark + " OR (" + ut + " = " + ut_mark + " AND (";
+    params->push_back(after.updatetime);
+    params->push_back(after.updatetime);
+    where += KeyAfter(d, keys, after.key, params) + ")))";
   }
   for (size_t i = 0; i < spec.filter.size(); ++i) {
     const RowCondition& c = spec.filter[i];
@@ -90,8 +129,8 @@ std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
       params->push_back(c.values[0]);
     }
   }
-  std::string order = ut;
-  for (const ColumnSpec* k : keys) order += ", " + d.Quote(k->name);
+  std::string order = full ? "" : ut;
+  for (const ColumnSpec* k : keys) order += (order.empty() ? "" : ", ") + d.Quote(k->name);
   return "SELECT " + select + " FROM " + d.Quote(spec.source_table) + " WHERE " + where +
          " ORDER BY " + order;
 }
@@ -99,11 +138,20 @@ std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
 Status Extractor::Start(const ExtractSpec& spec) {
   std::vector<std::string> params;
   std::string sql = BuildQuery(dialect_, spec, &params);
+  if (dialect_.dbms() == Dbms::kSqlite) {
+    // sqliteodbc streams a SELECT (StepAPI) only when it has no parameters; with parameters it
+    // materialises the whole result in memory. So the values go in as literals.
+    DX_ASSIGN_OR_RETURN(sql, InlineParameters(sql, params));
+    params.clear();
+  }
   DX_ASSIGN_OR_RETURN(stmt_, conn_->Prepare(sql));
   DX_RETURN_IF_ERROR(stmt_->DeclareParams(params.size()));
   for (size_t i = 0; i < params.size(); ++i) DX_RETURN_IF_ERROR(stmt_->SetParam(i, params[i]));
   DX_RETURN_IF_ERROR(stmt_->Execute());
   delivered_ = spec.columns.size();
+  full_load_until_.clear();
+  if (spec.after.in_full_load()) full_load_until_ = spec.after.full_load_until;
+  if (spec.after.empty()) full_load_until_ = spec.bound;
   updatetime_index_ = delivered_;
   key_indexes_.clear();
   for (size_t i = 0; i < spec.columns.size(); ++i) {
@@ -121,7 +169,7 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
     if (!row) break;
     for (size_t c = 0; c < total; ++c) {
       DX_ASSIGN_OR_RETURN(bool not_null, stmt_->GetText(c, &cell_));
-      if (c == updatetime_index_) last->updatetime = cell_;
+      if (c == updatetime_index_ && !full_load()) last->updatetime = cell_;
       if (c >= delivered_) continue;
       if (not_null) {
         batch->AddCell(cell_);
@@ -132,6 +180,10 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
     ++n;
   }
   if (n > 0) {
+    if (full_load()) {
+      last->full_load_until = full_load_until_;
+      last->updatetime.clear();
+    }
     last->key.resize(key_indexes_.size());
     for (size_t k = 0; k < key_indexes_.size(); ++k) {
       last->key[k] = std::string(batch->Cell(batch->rows() - 1, key_indexes_[k]));

@@ -1,7 +1,8 @@
-// Extractor: reads a subscription's rows from its source through ODBC, streaming, in
-// (UPDATETIME, primary key) order, strictly after a watermark and up to a bound taken on the
-// source's own clock (now minus the safety lag), with the approved columns and row filter.
-// One Extractor per run; not thread-safe.
+// Extractor: reads a subscription's rows from its source through ODBC, streaming, strictly
+// after a watermark and up to a bound taken on the source's own clock (now minus the safety
+// lag), with the approved columns and row filter. During the initial full load rows come in
+// primary-key order up to the load's fixed bound; afterwards in (UPDATETIME, primary key)
+// order. One Extractor per run; not thread-safe.
 #pragma once
 
 #include <memory>
@@ -22,8 +23,9 @@ struct ExtractSpec {
   ColumnSpec updatetime;            // the UPDATETIME column
   std::vector<RowCondition> filter;
   std::vector<ColumnSpec> filter_columns;  // the column of each filter condition
-  Watermark after;                  // read strictly after this (empty: from the start)
-  std::string bound;                // read rows with UPDATETIME <= bound
+  Watermark after;                  // read strictly after this (empty: start a full load)
+  std::string bound;                // read rows with UPDATETIME <= bound (a full load in
+                                    // progress keeps its own bound)
 };
 
 class Extractor {
@@ -35,12 +37,17 @@ class Extractor {
   Result<std::string> SourceNow();
   Status Start(const ExtractSpec& spec);
   // Appends up to `max_rows` rows to `batch` and sets `*last` to the last row's watermark.
-  // Returns the number of rows read; 0 at the end.
+  // Returns the number of rows read; 0 at the end. At the end of a full load, the caller
+  // records FinishedWatermark() so that incremental extraction takes over.
   Result<size_t> Read(size_t max_rows, RowBatch* batch, Watermark* last);
 
   // The SELECT statement and its parameters for `spec` (exposed for tests).
   static std::string BuildQuery(const SqlDialect& dialect, const ExtractSpec& spec,
                                 std::vector<std::string>* params);
+  // True when this run reads (part of) the initial full load.
+  bool full_load() const { return !full_load_until_.empty(); }
+  // The watermark after a completed full load: every row up to its bound is delivered.
+  Watermark FinishedWatermark() const { return Watermark{"", full_load_until_, {}}; }
 
  private:
   Extractor(std::unique_ptr<OdbcConnection> conn, Dbms dbms)
@@ -52,6 +59,7 @@ class Extractor {
   size_t delivered_ = 0;          // columns sent to the agent
   size_t updatetime_index_ = 0;   // position of UPDATETIME in the select list
   std::vector<size_t> key_indexes_;
+  std::string full_load_until_;   // non-empty while reading a full load
   std::string cell_;
 };
 

@@ -93,13 +93,18 @@ TEST_CASE("a hello from another protocol version is recognised before anything e
   CHECK(hello.protocol_version == kProtocolVersion + 1);
 }
 
-TEST_CASE("watermarks encode keys unambiguously") {
-  Watermark w{"2026-11-21 10:00:00", {"a,b", "\"q\""}};
-  auto back = Watermark::Decode(w.Encode());
-  REQUIRE(back.ok());
-  CHECK(back.value() == w);
+TEST_CASE("watermarks encode both phases and keys unambiguously") {
+  Watermark incremental{"", "2026-11-21 10:00:00", {"a,b", "\"q\""}};
+  Watermark full{"2026-11-21 09:59:58", "", {"42"}};
+  for (const Watermark& w : {incremental, full}) {
+    auto back = Watermark::Decode(w.Encode());
+    REQUIRE(back.ok());
+    CHECK(back.value() == w);
+  }
+  CHECK(full.in_full_load());
   CHECK(Watermark::Decode("").value().empty());
   CHECK(Watermark::Decode("[1,2]").status().code() == StatusCode::kDataLoss);
+  CHECK(Watermark::Decode("{\"key\":[]}").status().code() == StatusCode::kDataLoss);
 }
 
 struct TypeCase {
