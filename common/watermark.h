@@ -1,8 +1,9 @@
 // Watermark: where extraction of a subscription stands. Two phases:
-//  - the initial full load reads rows with UPDATETIME <= full_load_until in primary-key order
+//  - the initial full load reads rows with UPDATETIME < full_load_until in primary-key order
 //    (fast to write, streams off the key index), resuming after `key`;
 //  - then incremental extraction reads rows after the pair (UPDATETIME, primary key), in that
-//    order. An empty key means "every row at `updatetime` is done" (the end of a full load).
+//    order. An empty key means "every row before `updatetime` is done" (the end of a full
+//    load), so extraction resumes at UPDATETIME >= updatetime.
 #pragma once
 
 #include <string>

@@ -100,12 +100,15 @@ std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
   const Watermark& after = spec.after;
   const bool full = after.empty() || after.in_full_load();
 
-  std::string where = ut + " <= " + ut_mark;
+  // The bound is exclusive: rows stamped in the current second (or within the safety lag) may
+  // still be committing at the source, so they wait for a later run.
+  std::string where = ut + " < " + ut_mark;
   params->push_back(full && after.in_full_load() ? after.full_load_until : spec.bound);
   if (full) {
     if (!after.key.empty()) where += " AND (" + KeyAfter(d, keys, after.key, params) + ")";
   } else if (after.key.empty()) {
-    where += " AND " + ut + " > " + ut_mark;
+    // After a full load with bound B every row with UPDATETIME < B is delivered.
+    where += " AND " + ut + " >= " + ut_mark;
     params->push_back(after.updatetime);
   } else {
     where += " AND (" + ut + " > " + ut_mark + " OR (" + ut + " = " + ut_mark + " AND (";

@@ -24,7 +24,7 @@ struct ExtractSpec {
   std::vector<RowCondition> filter;
   std::vector<ColumnSpec> filter_columns;  // the column of each filter condition
   Watermark after;                  // read strictly after this (empty: start a full load)
-  std::string bound;                // read rows with UPDATETIME <= bound (a full load in
+  std::string bound;                // read rows with UPDATETIME < bound (a full load in
                                     // progress keeps its own bound)
 };
 

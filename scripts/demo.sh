@@ -91,7 +91,9 @@ sqlite3 "$T/source.db" "
    WHERE id IN (SELECT id FROM student WHERE district_code = '310104' ORDER BY id LIMIT 3);
   INSERT INTO student VALUES (990001, '欧阳新生', '310104201509011234', '3101040001', '310104', '小学', '2015-09-01', 1, '$NOW');
   INSERT INTO student VALUES (990002, '司马新生', '310115200909011234', '3101150001', '310115', '高中', '2009-09-01', 2, '$NOW');"
-sleep 1.2  # the safety lag (1 s here) lets in-flight source transactions finish first
+# Rows wait until they are older than the safety lag (1 s here) on the source's clock, so that
+# transactions still in flight at the source are never skipped.
+until [ "$(date +%s)" -ge "$(( $(date -d "$NOW" +%s) + 2 ))" ]; do sleep 0.1; done
 for s in 徐汇-学生 浦东-高中学生; do dxctl run "$s" --wait >/dev/null || true; done
 echo "徐汇区教育局 now:"
 sqlite3 -header -column "$T/xuhui.db" "SELECT id, name, school_code, updatetime FROM student WHERE updatetime = '$NOW' ORDER BY id"

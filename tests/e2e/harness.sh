@@ -100,12 +100,14 @@ kill_agent() {
 }
 
 stop_all() {
-  local id
+  local id pids=()
   for id in "${!AGENT_PIDS[@]}"; do
-    [ -n "${AGENT_PIDS[$id]}" ] && kill "${AGENT_PIDS[$id]}" 2>/dev/null || true
+    [ -n "${AGENT_PIDS[$id]}" ] && pids+=("${AGENT_PIDS[$id]}")
   done
-  [ -n "$SCHEDULER_PID" ] && kill "$SCHEDULER_PID" 2>/dev/null || true
-  wait 2>/dev/null || true
+  [ -n "$SCHEDULER_PID" ] && pids+=("$SCHEDULER_PID")
+  [ ${#pids[@]} -gt 0 ] || return 0
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true   # only our daemons: database servers are stopped apart
 }
 
 dxctl() { "$DXCTL_BIN" "$@"; }
@@ -185,3 +187,11 @@ SUB_A_COLS="id,name,school_code,district_code,stage,gender,updatetime"
 SUB_A_WHERE="district_code='310104'"
 SUB_B_COLS="id,name,id_card,school_code,stage,birth"
 SUB_B_WHERE="district_code='310115' AND stage IN ('高中','中职')"
+
+# Waits until the clock enters the next second: rows stamped in the current second are held
+# back by the exclusive extraction bound until then.
+next_second() {
+  local s
+  s=$(date +%s)
+  while [ "$(date +%s)" = "$s" ]; do sleep 0.02; done
+}

@@ -54,6 +54,7 @@ sqlite3 "$SRC" "UPDATE student SET name='欧阳修远', updatetime='$NOW' WHERE 
   INSERT INTO student VALUES (200001,'新生甲','310104201501011234','3101040001','310104','小学','2015-01-01',1,'$NOW');
   INSERT INTO student VALUES (200002,'新生乙','310115200801011234','3101150001','310115','高中','2008-01-01',2,'$NOW');
   UPDATE student SET stage='高中', updatetime='$NOW' WHERE id = (SELECT min(id) FROM student WHERE district_code='310115' AND stage='初中');"
+next_second
 dxctl run sub-a --wait >/dev/null
 dxctl run sub-b --wait >/dev/null
 check_exact "after inserts and updates"
@@ -81,6 +82,7 @@ check_exact "after the safety lag"
 
 # Resync: rows deleted at the source disappear; the agent holds exactly the source again.
 sqlite3 "$SRC" "DELETE FROM student WHERE id IN (SELECT id FROM student WHERE $SUB_A_WHERE LIMIT 10)"
+next_second
 dxctl resync sub-a --wait >/dev/null
 check_exact "after resync"
 [ "$(last_run_field sub-a trigger)" = resync ] || fail "resync run not recorded as such"

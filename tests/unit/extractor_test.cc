@@ -35,7 +35,7 @@ TEST_CASE("incremental queries resume strictly after (updatetime, key) and bind 
   std::vector<std::string> params;
   std::string sql = Extractor::BuildQuery(SqlDialect(Dbms::kSqlite), s, &params);
   CHECK(sql ==
-        "SELECT \"id\", \"name\", \"updatetime\" FROM \"student\" WHERE \"updatetime\" <= ? AND "
+        "SELECT \"id\", \"name\", \"updatetime\" FROM \"student\" WHERE \"updatetime\" < ? AND "
         "(\"updatetime\" > ? OR (\"updatetime\" = ? AND (\"id\" > ?))) AND \"district_code\" IN "
         "(?, ?) ORDER BY \"updatetime\", \"id\"");
   CHECK(params == std::vector<std::string>{"2026-12-31 00:00:00", "2026-01-01 00:00:00",
@@ -48,14 +48,14 @@ TEST_CASE("a full load reads in key order up to its own bound, resuming after th
   std::vector<std::string> params;
   std::string sql = Extractor::BuildQuery(SqlDialect(Dbms::kPostgres), s, &params);
   CHECK(sql ==
-        "SELECT \"id\", \"name\", \"updatetime\" FROM \"student\" WHERE \"updatetime\" <= "
+        "SELECT \"id\", \"name\", \"updatetime\" FROM \"student\" WHERE \"updatetime\" < "
         "CAST(? AS TIMESTAMP) AND (\"id\" > CAST(? AS BIGINT)) ORDER BY \"id\"");
   CHECK(params == std::vector<std::string>{"2026-06-01 00:00:00", "42"});
   // After the full load, incremental extraction starts strictly after its bound.
   s.after = {"", "2026-06-01 00:00:00", {}};
   params.clear();
   sql = Extractor::BuildQuery(SqlDialect(Dbms::kSqlite), s, &params);
-  CHECK(sql.find("\"updatetime\" > ? ORDER BY \"updatetime\", \"id\"") != std::string::npos);
+  CHECK(sql.find("\"updatetime\" >= ? ORDER BY \"updatetime\", \"id\"") != std::string::npos);
 }
 
 TEST_CASE("rows stream across runs: full load in key order, then (updatetime, key) order") {
@@ -105,12 +105,12 @@ TEST_CASE("rows stream across runs: full load in key order, then (updatetime, ke
   RowBatch batch(2);
   auto n = (*x)->Read(100, &batch, &last);
   REQUIRE(n.ok());
-  // id 7 carries the full load's bound itself: the full load already covered that instant,
-  // so a row committed with it afterwards would be caught only by reconciliation; ids 6 and 9
-  // are newer and arrive in (updatetime, key) order.
-  REQUIRE(batch.rows() == 2);
-  CHECK(batch.Cell(0, 0) == "6");
-  CHECK(batch.Cell(1, 0) == "9");
+  // The full load's bound is exclusive, so id 7, stamped exactly at it, comes now, then the
+  // newer rows, in (updatetime, key) order.
+  REQUIRE(batch.rows() == 3);
+  CHECK(batch.Cell(0, 0) == "7");
+  CHECK(batch.Cell(1, 0) == "6");
+  CHECK(batch.Cell(2, 0) == "9");
   CHECK(last.updatetime == "2027-01-01 00:00:00");
 }
 
