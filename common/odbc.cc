@@ -28,6 +28,11 @@ Status Diagnose(SQLSMALLINT handle_type, SQLHANDLE handle, const std::string& wh
                reinterpret_cast<char*>(text);
   }
   if (message.empty()) message = "unknown ODBC error";
+  // One line per event in logs and run history: drivers' multi-line messages are folded.
+  for (char& c : message) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  while (!message.empty() && message.back() == ' ') message.pop_back();
   return Status(CodeForSqlState(first_state, message), what + ": " + message);
 }
 
