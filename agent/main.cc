@@ -1,4 +1,5 @@
 // dx-agent: the daemon on a consumer's front-end machine (前置机).
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -33,18 +34,26 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto writer = dx::agent::TableWriter::Open(config->target_connection);
-  if (!writer.ok()) {
-    LOG_ERROR("cannot open the local database: " << writer.status().message());
-    return writer.status().code() == dx::StatusCode::kInvalidArgument ? 2 : 1;
-  }
-  dx::agent::SchedulerLink link(config.value(), writer->get());
+  std::atomic<bool> stopping{false};
+  std::atomic<dx::agent::SchedulerLink*> running_link{nullptr};
   std::thread watcher([&] {
     int sig = 0;
     sigwait(&signals, &sig);
     LOG_INFO("signal " << sig << ": stopping");
-    link.Stop();
+    stopping = true;
+    if (auto* link = running_link.load()) link->Stop();
   });
   watcher.detach();
+
+  auto writer = dx::agent::TableWriter::OpenWhenReachable(
+      config->target_connection, config->reconnect_min_ms, config->reconnect_max_ms, stopping);
+  if (!writer.ok()) {
+    LOG_ERROR("cannot open the local database: " << writer.status().message());
+    return writer.status().code() == dx::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  if (stopping) return 0;
+  dx::agent::SchedulerLink link(config.value(), writer->get());
+  running_link = &link;
+  if (stopping) link.Stop();
   return link.Run();
 }

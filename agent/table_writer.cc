@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <thread>
 #include <unordered_set>
 
 #include "common/clock.h"
@@ -85,19 +86,57 @@ std::vector<size_t> CollapseRepeatedKeys(const RowBatch& rows, const std::vector
   return order;
 }
 
-TableWriter::TableWriter(std::unique_ptr<OdbcConnection> conn, Dbms dbms)
-    : conn_(std::move(conn)), dialect_(dbms), ledger_spec_(LedgerSpec()) {}
+TableWriter::TableWriter(std::string connection_string, std::unique_ptr<OdbcConnection> conn,
+                         Dbms dbms)
+    : connection_string_(std::move(connection_string)),
+      conn_(std::move(conn)),
+      dialect_(dbms),
+      ledger_spec_(LedgerSpec()) {}
 
 Result<std::unique_ptr<TableWriter>> TableWriter::Open(const std::string& connection_string) {
   DX_ASSIGN_OR_RETURN(auto conn, OdbcConnection::Open(connection_string));
   Dbms dbms = DbmsFromName(conn->dbms_name());
-  std::unique_ptr<TableWriter> writer(new TableWriter(std::move(conn), dbms));
+  std::unique_ptr<TableWriter> writer(new TableWriter(connection_string, std::move(conn), dbms));
   DX_RETURN_IF_ERROR(writer->LoadLedger());
   LOG_INFO("local database: " << writer->conn_->dbms_name() << " via "
                               << writer->conn_->driver_name() << " (dialect "
                               << DbmsLabel(dbms) << "), " << writer->ledger_.size()
                               << " subscription(s) in the ledger");
   return writer;
+}
+
+Result<std::unique_ptr<TableWriter>> TableWriter::OpenWhenReachable(
+    const std::string& connection_string, int min_backoff_ms, int max_backoff_ms,
+    const std::atomic<bool>& stop) {
+  int backoff_ms = min_backoff_ms;
+  while (true) {
+    auto writer = Open(connection_string);
+    if (writer.ok() || !IsRetryable(writer.status()) || stop) return writer;
+    LOG_WARN("local database unreachable (" << writer.status().message() << "); retrying in "
+                                            << backoff_ms << " ms");
+    for (int waited = 0; waited < backoff_ms && !stop; waited += 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff_ms = std::min(backoff_ms * 2, max_backoff_ms);
+  }
+}
+
+Status TableWriter::Check(Status st) {
+  if (st.code() == StatusCode::kUnavailable) broken_ = true;
+  return st;
+}
+
+Status TableWriter::EnsureConnected() {
+  if (!broken_) return Status::Ok();
+  tables_.clear();
+  ledger_upsert_.reset();
+  conn_.reset();
+  DX_ASSIGN_OR_RETURN(conn_, OdbcConnection::Open(connection_string_));
+  ledger_.clear();
+  DX_RETURN_IF_ERROR(LoadLedger());
+  broken_ = false;
+  LOG_INFO("reconnected to the local database");
+  return Status::Ok();
 }
 
 Status TableWriter::LoadLedger() {
@@ -157,6 +196,7 @@ Status TableWriter::CheckColumns(const TableSpec& spec, const std::vector<DbColu
 }
 
 Result<LedgerEntry> TableWriter::BeginTable(const TableBegin& begin) {
+  DX_RETURN_IF_ERROR(Check(EnsureConnected()));
   for (const ColumnSpec& c : begin.spec.columns) {
     if (!IsValidIdentifier(c.name)) return InvalidArgument("bad column name '" + c.name + "'");
   }
@@ -164,14 +204,16 @@ Result<LedgerEntry> TableWriter::BeginTable(const TableBegin& begin) {
     return InvalidArgument("bad target table name '" + begin.spec.table + "'");
   }
   if (begin.spec.KeyIndexes().empty()) return InvalidArgument("table spec has no primary key");
-  DX_ASSIGN_OR_RETURN(auto existing, conn_->Columns(begin.spec.table));
+  auto columns = conn_->Columns(begin.spec.table);
+  if (!columns.ok()) return Check(columns.status());
+  const std::vector<DbColumnInfo>& existing = columns.value();
   Status st;
   if (existing.empty()) {
     st = conn_->Execute(dialect_.CreateTable(begin.spec));
     if (st.ok()) st = conn_->Commit();
     if (!st.ok()) {
       (void)conn_->Rollback();
-      return st.Annotate("create table " + begin.spec.table);
+      return Check(st).Annotate("create table " + begin.spec.table);
     }
     LOG_INFO("created table " << begin.spec.table << " for " << begin.subscription);
   } else {
@@ -190,7 +232,7 @@ Result<LedgerEntry> TableWriter::BeginTable(const TableBegin& begin) {
     if (st.ok()) st = conn_->Commit();
     if (!st.ok()) {
       (void)conn_->Rollback();
-      return st.Annotate("reset " + begin.spec.table);
+      return Check(st).Annotate("reset " + begin.spec.table);
     }
     entry = reset;
     LOG_INFO("resync of " << begin.subscription << ": cleared table " << begin.spec.table);
@@ -285,6 +327,9 @@ Status TableWriter::WriteLedger(const LedgerEntry& entry) {
 
 Result<ApplyOutcome> TableWriter::ApplyBatch(const std::string& subscription, uint64_t seq,
                                              const std::string& watermark, const RowBatch& rows) {
+  if (broken_) {
+    return Unavailable("the local database connection was lost; the next run prepares again");
+  }
   auto table = tables_.find(subscription);
   if (table == tables_.end()) {
     return FailedPrecondition("batch for " + subscription + " before its table was prepared");
@@ -314,7 +359,7 @@ Result<ApplyOutcome> TableWriter::ApplyBatch(const std::string& subscription, ui
   if (st.ok()) st = conn_->Commit();
   if (!st.ok()) {
     (void)conn_->Rollback();
-    return st.Annotate("apply batch " + std::to_string(seq) + " of " + subscription);
+    return Check(st).Annotate("apply batch " + std::to_string(seq) + " of " + subscription);
   }
   entry = next;
   outcome.rows_written = order.size();

@@ -5,6 +5,7 @@
 // Not thread-safe: owned by the agent's writer thread.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,7 +29,12 @@ struct ApplyOutcome {
 class TableWriter {
  public:
   // Connects to the local database and loads the ledger (creating its table if needed).
+  // kUnavailable when the database cannot be reached (the caller retries with back-off).
   static Result<std::unique_ptr<TableWriter>> Open(const std::string& connection_string);
+  // Open, retried with exponential back-off while the database is unreachable, until `stop`.
+  static Result<std::unique_ptr<TableWriter>> OpenWhenReachable(
+      const std::string& connection_string, int min_backoff_ms, int max_backoff_ms,
+      const std::atomic<bool>& stop);
 
   Dbms dbms() const { return dialect_.dbms(); }
   std::vector<LedgerEntry> Ledger() const;
@@ -51,15 +57,21 @@ class TableWriter {
     std::unique_ptr<OdbcStatement> insert_row;              // generic DBMS only
   };
 
-  TableWriter(std::unique_ptr<OdbcConnection> conn, Dbms dbms);
+  TableWriter(std::string connection_string, std::unique_ptr<OdbcConnection> conn, Dbms dbms);
   Status LoadLedger();
+  // After a lost connection (kUnavailable), reconnects before the next operation; prepared
+  // statements are dropped and the ledger is read again, since it is the truth.
+  Status EnsureConnected();
+  Status Check(Status st);
   Status CheckColumns(const TableSpec& spec, const std::vector<DbColumnInfo>& existing);
   Result<OdbcStatement*> UpsertStatement(TableState& state, int rows);
   Status WriteRows(TableState& state, const RowBatch& rows, const std::vector<size_t>& order);
   Status WriteGeneric(TableState& state, const RowBatch& rows, const std::vector<size_t>& order);
   Status WriteLedger(const LedgerEntry& entry);
 
+  const std::string connection_string_;
   std::unique_ptr<OdbcConnection> conn_;
+  bool broken_ = false;  // the last operation lost the connection
   SqlDialect dialect_;
   TableSpec ledger_spec_;
   std::unique_ptr<OdbcStatement> ledger_upsert_;

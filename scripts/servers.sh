@@ -76,3 +76,18 @@ stop_servers() {
   done
   _dx_servers=()
 }
+
+# stop_postgres / resume_postgres: take the test server down and up again (same port and data).
+stop_postgres() {
+  local s
+  for s in "${_dx_servers[@]}"; do
+    case $s in pg:*) _as postgres "$PG_BIN/pg_ctl" -D "${s#pg:}/data" -m fast -w stop >/dev/null ;; esac
+  done
+}
+resume_postgres() {
+  local s
+  for s in "${_dx_servers[@]}"; do
+    case $s in pg:*) _as postgres "$PG_BIN/pg_ctl" -D "${s#pg:}/data" -l "${s#pg:}/server.log" -w -t 60 \
+      -o "-p $PG_PORT -k ${s#pg:} -c listen_addresses=127.0.0.1" start >/dev/null ;; esac
+  done
+}

@@ -52,3 +52,17 @@ dxctl run sub-b --wait >/dev/null || fail "run sub-b: $(last_run_field sub-b err
 check "after inserts and updates"
 [ "$(maria_rows "SELECT name FROM student_copy WHERE id = 900001")" = "上官婉儿" ] || fail "Chinese text in MariaDB"
 dxctl runs -n 4
+
+# The PostgreSQL server (source, and agent a's local database) goes away and comes back: runs
+# fail and are retried with back-off, the agent reconnects by itself, nothing is lost.
+stop_postgres
+dxctl run sub-a --wait >/dev/null && fail "a run without its database succeeded"
+pass "database down: run failed with '$(last_run_field sub-a error)'"
+resume_postgres
+psql_dx -c "UPDATE student SET name = '欧阳' || name, updatetime = date_trunc('second', LOCALTIMESTAMP) WHERE id IN (SELECT id FROM student WHERE $SUB_A_WHERE ORDER BY id DESC LIMIT 3)"
+next_second
+a_synced() { [ "$(pg_rows "SELECT count(*) FROM student_copy WHERE name LIKE '欧阳%'")" -ge 3 ]; }
+dxctl run sub-a >/dev/null
+wait_for 60 "agent a to catch up after the database came back" a_synced
+check "after the database restart"
+grep -q "reconnected to the local database" "$T/agent-a.log" || fail "agent a did not reconnect"
