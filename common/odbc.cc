@@ -82,8 +82,11 @@ StatusCode CodeForSqlState(const std::string& sqlstate, const std::string& messa
       m.find("gone away") != std::string::npos || m.find("disk i/o error") != std::string::npos) {
     return StatusCode::kUnavailable;
   }
+  // Data and constraint errors; sqliteodbc reports them all as HY000, so the text decides.
   if (sqlstate.rfind("22", 0) == 0 || sqlstate.rfind("23", 0) == 0 ||
-      sqlstate.rfind("42", 0) == 0) {
+      sqlstate.rfind("42", 0) == 0 || m.find("constraint failed") != std::string::npos ||
+      m.find("datatype mismatch") != std::string::npos ||
+      m.find("syntax error") != std::string::npos) {
     return StatusCode::kInvalidArgument;
   }
   // Unknown failures at a database are treated as transient: retrying is safe because nothing

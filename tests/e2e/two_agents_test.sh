@@ -92,5 +92,29 @@ out=$(dxctl apply -f "$T/manifest.yaml")
 echo "$out" | grep -qv unchanged | grep -v ACTION && fail "re-apply changed something: $out" || true
 [ "$(echo "$out" | grep -c unchanged)" = 6 ] || fail "re-apply was not idempotent: $out"
 pass "re-applying the manifest is idempotent"
+
+# Downtime: a daily schedule missed three times while the scheduler was down runs once, then
+# waits for its next day.
+sed -i '/^name: sub-b$/,/^schedule:/ s/^schedule: manual$/schedule: daily 03:00/' "$T/manifest.yaml"
+dxctl apply -f "$T/manifest.yaml" >/dev/null
+kill_scheduler
+sqlite3 "$T/scheduler.db" "UPDATE subscriptions SET next_due = strftime('%s','now') - 3 * 86400, failures = 0 WHERE name = 'sub-b'"
+before=$(sqlite3 "$T/scheduler.db" "SELECT count(*) FROM runs WHERE subscription = 'sub-b'")
+start_scheduler
+next_due_future() { [ "$(sqlite3 "$T/scheduler.db" "SELECT next_due > strftime('%s','now') FROM subscriptions WHERE name = 'sub-b'")" = 1 ]; }
+wait_for 30 "the missed schedule to run" next_due_future
+sleep 1  # a second pass of the dispatcher must not start another run
+after=$(sqlite3 "$T/scheduler.db" "SELECT count(*) FROM runs WHERE subscription = 'sub-b' AND trigger = 'schedule'")
+[ "$after" -le 1 ] || fail "a schedule missed three times ran $after times"
+[ "$(sqlite3 "$T/scheduler.db" "SELECT strftime('%H:%M', next_due, 'unixepoch', 'localtime') FROM subscriptions WHERE name = 'sub-b'")" = "03:00" ] ||
+  fail "the next due time is not the schedule's"
+pass "a daily schedule missed during downtime ran once and waits for 03:00"
+
+# The operator token is required.
+set +e
+out=$(DX_TOKEN=wrong-token-0123456789 dxctl agents 2>&1); rc=$?
+set -e
+[ $rc != 0 ] && echo "$out" | grep -q "missing or wrong operator token" || fail "wrong token: $rc $out"
+pass "a wrong operator token is refused: '$out'"
 dxctl runs -n 5
 dxctl subscriptions

@@ -139,3 +139,33 @@ TEST_CASE("resync clears the table and the watermark but keeps the sequence") {
 
 }  // namespace
 }  // namespace dx::agent
+
+namespace dx {
+namespace {
+
+TEST_CASE("ODBC failures are classified by what the caller does next") {
+  struct Case {
+    const char* state;
+    const char* message;
+    StatusCode code;
+  };
+  const Case cases[] = {
+      {"08001", "could not connect to server", StatusCode::kUnavailable},
+      {"08S01", "communication link failure", StatusCode::kUnavailable},
+      {"HYT00", "timeout expired", StatusCode::kUnavailable},
+      {"HY000", "database is locked", StatusCode::kUnavailable},
+      {"40P01", "deadlock detected", StatusCode::kUnavailable},
+      {"HY000", "CHECK constraint failed: name", StatusCode::kInvalidArgument},
+      {"HY000", "NOT NULL constraint failed: student.name", StatusCode::kInvalidArgument},
+      {"23505", "duplicate key value violates unique constraint", StatusCode::kInvalidArgument},
+      {"22001", "value too long for type character varying(30)", StatusCode::kInvalidArgument},
+      {"42P01", "relation does not exist", StatusCode::kInvalidArgument},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.message);
+    CHECK(CodeForSqlState(c.state, c.message) == c.code);
+  }
+}
+
+}  // namespace
+}  // namespace dx
