@@ -15,8 +15,8 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
     return InvalidArgument(path + ":1: expected one YAML mapping");
   }
   const ConfigValue& root = docs[0];
-  DX_RETURN_IF_ERROR(root.CheckKeys(
-      {"name", "secret", "secret_file", "scheduler", "target", "reconnect", "queue_batches", "log"}));
+  DX_RETURN_IF_ERROR(root.CheckKeys({"name", "secret", "secret_file", "scheduler", "target",
+                                     "reconnect", "queue_batches", "log"}));
   AgentConfig c;
   DX_RETURN_IF_ERROR(root.GetString("name", &c.name, true));
   DX_RETURN_IF_ERROR(root.GetString("secret", &c.secret));

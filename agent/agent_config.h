@@ -8,9 +8,9 @@
 namespace dx::agent {
 
 struct AgentConfig {
-  std::string name;                // agent name registered at the scheduler (required)
-  std::string secret;              // shared secret; or read from secret_file (required)
-  std::string scheduler_host;      // from "scheduler: host:port" (required)
+  std::string name;            // agent name registered at the scheduler (required)
+  std::string secret;          // shared secret; or read from secret_file (required)
+  std::string scheduler_host;  // from "scheduler: host:port" (required)
   int scheduler_port = 0;
   std::string target_connection;   // ODBC connection string of the local database (required)
   int reconnect_min_ms = 200;      // first back-off after a lost connection

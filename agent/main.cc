@@ -1,10 +1,9 @@
 // dx-agent: the daemon on a consumer's front-end machine (前置机).
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <thread>
-
-#include <CLI/CLI.hpp>
 
 #include "agent/agent_config.h"
 #include "agent/scheduler_link.h"

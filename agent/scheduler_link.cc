@@ -102,7 +102,8 @@ int SchedulerLink::Run() {
       LOG_ERROR("scheduler refused this agent: " << ended.message());
       backoff_ms = config_.reconnect_max_ms;  // an operator must act; do not hammer
     } else {
-      LOG_WARN("scheduler connection: " << ended.message() << "; retrying in " << backoff_ms << " ms");
+      LOG_WARN("scheduler connection: " << ended.message() << "; retrying in " << backoff_ms
+                                        << " ms");
     }
     std::uniform_int_distribution<int> jitter(0, backoff_ms / 4);
     int wait_ms = backoff_ms + jitter(rng);
@@ -178,8 +179,8 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
           break;
         }
         default:
-          return finish(DataLoss("unexpected message type " +
-                                 std::to_string(static_cast<int>(frame->type))));
+          return finish(
+              DataLoss("unexpected message type " + std::to_string(static_cast<int>(frame->type))));
       }
     }
   });
@@ -238,7 +239,8 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
       if (!st.ok()) {
         ack.code = st.code();
         ack.error = st.message();
-        LOG_ERROR("refused batch " << ack.seq << " of " << ack.subscription << ": " << st.message());
+        LOG_ERROR("refused batch " << ack.seq << " of " << ack.subscription << ": "
+                                   << st.message());
       }
       sent = link.Send(MessageType::kBatchAck, Encode(ack), kSendTimeout);
     }

@@ -13,16 +13,44 @@ namespace dx::agent {
 namespace {
 
 // ODBC SQL type codes (from sql.h), kept here so the header stays free of it.
-enum TypeFamily { kFamilyInteger, kFamilyNumeric, kFamilyText, kFamilyDate, kFamilyTime, kFamilyOther };
+enum TypeFamily {
+  kFamilyInteger,
+  kFamilyNumeric,
+  kFamilyText,
+  kFamilyDate,
+  kFamilyTime,
+  kFamilyOther
+};
 
 TypeFamily FamilyOf(int16_t sql_type) {
   switch (sql_type) {
-    case 4: case 5: case -5: case -6: case -7: return kFamilyInteger;
-    case 2: case 3: case 6: case 7: case 8: return kFamilyNumeric;
-    case 1: case 12: case -1: case -8: case -9: case -10: return kFamilyText;
-    case 9: case 91: return kFamilyDate;
-    case 11: case 93: return kFamilyTime;
-    default: return kFamilyOther;
+    case 4:
+    case 5:
+    case -5:
+    case -6:
+    case -7:
+      return kFamilyInteger;
+    case 2:
+    case 3:
+    case 6:
+    case 7:
+    case 8:
+      return kFamilyNumeric;
+    case 1:
+    case 12:
+    case -1:
+    case -8:
+    case -9:
+    case -10:
+      return kFamilyText;
+    case 9:
+    case 91:
+      return kFamilyDate;
+    case 11:
+    case 93:
+      return kFamilyTime;
+    default:
+      return kFamilyOther;
   }
 }
 
@@ -99,8 +127,8 @@ Result<std::unique_ptr<TableWriter>> TableWriter::Open(const std::string& connec
   std::unique_ptr<TableWriter> writer(new TableWriter(connection_string, std::move(conn), dbms));
   DX_RETURN_IF_ERROR(writer->LoadLedger());
   LOG_INFO("local database: " << writer->conn_->dbms_name() << " via "
-                              << writer->conn_->driver_name() << " (dialect "
-                              << DbmsLabel(dbms) << "), " << writer->ledger_.size()
+                              << writer->conn_->driver_name() << " (dialect " << DbmsLabel(dbms)
+                              << "), " << writer->ledger_.size()
                               << " subscription(s) in the ledger");
   return writer;
 }
@@ -181,9 +209,8 @@ Status TableWriter::CheckColumns(const TableSpec& spec, const std::vector<DbColu
                                 "' required by the catalog");
     }
     if (!Compatible(want, *it)) {
-      return FailedPrecondition("target table '" + spec.table + "' column '" + want.name +
-                                "' is " + it->type_name + ", the catalog says " +
-                                ColumnTypeName(want));
+      return FailedPrecondition("target table '" + spec.table + "' column '" + want.name + "' is " +
+                                it->type_name + ", the catalog says " + ColumnTypeName(want));
     }
     bool text = want.type == ColumnType::kVarchar || want.type == ColumnType::kChar;
     if (text && it->size > 0 && it->size < want.length) {
@@ -285,8 +312,9 @@ Status TableWriter::WriteGeneric(TableState& state, const RowBatch& rows,
     for (size_t k : keys) {
       where += (where.empty() ? "" : " AND ") + dialect_.Quote(spec.columns[k].name) + " = ?";
     }
-    DX_ASSIGN_OR_RETURN(state.delete_by_key,
-                        conn_->Prepare("DELETE FROM " + dialect_.Quote(spec.table) + " WHERE " + where));
+    DX_ASSIGN_OR_RETURN(
+        state.delete_by_key,
+        conn_->Prepare("DELETE FROM " + dialect_.Quote(spec.table) + " WHERE " + where));
     DX_RETURN_IF_ERROR(state.delete_by_key->DeclareParams(keys.size()));
     std::string cols;
     std::string marks;
@@ -294,8 +322,9 @@ Status TableWriter::WriteGeneric(TableState& state, const RowBatch& rows,
       cols += (cols.empty() ? "" : ", ") + dialect_.Quote(c.name);
       marks += marks.empty() ? "?" : ", ?";
     }
-    DX_ASSIGN_OR_RETURN(state.insert_row, conn_->Prepare("INSERT INTO " + dialect_.Quote(spec.table) +
-                                                         " (" + cols + ") VALUES (" + marks + ")"));
+    DX_ASSIGN_OR_RETURN(state.insert_row,
+                        conn_->Prepare("INSERT INTO " + dialect_.Quote(spec.table) + " (" + cols +
+                                       ") VALUES (" + marks + ")"));
     DX_RETURN_IF_ERROR(state.insert_row->DeclareParams(spec.columns.size()));
   }
   for (size_t r : order) {
@@ -319,8 +348,8 @@ Status TableWriter::WriteLedger(const LedgerEntry& entry) {
   DX_RETURN_IF_ERROR(ledger_upsert_->SetParam(0, entry.subscription));
   DX_RETURN_IF_ERROR(ledger_upsert_->SetParam(1, std::to_string(entry.batch_seq)));
   DX_RETURN_IF_ERROR(ledger_upsert_->SetParam(2, entry.watermark));
-  DX_RETURN_IF_ERROR(
-      ledger_upsert_->SetParam(3, FormatLocalTime(ToUnixSeconds(std::chrono::system_clock::now()))));
+  DX_RETURN_IF_ERROR(ledger_upsert_->SetParam(
+      3, FormatLocalTime(ToUnixSeconds(std::chrono::system_clock::now()))));
   DX_RETURN_IF_ERROR(ledger_upsert_->Execute());
   return ledger_upsert_->CloseCursor();
 }
@@ -354,7 +383,8 @@ Result<ApplyOutcome> TableWriter::ApplyBatch(const std::string& subscription, ui
   LedgerEntry next = entry;
   next.batch_seq = seq;
   next.watermark = watermark;
-  Status st = dialect_.HasUpsert() ? WriteRows(state, rows, order) : WriteGeneric(state, rows, order);
+  Status st =
+      dialect_.HasUpsert() ? WriteRows(state, rows, order) : WriteGeneric(state, rows, order);
   if (st.ok()) st = WriteLedger(next);
   if (st.ok()) st = conn_->Commit();
   if (!st.ok()) {

@@ -22,8 +22,8 @@ namespace dx::agent {
 inline constexpr char kLedgerTable[] = "dx_ledger";
 
 struct ApplyOutcome {
-  bool duplicate = false;  // already applied earlier: skipped
-  size_t rows_written = 0; // rows after collapsing repeated keys
+  bool duplicate = false;   // already applied earlier: skipped
+  size_t rows_written = 0;  // rows after collapsing repeated keys
 };
 
 class TableWriter {

@@ -27,8 +27,8 @@ Result<std::vector<YAML::Node>> ParseAll(const std::string& text, const std::str
   try {
     return YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
-    return InvalidArgument(name + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " +
-                           e.msg);
+    return InvalidArgument(name + ":" + std::to_string(e.mark.line + 1) +
+                           ": YAML syntax: " + e.msg);
   }
 }
 
@@ -58,9 +58,7 @@ Result<std::vector<ConfigValue>> ConfigValue::LoadFile(const std::string& path) 
 
 bool ConfigValue::present() const { return impl_->node.IsDefined() && !impl_->node.IsNull(); }
 bool ConfigValue::IsMap() const { return impl_->node.IsDefined() && impl_->node.IsMap(); }
-bool ConfigValue::IsSequence() const {
-  return impl_->node.IsDefined() && impl_->node.IsSequence();
-}
+bool ConfigValue::IsSequence() const { return impl_->node.IsDefined() && impl_->node.IsSequence(); }
 bool ConfigValue::IsScalar() const { return impl_->node.IsDefined() && impl_->node.IsScalar(); }
 const std::string& ConfigValue::path() const { return impl_->path; }
 

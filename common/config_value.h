@@ -29,10 +29,10 @@ class ConfigValue {
   bool IsScalar() const;
   // The child at `key` of a map (not present() when missing).
   ConfigValue operator[](const std::string& key) const;
-  std::vector<ConfigValue> Items() const;       // sequence elements
-  std::vector<std::string> Keys() const;        // map keys in document order
-  int line() const;                             // 1-based; 0 when unknown
-  const std::string& path() const;              // key path, e.g. "exchange.batch_rows"
+  std::vector<ConfigValue> Items() const;  // sequence elements
+  std::vector<std::string> Keys() const;   // map keys in document order
+  int line() const;                        // 1-based; 0 when unknown
+  const std::string& path() const;         // key path, e.g. "exchange.batch_rows"
 
   // An InvalidArgument status "file:line: key 'path': message".
   Status Error(const std::string& message) const;

@@ -35,8 +35,8 @@ void TuneSocket(int fd) {
 std::string PeerName(const sockaddr_storage& addr) {
   char host[NI_MAXHOST];
   char port[NI_MAXSERV];
-  if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), sizeof(addr), host, sizeof(host),
-                  port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), sizeof(addr), host, sizeof(host), port,
+                  sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
     return "?";
   }
   return std::string(host) + ":" + port;
@@ -195,7 +195,8 @@ Result<std::unique_ptr<FrameListener>> FrameListener::Listen(const std::string& 
   hints.ai_flags = AI_PASSIVE;
   addrinfo* res = nullptr;
   int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
-  if (rc != 0) return InvalidArgument("cannot resolve listen address " + host + ": " + gai_strerror(rc));
+  if (rc != 0)
+    return InvalidArgument("cannot resolve listen address " + host + ": " + gai_strerror(rc));
   int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -209,9 +210,8 @@ Result<std::unique_ptr<FrameListener>> FrameListener::Listen(const std::string& 
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int actual = addr.ss_family == AF_INET6
-                   ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
-                   : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  int actual = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                          : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
   SetNonBlocking(fd);
   return std::unique_ptr<FrameListener>(new FrameListener(fd, actual));
 }

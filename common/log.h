@@ -17,13 +17,13 @@ bool LogEnabled(LogLevel level);
 
 }  // namespace dx
 
-#define DX_LOG(level, expr)                                         \
-  do {                                                              \
-    if (::dx::LogEnabled(::dx::LogLevel::level)) {                  \
-      std::ostringstream _os;                                       \
-      _os << expr;                                                  \
-      ::dx::LogLine(::dx::LogLevel::level, _os.str());              \
-    }                                                               \
+#define DX_LOG(level, expr)                            \
+  do {                                                 \
+    if (::dx::LogEnabled(::dx::LogLevel::level)) {     \
+      std::ostringstream _os;                          \
+      _os << expr;                                     \
+      ::dx::LogLine(::dx::LogLevel::level, _os.str()); \
+    }                                                  \
   } while (0)
 #define LOG_DEBUG(expr) DX_LOG(kDebug, expr)
 #define LOG_INFO(expr) DX_LOG(kInfo, expr)

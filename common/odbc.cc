@@ -24,8 +24,8 @@ Status Diagnose(SQLSMALLINT handle_type, SQLHANDLE handle, const std::string& wh
     if (!SQL_SUCCEEDED(rc)) break;
     if (first_state.empty()) first_state = reinterpret_cast<char*>(state);
     if (!message.empty()) message += "; ";
-    message += std::string("[") + reinterpret_cast<char*>(state) + "] " +
-               reinterpret_cast<char*>(text);
+    message +=
+        std::string("[") + reinterpret_cast<char*>(state) + "] " + reinterpret_cast<char*>(text);
   }
   if (message.empty()) message = "unknown ODBC error";
   // One line per event in logs and run history: drivers' multi-line messages are folded.
@@ -73,13 +73,14 @@ std::string WithOptions(const std::string& conn, const std::string& options) {
 StatusCode CodeForSqlState(const std::string& sqlstate, const std::string& message) {
   std::string m = Lower(message);
   if (sqlstate.rfind("08", 0) == 0 || sqlstate == "HYT00" || sqlstate == "HYT01" ||
-      sqlstate == "40001" || sqlstate == "40P01" || m.find("database is locked") != std::string::npos ||
+      sqlstate == "40001" || sqlstate == "40P01" ||
+      m.find("database is locked") != std::string::npos ||
       m.find("could not connect") != std::string::npos ||
       m.find("can't connect") != std::string::npos ||
       m.find("connection refused") != std::string::npos ||
       m.find("server closed the connection") != std::string::npos ||
-      m.find("lost connection") != std::string::npos ||
-      m.find("gone away") != std::string::npos || m.find("disk i/o error") != std::string::npos) {
+      m.find("lost connection") != std::string::npos || m.find("gone away") != std::string::npos ||
+      m.find("disk i/o error") != std::string::npos) {
     return StatusCode::kUnavailable;
   }
   // Data and constraint errors; sqliteodbc reports them all as HY000, so the text decides.
@@ -123,9 +124,9 @@ Status OdbcConnection::Connect(const std::string& conn_str) {
   SQLSetConnectAttr(dbc_, SQL_ATTR_LOGIN_TIMEOUT, reinterpret_cast<SQLPOINTER>(10), 0);
   SQLCHAR out[1024];
   SQLSMALLINT out_len = 0;
-  SQLRETURN rc = SQLDriverConnect(
-      dbc_, nullptr, reinterpret_cast<SQLCHAR*>(const_cast<char*>(conn_str.c_str())), SQL_NTS,
-      out, sizeof(out), &out_len, SQL_DRIVER_NOPROMPT);
+  SQLRETURN rc = SQLDriverConnect(dbc_, nullptr,
+                                  reinterpret_cast<SQLCHAR*>(const_cast<char*>(conn_str.c_str())),
+                                  SQL_NTS, out, sizeof(out), &out_len, SQL_DRIVER_NOPROMPT);
   if (!SQL_SUCCEEDED(rc)) {
     Status st = Diagnose(SQL_HANDLE_DBC, dbc_, "cannot connect");
     SQLFreeHandle(SQL_HANDLE_DBC, dbc_);
@@ -181,8 +182,8 @@ Status OdbcConnection::Execute(const std::string& sql) {
   if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, dbc_, &stmt))) {
     return Diagnose(SQL_HANDLE_DBC, dbc_, "allocate statement");
   }
-  SQLRETURN rc = SQLExecDirect(stmt, reinterpret_cast<SQLCHAR*>(const_cast<char*>(sql.c_str())),
-                               SQL_NTS);
+  SQLRETURN rc =
+      SQLExecDirect(stmt, reinterpret_cast<SQLCHAR*>(const_cast<char*>(sql.c_str())), SQL_NTS);
   Status st;
   if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA) st = Diagnose(SQL_HANDLE_STMT, stmt, "execute");
   SQLFreeHandle(SQL_HANDLE_STMT, stmt);
@@ -219,9 +220,9 @@ Result<std::vector<DbColumnInfo>> OdbcConnection::Columns(const std::string& tab
     return Diagnose(SQL_HANDLE_DBC, dbc_, "allocate statement");
   }
   std::unique_ptr<OdbcStatement> s(new OdbcStatement(this, stmt));
-  SQLRETURN rc = SQLColumns(stmt, nullptr, 0, nullptr, 0,
-                            reinterpret_cast<SQLCHAR*>(const_cast<char*>(table.c_str())), SQL_NTS,
-                            nullptr, 0);
+  SQLRETURN rc =
+      SQLColumns(stmt, nullptr, 0, nullptr, 0,
+                 reinterpret_cast<SQLCHAR*>(const_cast<char*>(table.c_str())), SQL_NTS, nullptr, 0);
   if (!SQL_SUCCEEDED(rc)) return Diagnose(SQL_HANDLE_STMT, stmt, "list columns of " + table);
   std::vector<DbColumnInfo> cols;
   while (true) {
@@ -256,10 +257,10 @@ Status OdbcStatement::DeclareParams(size_t count) {
 
 Status OdbcStatement::BindSlot(size_t i) {
   Slot& slot = slots_[i];
-  SQLRETURN rc = SQLBindParameter(
-      stmt_, static_cast<SQLUSMALLINT>(i + 1), SQL_PARAM_INPUT, SQL_C_CHAR, SQL_VARCHAR,
-      slot.buffer.size(), 0, slot.buffer.data(), static_cast<SQLLEN>(slot.buffer.size()),
-      reinterpret_cast<SQLLEN*>(&slot.indicator));
+  SQLRETURN rc = SQLBindParameter(stmt_, static_cast<SQLUSMALLINT>(i + 1), SQL_PARAM_INPUT,
+                                  SQL_C_CHAR, SQL_VARCHAR, slot.buffer.size(), 0,
+                                  slot.buffer.data(), static_cast<SQLLEN>(slot.buffer.size()),
+                                  reinterpret_cast<SQLLEN*>(&slot.indicator));
   if (!SQL_SUCCEEDED(rc)) return Diagnose(SQL_HANDLE_STMT, stmt_, "bind parameter");
   return Status::Ok();
 }

@@ -17,13 +17,13 @@ constexpr uint32_t kProtocolVersion = 1;
 constexpr size_t kMaxFrameBytes = 64u << 20;
 
 enum class MessageType : uint8_t {
-  kHello = 1,        // agent -> scheduler: who I am, my secret, my ledger
-  kHelloReply = 2,   // scheduler -> agent: accepted or refused (and why)
-  kTableBegin = 3,   // scheduler -> agent: a run is starting; the table's shape; reset?
-  kTableReady = 4,   // agent -> scheduler: table checked/created, ledger position
-  kBatch = 5,        // scheduler -> agent: rows to apply, sequence, watermark
-  kBatchAck = 6,     // agent -> scheduler: batch committed (or refused, and why)
-  kHeartbeat = 7,    // either way: still here
+  kHello = 1,       // agent -> scheduler: who I am, my secret, my ledger
+  kHelloReply = 2,  // scheduler -> agent: accepted or refused (and why)
+  kTableBegin = 3,  // scheduler -> agent: a run is starting; the table's shape; reset?
+  kTableReady = 4,  // agent -> scheduler: table checked/created, ledger position
+  kBatch = 5,       // scheduler -> agent: rows to apply, sequence, watermark
+  kBatchAck = 6,    // agent -> scheduler: batch committed (or refused, and why)
+  kHeartbeat = 7,   // either way: still here
 };
 
 // The agent's durable record of one subscription: what it has committed.
@@ -70,7 +70,7 @@ struct BatchMessage {
   uint64_t seq = 0;
   std::string watermark;  // position after this batch
   uint32_t rows = 0;
-  std::string payload;    // zstd(RowBatch encoding)
+  std::string payload;  // zstd(RowBatch encoding)
 };
 
 struct BatchAck {

@@ -28,10 +28,14 @@ Dbms DbmsFromName(const std::string& dbms_name) {
 
 const char* DbmsLabel(Dbms dbms) {
   switch (dbms) {
-    case Dbms::kSqlite: return "sqlite";
-    case Dbms::kPostgres: return "postgresql";
-    case Dbms::kMysql: return "mysql";
-    case Dbms::kGeneric: return "generic";
+    case Dbms::kSqlite:
+      return "sqlite";
+    case Dbms::kPostgres:
+      return "postgresql";
+    case Dbms::kMysql:
+      return "mysql";
+    case Dbms::kGeneric:
+      return "generic";
   }
   return "generic";
 }
@@ -88,12 +92,18 @@ std::string SqlDialect::CreateTable(const TableSpec& spec) const {
 std::string SqlDialect::Placeholder(const ColumnSpec& c) const {
   if (dbms_ != Dbms::kPostgres) return "?";
   switch (c.type) {
-    case ColumnType::kInteger: return "CAST(? AS INT)";
-    case ColumnType::kBigint: return "CAST(? AS BIGINT)";
-    case ColumnType::kDecimal: return "CAST(? AS NUMERIC)";
-    case ColumnType::kDate: return "CAST(? AS DATE)";
-    case ColumnType::kDatetime: return "CAST(? AS TIMESTAMP)";
-    default: return "?";
+    case ColumnType::kInteger:
+      return "CAST(? AS INT)";
+    case ColumnType::kBigint:
+      return "CAST(? AS BIGINT)";
+    case ColumnType::kDecimal:
+      return "CAST(? AS NUMERIC)";
+    case ColumnType::kDate:
+      return "CAST(? AS DATE)";
+    case ColumnType::kDatetime:
+      return "CAST(? AS TIMESTAMP)";
+    default:
+      return "?";
   }
 }
 
@@ -130,7 +140,8 @@ std::string SqlDialect::Upsert(const TableSpec& spec, int rows) const {
   }
   if (dbms_ == Dbms::kMysql) {
     // With only key columns there is nothing to update; a no-op assignment keeps it an upsert.
-    if (updates.empty()) updates = keys.substr(0, keys.find(',')) + "=" + keys.substr(0, keys.find(','));
+    if (updates.empty())
+      updates = keys.substr(0, keys.find(',')) + "=" + keys.substr(0, keys.find(','));
     sql += " ON DUPLICATE KEY UPDATE " + updates;
   } else if (updates.empty()) {
     sql += " ON CONFLICT (" + keys + ") DO NOTHING";
@@ -144,10 +155,18 @@ int SqlDialect::RowsPerStatement(size_t columns) const {
   if (columns == 0) return 1;
   int limit = 1;
   switch (dbms_) {
-    case Dbms::kSqlite: limit = 100; break;     // limits.md: 100-tuple VALUES is the best shape
-    case Dbms::kPostgres: limit = 1000; break;  // limits.md P3: 1000-tuple VALUES
-    case Dbms::kMysql: limit = 500; break;
-    case Dbms::kGeneric: limit = 1; break;
+    case Dbms::kSqlite:
+      limit = 100;
+      break;  // limits.md: 100-tuple VALUES is the best shape
+    case Dbms::kPostgres:
+      limit = 1000;
+      break;  // limits.md P3: 1000-tuple VALUES
+    case Dbms::kMysql:
+      limit = 500;
+      break;
+    case Dbms::kGeneric:
+      limit = 1;
+      break;
   }
   // Stay well below every driver's parameter limit (SQLite 32766, PostgreSQL 65535).
   int by_params = static_cast<int>(30000 / columns);
@@ -156,10 +175,14 @@ int SqlDialect::RowsPerStatement(size_t columns) const {
 
 std::string SqlDialect::NowQuery() const {
   switch (dbms_) {
-    case Dbms::kSqlite: return "SELECT datetime('now','localtime')";
-    case Dbms::kPostgres: return "SELECT to_char(LOCALTIMESTAMP, 'YYYY-MM-DD HH24:MI:SS')";
-    case Dbms::kMysql: return "SELECT DATE_FORMAT(NOW(), '%Y-%m-%d %H:%i:%s')";
-    case Dbms::kGeneric: return "SELECT CURRENT_TIMESTAMP";
+    case Dbms::kSqlite:
+      return "SELECT datetime('now','localtime')";
+    case Dbms::kPostgres:
+      return "SELECT to_char(LOCALTIMESTAMP, 'YYYY-MM-DD HH24:MI:SS')";
+    case Dbms::kMysql:
+      return "SELECT DATE_FORMAT(NOW(), '%Y-%m-%d %H:%i:%s')";
+    case Dbms::kGeneric:
+      return "SELECT CURRENT_TIMESTAMP";
   }
   return "SELECT CURRENT_TIMESTAMP";
 }

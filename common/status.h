@@ -11,13 +11,13 @@ namespace dx {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,   // bad input: refuse, never retry
-  kNotFound,          // the named thing does not exist
-  kUnavailable,       // transient: retry with back-off
-  kPermissionDenied,  // authentication or authorisation refused
-  kDataLoss,          // data is corrupt or inconsistent
+  kInvalidArgument,     // bad input: refuse, never retry
+  kNotFound,            // the named thing does not exist
+  kUnavailable,         // transient: retry with back-off
+  kPermissionDenied,    // authentication or authorisation refused
+  kDataLoss,            // data is corrupt or inconsistent
   kFailedPrecondition,  // state conflicts with the request (e.g. table shape vs catalog)
-  kInternal,          // our own bug
+  kInternal,            // our own bug
 };
 
 class [[nodiscard]] Status {
@@ -54,7 +54,7 @@ const char* StatusCodeName(StatusCode code);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return status_.ok(); }
@@ -73,15 +73,16 @@ class [[nodiscard]] Result {
 
 }  // namespace dx
 
-#define DX_RETURN_IF_ERROR(expr)       \
-  do {                                 \
-    ::dx::Status _st = (expr);         \
-    if (!_st.ok()) return _st;         \
+#define DX_RETURN_IF_ERROR(expr) \
+  do {                           \
+    ::dx::Status _st = (expr);   \
+    if (!_st.ok()) return _st;   \
   } while (0)
 
 #define DX_CONCAT_INNER(a, b) a##b
 #define DX_CONCAT(a, b) DX_CONCAT_INNER(a, b)
-#define DX_ASSIGN_OR_RETURN(lhs, expr) DX_ASSIGN_OR_RETURN_IMPL(DX_CONCAT(_res_, __LINE__), lhs, expr)
+#define DX_ASSIGN_OR_RETURN(lhs, expr) \
+  DX_ASSIGN_OR_RETURN_IMPL(DX_CONCAT(_res_, __LINE__), lhs, expr)
 #define DX_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \

@@ -70,7 +70,8 @@ Result<ColumnSpec> ParseColumnType(const std::string& text) {
     c.type = ColumnType::kDecimal;
     c.length = args[0];
     c.scale = args.size() > 1 ? args[1] : 0;
-    if (c.scale > c.length) return InvalidArgument("decimal scale exceeds precision in '" + text + "'");
+    if (c.scale > c.length)
+      return InvalidArgument("decimal scale exceeds precision in '" + text + "'");
   } else if (base == "varchar" && want_args(1, 1)) {
     c.type = ColumnType::kVarchar;
     c.length = args[0];
@@ -93,15 +94,22 @@ Result<ColumnSpec> ParseColumnType(const std::string& text) {
 
 std::string ColumnTypeName(const ColumnSpec& c) {
   switch (c.type) {
-    case ColumnType::kInteger: return "int";
-    case ColumnType::kBigint: return "bigint";
+    case ColumnType::kInteger:
+      return "int";
+    case ColumnType::kBigint:
+      return "bigint";
     case ColumnType::kDecimal:
       return "decimal(" + std::to_string(c.length) + "," + std::to_string(c.scale) + ")";
-    case ColumnType::kVarchar: return "varchar(" + std::to_string(c.length) + ")";
-    case ColumnType::kChar: return "char(" + std::to_string(c.length) + ")";
-    case ColumnType::kText: return "text";
-    case ColumnType::kDate: return "date";
-    case ColumnType::kDatetime: return "datetime";
+    case ColumnType::kVarchar:
+      return "varchar(" + std::to_string(c.length) + ")";
+    case ColumnType::kChar:
+      return "char(" + std::to_string(c.length) + ")";
+    case ColumnType::kText:
+      return "text";
+    case ColumnType::kDate:
+      return "date";
+    case ColumnType::kDatetime:
+      return "datetime";
   }
   return "text";
 }
@@ -113,9 +121,8 @@ bool IsIntegerType(ColumnType type) {
 bool IsValidIdentifier(const std::string& name) {
   if (name.empty() || name.size() > 63) return false;
   if (!std::isalpha(static_cast<unsigned char>(name[0])) && name[0] != '_') return false;
-  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '_';
-  });
+  return std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '_'; });
 }
 
 }  // namespace dx

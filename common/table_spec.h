@@ -22,10 +22,10 @@ enum class ColumnType : uint8_t {
 };
 
 struct ColumnSpec {
-  std::string name;           // column name in source and target (字段名)
+  std::string name;  // column name in source and target (字段名)
   ColumnType type = ColumnType::kText;
-  int length = 0;             // characters for varchar/char, precision for decimal
-  int scale = 0;              // decimal scale
+  int length = 0;  // characters for varchar/char, precision for decimal
+  int scale = 0;   // decimal scale
   bool not_null = false;
   bool primary_key = false;
 };

@@ -14,9 +14,9 @@
 namespace dx {
 
 struct Watermark {
-  std::string full_load_until;    // set during the full load: its fixed UPDATETIME bound
-  std::string updatetime;         // incremental: last UPDATETIME delivered
-  std::vector<std::string> key;   // primary-key values of the last row, in key-column order
+  std::string full_load_until;   // set during the full load: its fixed UPDATETIME bound
+  std::string updatetime;        // incremental: last UPDATETIME delivered
+  std::vector<std::string> key;  // primary-key values of the last row, in key-column order
 
   bool empty() const { return full_load_until.empty() && updatetime.empty() && key.empty(); }
   bool in_full_load() const { return !full_load_until.empty(); }

@@ -18,12 +18,18 @@ ApiResponse Error(int status, const std::string& message) {
 
 int HttpStatusFor(const Status& st) {
   switch (st.code()) {
-    case StatusCode::kInvalidArgument: return 400;
-    case StatusCode::kNotFound: return 404;
-    case StatusCode::kPermissionDenied: return 403;
-    case StatusCode::kFailedPrecondition: return 409;
-    case StatusCode::kUnavailable: return 503;
-    default: return 500;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kFailedPrecondition:
+      return 409;
+    case StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
   }
 }
 
@@ -53,7 +59,10 @@ bool PercentDecode(const std::string& in, std::string* out) {
 
 AdminApi::AdminApi(Store& store, AgentHub& hub, Dispatcher& dispatcher, const Clock& clock,
                    std::string operator_token)
-    : store_(store), hub_(hub), dispatcher_(dispatcher), clock_(clock),
+    : store_(store),
+      hub_(hub),
+      dispatcher_(dispatcher),
+      clock_(clock),
       token_(std::move(operator_token)) {}
 
 void AdminApi::AuditCall(const ApiRequest& request, const std::string& action,
@@ -106,8 +115,9 @@ ApiResponse AdminApi::Agents() {
   json out = json::array();
   for (const AgentRecord& a : agents.value()) {
     json j = ToJson(a);
-    if (auto session = hub_.Find(a.name)) j["last_seen"] = std::max(a.last_seen, session->last_heard());
-    j["online"] = hub_.Find(a.name) != nullptr;
+    auto session = hub_.Find(a.name);
+    if (session) j["last_seen"] = std::max(a.last_seen, session->last_heard());
+    j["online"] = session != nullptr;
     out.push_back(j);
   }
   return Json(200, out);
@@ -173,7 +183,8 @@ ApiResponse AdminApi::Apply(const ApiRequest& request) {
   json out = json::array();
   for (const ApplyOutcome& o : outcomes.value()) {
     out.push_back({{"kind", o.kind}, {"name", o.name}, {"action", o.action}});
-    if (o.action != "unchanged") AuditCall(request, "apply." + o.action, o.kind + "/" + o.name, "ok");
+    if (o.action != "unchanged")
+      AuditCall(request, "apply." + o.action, o.kind + "/" + o.name, "ok");
   }
   return Json(200, out);
 }

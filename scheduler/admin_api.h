@@ -19,7 +19,7 @@ struct ApiRequest {
   std::map<std::string, std::string> query;
   std::string authorization;  // the Authorization header
   std::string body;
-  std::string peer;    // client address, for the audit log
+  std::string peer;  // client address, for the audit log
 };
 
 struct ApiResponse {

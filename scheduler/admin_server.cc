@@ -2,7 +2,6 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
-
 #include <thread>
 
 #include "common/frame_link.h"
@@ -63,8 +62,8 @@ struct AdminServer::Impl {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxBodyBytes);
       stream.expires_after(std::chrono::seconds(30));
-      auto [read_ec, n] = co_await http::async_read(stream, buffer, parser,
-                                                    asio::as_tuple(asio::use_awaitable));
+      auto [read_ec, n] =
+          co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       if (read_ec) break;
       const auto& req = parser.get();
       ApiResponse r = api.Handle(ToApiRequest(req, peer));
@@ -75,7 +74,8 @@ struct AdminServer::Impl {
       res.body() = std::move(r.body);
       res.prepare_payload();
       stream.expires_after(std::chrono::seconds(30));
-      auto [write_ec, m] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      auto [write_ec, m] =
+          co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
       if (write_ec || !res.keep_alive()) break;
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);

@@ -58,9 +58,8 @@ template <typename T>
 Result<T> AgentSession::Await(const std::string& subscription, std::deque<T> Mailbox::*queue,
                               milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  bool got = cv_.wait_for(lock, timeout, [&] {
-    return closed_ || !(mailboxes_[subscription].*queue).empty();
-  });
+  bool got = cv_.wait_for(lock, timeout,
+                          [&] { return closed_ || !(mailboxes_[subscription].*queue).empty(); });
   auto& q = mailboxes_[subscription].*queue;
   if (!q.empty()) {
     T item = std::move(q.front());
@@ -245,8 +244,7 @@ Result<std::shared_ptr<AgentSession>> AgentHub::Handshake(std::unique_ptr<FrameL
                                            hello.target_dbms));
   AuditEvent(hello.agent, "agent.connect", "ok", session->peer());
   LOG_INFO("agent " << hello.agent << " connected from " << session->peer() << " ("
-                    << hello.target_dbms << ", " << hello.ledger.size()
-                    << " ledger entries)");
+                    << hello.target_dbms << ", " << hello.ledger.size() << " ledger entries)");
   return session;
 }
 
@@ -265,6 +263,7 @@ void AgentHub::Serve(std::unique_ptr<FrameLink> link) {
     auto old = sessions_.find(s->name());
     if (old != sessions_.end()) old->second->Close(Unavailable("replaced by a new connection"));
     sessions_[s->name()] = s;
+    if (stopping_) s->Close(Unavailable("scheduler stopping"));
   }
   Status why = s->ReadLoop(seconds(3 * heartbeat_s_));
   bool current = false;

@@ -77,7 +77,7 @@ void Dispatcher::Tick() {
     // Only an operator's "run now" reports an offline agent at once; everything else waits
     // for the agent to dial in instead of failing over and over.
     if (!sub.manual_pending && !hub_.Find(sub.agent)) continue;
-    std::string trigger = sub.resync_pending ? "resync"
+    std::string trigger = sub.resync_pending   ? "resync"
                           : sub.manual_pending ? "manual"
                           : sub.failures > 0   ? "retry"
                                                : "schedule";

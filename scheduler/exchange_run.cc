@@ -72,7 +72,8 @@ Status ExchangeRun::Record(RunRecord* run) {
   started.status = "running";
   auto id = store_.StartRun(started);
   if (!id.ok()) {
-    LOG_ERROR("run of " << run->subscription << " could not be recorded: " << id.status().message());
+    LOG_ERROR("run of " << run->subscription
+                        << " could not be recorded: " << id.status().message());
     return id.status();
   }
   run->id = id.value();
@@ -112,7 +113,8 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
   spec.columns = begin.spec.columns;
   spec.updatetime = entry->FindField(entry->updatetime_column)->column;
   spec.filter = sub.filter;
-  for (const RowCondition& c : sub.filter) spec.filter_columns.push_back(entry->FindField(c.column)->column);
+  for (const RowCondition& c : sub.filter)
+    spec.filter_columns.push_back(entry->FindField(c.column)->column);
   DX_ASSIGN_OR_RETURN(spec.after, Watermark::Decode(ready.ledger.watermark));
   spec.bound = bound;
   DX_RETURN_IF_ERROR(extractor->Start(spec));
@@ -130,7 +132,8 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
                         std::to_string(expected.seq));
       }
       if (ack.code != StatusCode::kOk) {
-        return Status(ack.code, "agent refused batch " + std::to_string(ack.seq) + ": " + ack.error);
+        return Status(ack.code,
+                      "agent refused batch " + std::to_string(ack.seq) + ": " + ack.error);
       }
       break;
     }
@@ -145,7 +148,8 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
   Watermark last = spec.after;
   while (true) {
     batch.Clear();
-    DX_ASSIGN_OR_RETURN(size_t n, extractor->Read(static_cast<size_t>(options_.batch_rows), &batch, &last));
+    DX_ASSIGN_OR_RETURN(size_t n,
+                        extractor->Read(static_cast<size_t>(options_.batch_rows), &batch, &last));
     if (n == 0) break;
     raw.clear();
     batch.EncodeTo(&raw);
@@ -157,7 +161,8 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     message.rows = static_cast<uint32_t>(n);
     DX_ASSIGN_OR_RETURN(message.payload, Compress(raw, options_.compression_level));
     std::string frame = Encode(message);
-    while (in_flight.size() >= static_cast<size_t>(options_.window)) DX_RETURN_IF_ERROR(await_ack());
+    while (in_flight.size() >= static_cast<size_t>(options_.window))
+      DX_RETURN_IF_ERROR(await_ack());
     DX_RETURN_IF_ERROR(Record(run));  // data moves: this run belongs in the history
     DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, frame));
     in_flight.push_back({message.seq, message.watermark});
@@ -176,7 +181,8 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     raw.clear();
     RowBatch(columns).EncodeTo(&raw);
     DX_ASSIGN_OR_RETURN(done.payload, Compress(raw, options_.compression_level));
-    while (in_flight.size() >= static_cast<size_t>(options_.window)) DX_RETURN_IF_ERROR(await_ack());
+    while (in_flight.size() >= static_cast<size_t>(options_.window))
+      DX_RETURN_IF_ERROR(await_ack());
     DX_RETURN_IF_ERROR(Record(run));
     DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, Encode(done)));
     in_flight.push_back({done.seq, done.watermark});

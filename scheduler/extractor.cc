@@ -61,7 +61,8 @@ std::string KeyAfter(const SqlDialect& d, const std::vector<const ColumnSpec*>& 
 
 // Replaces each '?' marker with its value as a quoted SQL literal. Identifiers are validated
 // names, so the only '?' in the text are markers.
-Result<std::string> InlineParameters(const std::string& sql, const std::vector<std::string>& params) {
+Result<std::string> InlineParameters(const std::string& sql,
+                                     const std::vector<std::string>& params) {
   std::string out;
   size_t next = 0;
   for (char c : sql) {

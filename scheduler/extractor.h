@@ -23,9 +23,9 @@ struct ExtractSpec {
   ColumnSpec updatetime;            // the UPDATETIME column
   std::vector<RowCondition> filter;
   std::vector<ColumnSpec> filter_columns;  // the column of each filter condition
-  Watermark after;                  // read strictly after this (empty: start a full load)
-  std::string bound;                // read rows with UPDATETIME < bound (a full load in
-                                    // progress keeps its own bound)
+  Watermark after;                         // read strictly after this (empty: start a full load)
+  std::string bound;                       // read rows with UPDATETIME < bound (a full load in
+                                           // progress keeps its own bound)
 };
 
 class Extractor {
@@ -56,10 +56,10 @@ class Extractor {
   std::unique_ptr<OdbcConnection> conn_;
   SqlDialect dialect_;
   std::unique_ptr<OdbcStatement> stmt_;
-  size_t delivered_ = 0;          // columns sent to the agent
-  size_t updatetime_index_ = 0;   // position of UPDATETIME in the select list
+  size_t delivered_ = 0;         // columns sent to the agent
+  size_t updatetime_index_ = 0;  // position of UPDATETIME in the select list
   std::vector<size_t> key_indexes_;
-  std::string full_load_until_;   // non-empty while reading a full load
+  std::string full_load_until_;  // non-empty while reading a full load
   std::string cell_;
 };
 

@@ -1,9 +1,8 @@
 // dx-scheduler: the central daemon (catalog, subscriptions, schedules, exchange, admin API).
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
-
-#include <CLI/CLI.hpp>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -44,7 +43,8 @@ int main(int argc, char** argv) {
   }
   dx::SystemClock clock;
   auto interrupted = (*store)->MarkInterruptedRuns(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
+          .count());
   if (interrupted.ok() && interrupted.value() > 0) {
     LOG_WARN(interrupted.value() << " run(s) were interrupted by the last stop; they resume");
   }
@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
     }
   }
   if (!ports_file.empty()) {
-    std::ofstream(ports_file + ".tmp") << "agents=" << hub.port() << "\nadmin=" << admin.port()
-                                       << "\n";
+    std::ofstream(ports_file + ".tmp")
+        << "agents=" << hub.port() << "\nadmin=" << admin.port() << "\n";
     std::rename((ports_file + ".tmp").c_str(), ports_file.c_str());
   }
   dispatcher.Start();
@@ -70,8 +70,10 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   LOG_INFO("signal " << sig << ": stopping");
+  // Close agent sessions first: runs waiting for an agent's answer then end at once, and the
+  // dispatcher can wait for them. What the agents committed is in their ledgers.
   admin.Stop();
-  dispatcher.Stop();
   hub.Stop();
+  dispatcher.Stop();
   return 0;
 }

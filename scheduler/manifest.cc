@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/config_value.h"
 #include "scheduler/schedule.h"
@@ -39,8 +38,8 @@ Status ParseSource(const ConfigValue& doc, Parsed* out) {
 }
 
 Status ParseField(const ConfigValue& f, Field* field) {
-  DX_RETURN_IF_ERROR(f.CheckKeys({"item", "column", "type", "not_null", "primary_key", "meaning",
-                                  "format", "example"}));
+  DX_RETURN_IF_ERROR(f.CheckKeys(
+      {"item", "column", "type", "not_null", "primary_key", "meaning", "format", "example"}));
   std::string type;
   DX_RETURN_IF_ERROR(f.GetString("type", &type, true));
   auto spec = ParseColumnType(type);
@@ -62,10 +61,10 @@ Status ParseField(const ConfigValue& f, Field* field) {
 }
 
 Status ParseEntry(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "provider", "mounted", "summary", "share_type",
-                                    "security_level", "update_frequency", "time_range", "topic",
-                                    "scope", "source", "source_table", "updatetime_column",
-                                    "fields"}));
+  DX_RETURN_IF_ERROR(
+      doc.CheckKeys({"kind", "name", "provider", "mounted", "summary", "share_type",
+                     "security_level", "update_frequency", "time_range", "topic", "scope", "source",
+                     "source_table", "updatetime_column", "fields"}));
   CatalogEntry e;
   DX_RETURN_IF_ERROR(doc.GetString("name", &e.name, true));
   size_t dash = e.name.find('-');
@@ -162,7 +161,8 @@ Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
     return doc["status"].Error("expected active or suspended");
   }
   ConfigValue filter = doc["filter"];
-  if (filter.present() && !filter.IsSequence()) return filter.Error("expected a list of conditions");
+  if (filter.present() && !filter.IsSequence())
+    return filter.Error("expected a list of conditions");
   for (const ConfigValue& c : filter.Items()) {
     DX_RETURN_IF_ERROR(c.CheckKeys({"column", "op", "value", "values"}));
     RowCondition cond;
@@ -257,8 +257,9 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
   for (const CatalogEntry& e : parsed.entries) {
     if (FindByName(parsed.sources, e.source) == nullptr) {
       DX_ASSIGN_OR_RETURN(auto src, store.GetSource(e.source));
-      if (!src) return parsed.where["CatalogEntry/" + e.name]["source"].Error(
-          "no source named '" + e.source + "'");
+      if (!src)
+        return parsed.where["CatalogEntry/" + e.name]["source"].Error("no source named '" +
+                                                                      e.source + "'");
     }
   }
   for (const Subscription& s : parsed.subscriptions) {
@@ -313,9 +314,9 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       if (!same) DX_RETURN_IF_ERROR(store.PutSubscriptionDefinition(s));
       // What the agent holds was selected under the old definition: reload it from scratch
       // so it holds exactly what the new one allows.
-      if (old && (old->entry != s.entry || old->columns != s.columns ||
-                  ToJson(*old)["filter"] != ToJson(s)["filter"] ||
-                  old->target_table != s.target_table)) {
+      if (old &&
+          (old->entry != s.entry || old->columns != s.columns ||
+           ToJson(*old)["filter"] != ToJson(s)["filter"] || old->target_table != s.target_table)) {
         DX_RETURN_IF_ERROR(store.SetPending(s.name, old->manual_pending, true));
       }
       outcomes.push_back({"Subscription", s.name, Action(old.has_value(), same)});

@@ -12,7 +12,7 @@
 namespace dx::scheduler {
 
 struct ApplyOutcome {
-  std::string kind;    // Source | CatalogEntry | Agent | Subscription
+  std::string kind;  // Source | CatalogEntry | Agent | Subscription
   std::string name;
   std::string action;  // created | updated | unchanged
 };

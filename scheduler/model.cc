@@ -49,8 +49,8 @@ json ToJson(const Subscription& s) {
   for (const RowCondition& c : s.filter) {
     filter.push_back({{"column", c.column}, {"op", c.op}, {"values", c.values}});
   }
-  return {{"name", s.name},     {"agent", s.agent},   {"entry", s.entry},
-          {"columns", s.columns}, {"filter", filter}, {"target_table", s.target_table},
+  return {{"name", s.name},         {"agent", s.agent},  {"entry", s.entry},
+          {"columns", s.columns},   {"filter", filter},  {"target_table", s.target_table},
           {"schedule", s.schedule}, {"status", s.status}};
 }
 
@@ -69,8 +69,12 @@ json ToJson(const RunRecord& r) {
 }
 
 json ToJson(const AgentRecord& a) {
-  return {{"name", a.name},       {"description", a.description}, {"online", a.online},
-          {"last_seen", a.last_seen}, {"address", a.address},     {"version", a.version},
+  return {{"name", a.name},
+          {"description", a.description},
+          {"online", a.online},
+          {"last_seen", a.last_seen},
+          {"address", a.address},
+          {"version", a.version},
           {"target_dbms", a.target_dbms}};
 }
 

@@ -3,10 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/table_spec.h"
 
@@ -41,9 +40,9 @@ struct CatalogEntry {
   std::string scope;             // 约束范围: stage, district, school
   // Review and publication come with the approval workflow; entries applied now are published.
   std::string status = "published";
-  std::string source;            // Source name
-  std::string source_table;      // table at the source
-  std::string updatetime_column; // UPDATETIME column for incremental extraction
+  std::string source;             // Source name
+  std::string source_table;       // table at the source
+  std::string updatetime_column;  // UPDATETIME column for incremental extraction
   std::vector<Field> fields;
 
   const Field* FindField(const std::string& column) const;
@@ -54,7 +53,7 @@ struct AgentRecord {
   std::string secret_hash;  // PBKDF2; never the secret itself
   std::string description;
   bool online = false;
-  int64_t last_seen = 0;    // unix seconds
+  int64_t last_seen = 0;  // unix seconds
   std::string address;
   std::string version;
   std::string target_dbms;
@@ -70,12 +69,12 @@ struct RowCondition {
 struct Subscription {
   std::string name;
   std::string agent;
-  std::string entry;                  // catalog entry name
-  std::vector<std::string> columns;   // approved columns (primary key always included)
-  std::vector<RowCondition> filter;   // approved rows
+  std::string entry;                 // catalog entry name
+  std::vector<std::string> columns;  // approved columns (primary key always included)
+  std::vector<RowCondition> filter;  // approved rows
   std::string target_table;
   std::string schedule = "manual";
-  std::string status = "active";      // active | suspended (workflow comes later)
+  std::string status = "active";  // active | suspended (workflow comes later)
   // Runtime state kept by the scheduler.
   int64_t next_due = 0;
   int failures = 0;
@@ -89,8 +88,8 @@ struct Subscription {
 struct RunRecord {
   int64_t id = 0;
   std::string subscription;
-  std::string trigger;  // schedule | manual | resync | retry
-  std::string status;   // running | succeeded | failed | interrupted
+  std::string trigger;      // schedule | manual | resync | retry
+  std::string status;       // running | succeeded | failed | interrupted
   int64_t started_at = 0;   // unix ms
   int64_t finished_at = 0;  // unix ms
   int64_t rows = 0;

@@ -139,8 +139,9 @@ Result<Schedule> Schedule::Parse(const std::string& text) {
     }
     return s;
   } else {
-    return bad("expected manual, realtime Ns, hourly :MM, daily HH:MM, weekly DAY HH:MM, "
-               "monthly D HH:MM or cron with five fields");
+    return bad(
+        "expected manual, realtime Ns, hourly :MM, daily HH:MM, weekly DAY HH:MM, "
+        "monthly D HH:MM or cron with five fields");
   }
   s.minutes_.set(static_cast<size_t>(minute));
   s.hours_.reset();
@@ -149,7 +150,8 @@ Result<Schedule> Schedule::Parse(const std::string& text) {
 }
 
 bool Schedule::Matches(const struct tm& t) const {
-  if (!minutes_.test(static_cast<size_t>(t.tm_min)) || !hours_.test(static_cast<size_t>(t.tm_hour)) ||
+  if (!minutes_.test(static_cast<size_t>(t.tm_min)) ||
+      !hours_.test(static_cast<size_t>(t.tm_hour)) ||
       !months_.test(static_cast<size_t>(t.tm_mon + 1))) {
     return false;
   }

@@ -31,8 +31,8 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
     return InvalidArgument(path + ":1: expected one YAML mapping");
   }
   const ConfigValue& root = docs[0];
-  DX_RETURN_IF_ERROR(root.CheckKeys({"store", "listen", "admin", "heartbeat_s", "tick_ms",
-                                     "exchange", "log"}));
+  DX_RETURN_IF_ERROR(
+      root.CheckKeys({"store", "listen", "admin", "heartbeat_s", "tick_ms", "exchange", "log"}));
   SchedulerConfig c;
   ConfigValue store = root["store"];
   DX_RETURN_IF_ERROR(store.CheckKeys({"path"}));

@@ -9,14 +9,14 @@ namespace dx::scheduler {
 
 // How exchange runs read, batch and send.
 struct ExchangeOptions {
-  int batch_rows = 5000;          // rows per batch
-  int window = 4;                 // batches in flight per subscription before waiting for acks
-  int compression_level = 1;      // zstd level (1 is fastest; limits.md: 2.5x on student rows)
-  int safety_lag_s = 2;           // rows not older than source-now minus this wait for a later run
-  int workers = 4;                // runs executing at once
-  int retry_min_s = 1;            // first back-off after a failed run
-  int retry_max_s = 60;           // back-off ceiling
-  int ack_timeout_s = 120;        // longest wait for an agent's answer to one batch
+  int batch_rows = 5000;      // rows per batch
+  int window = 4;             // batches in flight per subscription before waiting for acks
+  int compression_level = 1;  // zstd level (1 is fastest; limits.md: 2.5x on student rows)
+  int safety_lag_s = 2;       // rows not older than source-now minus this wait for a later run
+  int workers = 4;            // runs executing at once
+  int retry_min_s = 1;        // first back-off after a failed run
+  int retry_max_s = 60;       // back-off ceiling
+  int ack_timeout_s = 120;    // longest wait for an agent's answer to one batch
 };
 
 struct SchedulerConfig {

@@ -105,9 +105,9 @@ std::string AuditText(int64_t at, const AuditEvent& e, const std::string& prev) 
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -151,9 +151,13 @@ Status SqliteStore::InTransaction(const std::function<Status()>& body) {
 
 Status SqliteStore::PutSource(const Source& s) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "INSERT INTO sources(name, spec, updated_at) VALUES(?,?,?) "
-                    "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec, updated_at=excluded.updated_at")
-      .Bind(s.name).Bind(ToJson(s).dump()).Bind(NowSeconds()).Run();
+  return Query(db_,
+               "INSERT INTO sources(name, spec, updated_at) VALUES(?,?,?) "
+               "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec, updated_at=excluded.updated_at")
+      .Bind(s.name)
+      .Bind(ToJson(s).dump())
+      .Bind(NowSeconds())
+      .Run();
 }
 
 Result<std::optional<Source>> SqliteStore::GetSource(const std::string& name) {
@@ -183,10 +187,15 @@ Result<std::vector<Source>> SqliteStore::ListSources() {
 
 Status SqliteStore::PutCatalogEntry(const CatalogEntry& e) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "INSERT INTO catalog_entries(name, status, spec, updated_at) VALUES(?,?,?,?) "
-                    "ON CONFLICT(name) DO UPDATE SET status=excluded.status, spec=excluded.spec, "
-                    "updated_at=excluded.updated_at")
-      .Bind(e.name).Bind(e.status).Bind(ToJson(e).dump()).Bind(NowSeconds()).Run();
+  return Query(db_,
+               "INSERT INTO catalog_entries(name, status, spec, updated_at) VALUES(?,?,?,?) "
+               "ON CONFLICT(name) DO UPDATE SET status=excluded.status, spec=excluded.spec, "
+               "updated_at=excluded.updated_at")
+      .Bind(e.name)
+      .Bind(e.status)
+      .Bind(ToJson(e).dump())
+      .Bind(NowSeconds())
+      .Run();
 }
 
 Result<std::optional<CatalogEntry>> SqliteStore::GetCatalogEntry(const std::string& name) {
@@ -221,10 +230,14 @@ constexpr const char* kAgentColumns =
 
 Status SqliteStore::PutAgent(const AgentRecord& a) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "INSERT INTO agents(name, secret_hash, description) VALUES(?,?,?) "
-                    "ON CONFLICT(name) DO UPDATE SET secret_hash=excluded.secret_hash, "
-                    "description=excluded.description")
-      .Bind(a.name).Bind(a.secret_hash).Bind(a.description).Run();
+  return Query(db_,
+               "INSERT INTO agents(name, secret_hash, description) VALUES(?,?,?) "
+               "ON CONFLICT(name) DO UPDATE SET secret_hash=excluded.secret_hash, "
+               "description=excluded.description")
+      .Bind(a.name)
+      .Bind(a.secret_hash)
+      .Bind(a.description)
+      .Run();
 }
 
 Result<std::optional<AgentRecord>> SqliteStore::GetAgent(const std::string& name) {
@@ -233,8 +246,8 @@ Result<std::optional<AgentRecord>> SqliteStore::GetAgent(const std::string& name
   q.Bind(name);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<AgentRecord>();
-  AgentRecord a{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, q.Int(4),
-                q.Text(5), q.Text(6), q.Text(7)};
+  AgentRecord a{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0,
+                q.Int(4),  q.Text(5), q.Text(6), q.Text(7)};
   return std::optional<AgentRecord>(a);
 }
 
@@ -245,8 +258,8 @@ Result<std::vector<AgentRecord>> SqliteStore::ListAgents() {
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    out.push_back(AgentRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, q.Int(4),
-                              q.Text(5), q.Text(6), q.Text(7)});
+    out.push_back(AgentRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, q.Int(4), q.Text(5),
+                              q.Text(6), q.Text(7)});
   }
   return out;
 }
@@ -255,10 +268,16 @@ Status SqliteStore::SetAgentOnline(const std::string& name, bool online, int64_t
                                    const std::string& address, const std::string& version,
                                    const std::string& target_dbms) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "UPDATE agents SET online=?, last_seen=?, address=?, version=?, "
-                    "target_dbms=? WHERE name=?")
-      .Bind(online ? 1 : 0).Bind(seen_at).Bind(address).Bind(version).Bind(target_dbms)
-      .Bind(name).Run();
+  return Query(db_,
+               "UPDATE agents SET online=?, last_seen=?, address=?, version=?, "
+               "target_dbms=? WHERE name=?")
+      .Bind(online ? 1 : 0)
+      .Bind(seen_at)
+      .Bind(address)
+      .Bind(version)
+      .Bind(target_dbms)
+      .Bind(name)
+      .Run();
 }
 
 Status SqliteStore::TouchAgent(const std::string& name, int64_t seen_at) {
@@ -270,10 +289,16 @@ Status SqliteStore::MarkAllAgentsOffline() { return Exec("UPDATE agents SET onli
 
 Status SqliteStore::PutSubscriptionDefinition(const Subscription& s) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "INSERT INTO subscriptions(name, agent, entry, spec, status) VALUES(?,?,?,?,?) "
-                    "ON CONFLICT(name) DO UPDATE SET agent=excluded.agent, entry=excluded.entry, "
-                    "spec=excluded.spec, status=excluded.status")
-      .Bind(s.name).Bind(s.agent).Bind(s.entry).Bind(ToJson(s).dump()).Bind(s.status).Run();
+  return Query(db_,
+               "INSERT INTO subscriptions(name, agent, entry, spec, status) VALUES(?,?,?,?,?) "
+               "ON CONFLICT(name) DO UPDATE SET agent=excluded.agent, entry=excluded.entry, "
+               "spec=excluded.spec, status=excluded.status")
+      .Bind(s.name)
+      .Bind(s.agent)
+      .Bind(s.entry)
+      .Bind(ToJson(s).dump())
+      .Bind(s.status)
+      .Run();
 }
 
 namespace {
@@ -298,8 +323,9 @@ Subscription ReadSubscription(const std::string& spec, int64_t next_due, int64_t
 
 Result<std::optional<Subscription>> SqliteStore::GetSubscription(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, (std::string("SELECT ") + kSubscriptionColumns +
-                " FROM subscriptions WHERE name=?").c_str());
+  Query q(
+      db_,
+      (std::string("SELECT ") + kSubscriptionColumns + " FROM subscriptions WHERE name=?").c_str());
   q.Bind(name);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<Subscription>();
@@ -309,8 +335,8 @@ Result<std::optional<Subscription>> SqliteStore::GetSubscription(const std::stri
 
 Result<std::vector<Subscription>> SqliteStore::ListSubscriptions() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, (std::string("SELECT ") + kSubscriptionColumns +
-                " FROM subscriptions ORDER BY name").c_str());
+  Query q(db_, (std::string("SELECT ") + kSubscriptionColumns + " FROM subscriptions ORDER BY name")
+                   .c_str());
   std::vector<Subscription> out;
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -324,20 +350,29 @@ Result<std::vector<Subscription>> SqliteStore::ListSubscriptions() {
 Status SqliteStore::SetSchedule(const std::string& name, int64_t next_due, int failures) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_, "UPDATE subscriptions SET next_due=?, failures=? WHERE name=?")
-      .Bind(next_due).Bind(static_cast<int64_t>(failures)).Bind(name).Run();
+      .Bind(next_due)
+      .Bind(static_cast<int64_t>(failures))
+      .Bind(name)
+      .Run();
 }
 
 Status SqliteStore::SetPending(const std::string& name, bool manual, bool resync) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_, "UPDATE subscriptions SET manual_pending=?, resync_pending=? WHERE name=?")
-      .Bind(manual ? 1 : 0).Bind(resync ? 1 : 0).Bind(name).Run();
+      .Bind(manual ? 1 : 0)
+      .Bind(resync ? 1 : 0)
+      .Bind(name)
+      .Run();
 }
 
 Status SqliteStore::SetProgress(const std::string& name, uint64_t acked_seq,
                                 const std::string& watermark) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_, "UPDATE subscriptions SET acked_seq=?, watermark=? WHERE name=?")
-      .Bind(static_cast<int64_t>(acked_seq)).Bind(watermark).Bind(name).Run();
+      .Bind(static_cast<int64_t>(acked_seq))
+      .Bind(watermark)
+      .Bind(name)
+      .Run();
 }
 
 Status SqliteStore::SetLastSuccess(const std::string& name, int64_t at) {
@@ -347,19 +382,30 @@ Status SqliteStore::SetLastSuccess(const std::string& name, int64_t at) {
 
 Result<int64_t> SqliteStore::StartRun(const RunRecord& r) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  DX_RETURN_IF_ERROR(Query(db_, "INSERT INTO runs(subscription, trigger, status, started_at) "
-                                "VALUES(?,?,?,?)")
-                         .Bind(r.subscription).Bind(r.trigger).Bind(r.status).Bind(r.started_at)
+  DX_RETURN_IF_ERROR(Query(db_,
+                           "INSERT INTO runs(subscription, trigger, status, started_at) "
+                           "VALUES(?,?,?,?)")
+                         .Bind(r.subscription)
+                         .Bind(r.trigger)
+                         .Bind(r.status)
+                         .Bind(r.started_at)
                          .Run());
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
 Status SqliteStore::FinishRun(const RunRecord& r) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "UPDATE runs SET status=?, finished_at=?, rows=?, bytes=?, batches=?, "
-                    "error=? WHERE id=?")
-      .Bind(r.status).Bind(r.finished_at).Bind(r.rows).Bind(r.bytes).Bind(r.batches)
-      .Bind(r.error).Bind(r.id).Run();
+  return Query(db_,
+               "UPDATE runs SET status=?, finished_at=?, rows=?, bytes=?, batches=?, "
+               "error=? WHERE id=?")
+      .Bind(r.status)
+      .Bind(r.finished_at)
+      .Bind(r.rows)
+      .Bind(r.bytes)
+      .Bind(r.batches)
+      .Bind(r.error)
+      .Bind(r.id)
+      .Run();
 }
 
 namespace {
@@ -379,8 +425,8 @@ Result<std::vector<RunRecord>> SqliteStore::ListRuns(const std::string& subscrip
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    out.push_back(RunRecord{q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4), q.Int(5),
-                            q.Int(6), q.Int(7), q.Int(8), q.Text(9)});
+    out.push_back(RunRecord{q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4), q.Int(5), q.Int(6),
+                            q.Int(7), q.Int(8), q.Text(9)});
   }
   return out;
 }
@@ -393,9 +439,11 @@ Result<std::optional<RunRecord>> SqliteStore::LastRun(const std::string& subscri
 
 Result<int> SqliteStore::MarkInterruptedRuns(int64_t now_ms) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  DX_RETURN_IF_ERROR(Query(db_, "UPDATE runs SET status='interrupted', finished_at=?, "
-                                "error='scheduler stopped during the run' WHERE status='running'")
-                         .Bind(now_ms).Run());
+  DX_RETURN_IF_ERROR(Query(db_,
+                           "UPDATE runs SET status='interrupted', finished_at=?, "
+                           "error='scheduler stopped during the run' WHERE status='running'")
+                         .Bind(now_ms)
+                         .Run());
   return sqlite3_changes(db_);
 }
 
@@ -405,16 +453,25 @@ Status SqliteStore::Audit(const AuditEvent& e) {
   DX_ASSIGN_OR_RETURN(bool has_last, last.Step());
   std::string prev = has_last ? last.Text(0) : "";
   std::string hash = Sha256Hex(AuditText(e.at_ms, e, prev));
-  return Query(db_, "INSERT INTO audit(at_ms, actor, action, target, result, origin, prev_hash, "
-                    "hash) VALUES(?,?,?,?,?,?,?,?)")
-      .Bind(e.at_ms).Bind(e.actor).Bind(e.action).Bind(e.target).Bind(e.result).Bind(e.from)
-      .Bind(prev).Bind(hash).Run();
+  return Query(db_,
+               "INSERT INTO audit(at_ms, actor, action, target, result, origin, prev_hash, "
+               "hash) VALUES(?,?,?,?,?,?,?,?)")
+      .Bind(e.at_ms)
+      .Bind(e.actor)
+      .Bind(e.action)
+      .Bind(e.target)
+      .Bind(e.result)
+      .Bind(e.from)
+      .Bind(prev)
+      .Bind(hash)
+      .Run();
 }
 
 Status SqliteStore::VerifyAudit() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT id, at_ms, actor, action, target, result, origin, prev_hash, hash "
-               "FROM audit ORDER BY id");
+  Query q(db_,
+          "SELECT id, at_ms, actor, action, target, result, origin, prev_hash, hash "
+          "FROM audit ORDER BY id");
   std::string prev;
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());

@@ -1,14 +1,13 @@
 // dxctl: the operators' command-line client of the scheduler's admin API.
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "scheduler/dxctl/admin_client.h"
@@ -16,9 +15,9 @@
 
 namespace {
 
-using nlohmann::json;
 using dx::ctl::AdminClient;
 using dx::ctl::TablePrinter;
+using nlohmann::json;
 
 std::string Env(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -38,7 +37,8 @@ int Call(AdminClient& client, const std::string& method, const std::string& path
   if (!reply.ok()) return Fail(reply.status().message());
   json j = json::parse(reply->body, nullptr, false);
   if (reply->status >= 300) {
-    std::string msg = j.is_object() && j.contains("error") ? j["error"].get<std::string>() : reply->body;
+    std::string msg =
+        j.is_object() && j.contains("error") ? j["error"].get<std::string>() : reply->body;
     Fail(msg);
     return reply->status == 400 || reply->status == 404 ? 2 : 1;
   }
@@ -57,16 +57,21 @@ std::string When(int64_t unix_secs) { return unix_secs > 0 ? dx::FormatLocalTime
 
 std::string Duration(int64_t ms) {
   char buf[32];
-  if (ms < 1000) std::snprintf(buf, sizeof(buf), "%lld ms", static_cast<long long>(ms));
-  else std::snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(ms) / 1000.0);
+  if (ms < 1000)
+    std::snprintf(buf, sizeof(buf), "%lld ms", static_cast<long long>(ms));
+  else
+    std::snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(ms) / 1000.0);
   return buf;
 }
 
 std::string Bytes(int64_t b) {
   char buf[32];
-  if (b < 10 * 1024) std::snprintf(buf, sizeof(buf), "%lld B", static_cast<long long>(b));
-  else if (b < 10 * 1024 * 1024) std::snprintf(buf, sizeof(buf), "%.1f KiB", b / 1024.0);
-  else std::snprintf(buf, sizeof(buf), "%.1f MiB", b / 1048576.0);
+  if (b < 10 * 1024)
+    std::snprintf(buf, sizeof(buf), "%lld B", static_cast<long long>(b));
+  else if (b < 10 * 1024 * 1024)
+    std::snprintf(buf, sizeof(buf), "%.1f KiB", b / 1024.0);
+  else
+    std::snprintf(buf, sizeof(buf), "%.1f MiB", b / 1048576.0);
   return buf;
 }
 
@@ -98,9 +103,8 @@ void PrintSubscriptions(const json& subs) {
     if (s.value("running", false)) status = "running";
     std::string lag = s["lag_s"].is_null() ? "-" : Str(s, "lag_s") + " s";
     int64_t next = s.value("next_due", int64_t{0});
-    std::string next_due = Str(s, "schedule") == "manual" && s.value("failures", 0) == 0
-                               ? "manual"
-                               : When(next);
+    std::string next_due =
+        Str(s, "schedule") == "manual" && s.value("failures", 0) == 0 ? "manual" : When(next);
     t.AddRow({Str(s, "name"), Str(s, "agent"), Str(s, "schedule"), status, last, rows, lag,
               next_due, error});
   }
@@ -114,8 +118,7 @@ void PrintRuns(const json& runs) {
     int64_t started = r.value("started_at_ms", int64_t{0});
     t.AddRow({Str(r, "id"), Str(r, "subscription"), Str(r, "trigger"), Str(r, "status"),
               Str(r, "rows"), Bytes(r.value("bytes", int64_t{0})),
-              Duration(r.value("duration_ms", int64_t{0})), When(started / 1000),
-              Str(r, "error")});
+              Duration(r.value("duration_ms", int64_t{0})), When(started / 1000), Str(r, "error")});
   }
   std::cout << t.Render();
 }
@@ -131,8 +134,10 @@ int WaitForRun(AdminClient& client, const std::string& sub, int64_t after_id, in
     if (rc != 0) return rc;
     if (!runs.empty() && runs[0].value("id", int64_t{0}) > after_id &&
         Str(runs[0], "status") != "running") {
-      if (as_json) std::cout << runs[0].dump(2) << "\n";
-      else PrintRuns(runs);
+      if (as_json)
+        std::cout << runs[0].dump(2) << "\n";
+      else
+        PrintRuns(runs);
       return Str(runs[0], "status") == "succeeded" ? 0 : 1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -189,7 +194,8 @@ int main(int argc, char** argv) {
     std::getline(in, token);
   }
   if (token.empty()) {
-    std::fprintf(stderr, "dxctl: an operator token is needed (--token, --token-file or DX_TOKEN)\n");
+    std::fprintf(stderr,
+                 "dxctl: an operator token is needed (--token, --token-file or DX_TOKEN)\n");
     return 2;
   }
   AdminClient client(server, token);
@@ -235,8 +241,8 @@ int main(int argc, char** argv) {
     if (rc == 0 && !as_json) return PrintRuns(out), 0;
   } else if (*run || *resync) {
     const char* verb = *run ? "run" : "resync";
-    rc = Call(client, "POST",
-              "/api/v1/subscriptions/" + AdminClient::Escape(target) + "/" + verb, "", &out);
+    rc = Call(client, "POST", "/api/v1/subscriptions/" + AdminClient::Escape(target) + "/" + verb,
+              "", &out);
     if (rc == 0 && wait) {
       return WaitForRun(client, target, out.value("after_run_id", int64_t{0}), timeout_s, as_json);
     }

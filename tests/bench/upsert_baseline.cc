@@ -6,12 +6,11 @@
 // into an empty student table. Prints "rows=N seconds=S rows_per_s=R".
 #include <sqlite3.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "common/odbc.h"
 #include "common/sql_dialect.h"
@@ -37,13 +36,16 @@ std::vector<Row> LoadRows(const std::string& path, int64_t limit) {
   sqlite3* db = nullptr;
   sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
   sqlite3_stmt* st = nullptr;
-  std::string sql = "SELECT id, name, id_card, school_code, birth, gender, updatetime FROM student "
-                    "ORDER BY id LIMIT " + std::to_string(limit);
+  std::string sql =
+      "SELECT id, name, id_card, school_code, birth, gender, updatetime FROM student "
+      "ORDER BY id LIMIT " +
+      std::to_string(limit);
   sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
   std::vector<Row> rows;
   while (sqlite3_step(st) == SQLITE_ROW) {
     Row r;
-    for (int c = 0; c < 7; ++c) r.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, c)));
+    for (int c = 0; c < 7; ++c)
+      r.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, c)));
     rows.push_back(std::move(r));
   }
   sqlite3_finalize(st);
@@ -73,7 +75,8 @@ int RunNative(const std::string& target, const std::vector<Row>& rows) {
   if (sqlite3_open(target.c_str(), &db) != SQLITE_OK) return 1;
   dx::SqlDialect d(dx::Dbms::kSqlite);
   dx::TableSpec spec = StudentSpec();
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, nullptr);
+  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr,
+               nullptr);
   sqlite3_exec(db, d.CreateTable(spec).c_str(), nullptr, nullptr, nullptr);
   sqlite3_stmt* st = nullptr;
   std::string sql = PlainUpsert(d, spec);
@@ -81,7 +84,8 @@ int RunNative(const std::string& target, const std::vector<Row>& rows) {
   auto start = std::chrono::steady_clock::now();
   sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
   for (const Row& r : rows) {
-    for (int c = 0; c < 7; ++c) sqlite3_bind_text(st, c + 1, r[c].data(), static_cast<int>(r[c].size()), SQLITE_STATIC);
+    for (int c = 0; c < 7; ++c)
+      sqlite3_bind_text(st, c + 1, r[c].data(), static_cast<int>(r[c].size()), SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) return 1;
     sqlite3_reset(st);
   }
@@ -130,7 +134,8 @@ int main(int argc, char** argv) {
   int64_t rows = 1000000;
   app.add_option("mode", mode, "naive | native")->required();
   app.add_option("--source", source, "bench source SQLite file")->required();
-  app.add_option("--target", target, "ODBC connection string (naive) or SQLite file (native)")->required();
+  app.add_option("--target", target, "ODBC connection string (naive) or SQLite file (native)")
+      ->required();
   app.add_option("--rows", rows, "rows to load");
   CLI11_PARSE(app, argc, argv);
   std::vector<Row> data = LoadRows(source, rows);

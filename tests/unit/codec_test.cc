@@ -116,10 +116,14 @@ struct TypeCase {
 
 TEST_CASE("catalog column types parse") {
   const TypeCase cases[] = {
-      {"bigint", ColumnType::kBigint, 0, 0},        {"INT", ColumnType::kInteger, 0, 0},
-      {"varchar(30)", ColumnType::kVarchar, 30, 0}, {"char(18)", ColumnType::kChar, 18, 0},
-      {"decimal(10,2)", ColumnType::kDecimal, 10, 2}, {"numeric(5)", ColumnType::kDecimal, 5, 0},
-      {"date", ColumnType::kDate, 0, 0},            {"timestamp", ColumnType::kDatetime, 0, 0},
+      {"bigint", ColumnType::kBigint, 0, 0},
+      {"INT", ColumnType::kInteger, 0, 0},
+      {"varchar(30)", ColumnType::kVarchar, 30, 0},
+      {"char(18)", ColumnType::kChar, 18, 0},
+      {"decimal(10,2)", ColumnType::kDecimal, 10, 2},
+      {"numeric(5)", ColumnType::kDecimal, 5, 0},
+      {"date", ColumnType::kDate, 0, 0},
+      {"timestamp", ColumnType::kDatetime, 0, 0},
       {" text ", ColumnType::kText, 0, 0},
   };
   for (const TypeCase& c : cases) {
@@ -130,7 +134,8 @@ TEST_CASE("catalog column types parse") {
     CHECK(t->length == c.length);
     CHECK(t->scale == c.scale);
   }
-  for (const char* bad : {"varchar", "varchar(0)", "varchar(x)", "decimal(2,5)", "blob", "int(3)"}) {
+  for (const char* bad :
+       {"varchar", "varchar(0)", "varchar(x)", "decimal(2,5)", "blob", "int(3)"}) {
     CAPTURE(bad);
     CHECK_FALSE(ParseColumnType(bad).ok());
   }

@@ -1,8 +1,9 @@
 // Extractor against a real SQLite source through unixODBC.
+#include "scheduler/extractor.h"
+
 #include <doctest/doctest.h>
 
 #include "common/odbc.h"
-#include "scheduler/extractor.h"
 #include "test_util.h"
 
 namespace dx::scheduler {
@@ -64,12 +65,15 @@ TEST_CASE("rows stream across runs: full load in key order, then (updatetime, ke
   {
     auto c = OdbcConnection::Open(conn);
     REQUIRE(c.ok());
-    REQUIRE((*c)->Execute("CREATE TABLE student (id INTEGER PRIMARY KEY, name TEXT, updatetime TEXT)").ok());
+    REQUIRE(
+        (*c)->Execute("CREATE TABLE student (id INTEGER PRIMARY KEY, name TEXT, updatetime TEXT)")
+            .ok());
     // Five rows share one timestamp; one is newer than the bound.
     REQUIRE((*c)->Execute("INSERT INTO student VALUES (5,'戊','2026-01-01 00:00:00'),"
                           "(3,'丙','2026-01-01 00:00:00'),(4,'丁','2026-01-01 00:00:00'),"
                           "(1,'甲','2026-01-01 00:00:00'),(2,'乙','2026-01-01 00:00:00'),"
-                          "(0,'早','2025-01-01 00:00:00'),(9,'晚','2027-01-01 00:00:00')").ok());
+                          "(0,'早','2025-01-01 00:00:00'),(9,'晚','2027-01-01 00:00:00')")
+                .ok());
   }
   auto x = Extractor::Open(conn);
   REQUIRE(x.ok());
@@ -96,7 +100,8 @@ TEST_CASE("rows stream across runs: full load in key order, then (updatetime, ke
     auto c = OdbcConnection::Open(conn);
     REQUIRE(c.ok());
     REQUIRE((*c)->Execute("INSERT INTO student VALUES (7,'新','2026-12-31 00:00:00'),"
-                          "(6,'更新','2027-01-01 00:00:00')").ok());
+                          "(6,'更新','2027-01-01 00:00:00')")
+                .ok());
   }
   s.after = (*x)->FinishedWatermark();
   s.bound = "2027-06-01 00:00:00";

@@ -1,5 +1,4 @@
 #include <doctest/doctest.h>
-
 #include <sqlite3.h>
 
 #include "scheduler/manifest.h"
@@ -128,7 +127,8 @@ TEST_CASE("the audit log is append-only and tamper-evident") {
   REQUIRE(sqlite3_open(dir.File("s.db").c_str(), &db) == SQLITE_OK);
   CHECK(sqlite3_exec(db, "UPDATE audit SET result='x'", nullptr, nullptr, nullptr) != SQLITE_OK);
   // Someone with file access drops the guard and rewrites history: the chain tells.
-  REQUIRE(sqlite3_exec(db, "DROP TRIGGER audit_no_update; UPDATE audit SET actor='mallory' WHERE id=2",
+  REQUIRE(sqlite3_exec(db,
+                       "DROP TRIGGER audit_no_update; UPDATE audit SET actor='mallory' WHERE id=2",
                        nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   auto store = SqliteStore::Open(dir.File("s.db"));

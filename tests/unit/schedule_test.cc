@@ -1,9 +1,9 @@
+#include "scheduler/schedule.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
 #include <ctime>
-
-#include "scheduler/schedule.h"
 
 namespace dx::scheduler {
 namespace {
@@ -62,9 +62,9 @@ TEST_CASE("realtime and manual schedules") {
 }
 
 TEST_CASE("bad schedules are refused with the reason") {
-  for (const char* bad : {"", "sometimes", "daily 25:00", "daily 2:3", "hourly 15", "weekly xyz 01:00",
-                          "monthly 0 01:00", "cron * * *", "cron 61 * * * *", "cron 5-1 * * * *",
-                          "realtime 0s", "realtime fast"}) {
+  for (const char* bad : {"", "sometimes", "daily 25:00", "daily 2:3", "hourly 15",
+                          "weekly xyz 01:00", "monthly 0 01:00", "cron * * *", "cron 61 * * * *",
+                          "cron 5-1 * * * *", "realtime 0s", "realtime fast"}) {
     CAPTURE(bad);
     auto s = Schedule::Parse(bad);
     CHECK_FALSE(s.ok());

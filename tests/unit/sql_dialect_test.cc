@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "common/sql_dialect.h"
+
+#include <doctest/doctest.h>
 
 namespace dx {
 namespace {
@@ -53,7 +53,8 @@ TEST_CASE("upserts use each driver's fastest statement shape") {
 }
 
 TEST_CASE("drivers get the options that make them stream") {
-  CHECK(SqlDialect::ConnectionOptions("psqlodbcw.so").find("UseDeclareFetch=1") != std::string::npos);
+  CHECK(SqlDialect::ConnectionOptions("psqlodbcw.so").find("UseDeclareFetch=1") !=
+        std::string::npos);
   CHECK(SqlDialect::ConnectionOptions("sqlite3odbc.so") == "StepAPI=1");
 }
 

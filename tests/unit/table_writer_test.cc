@@ -1,7 +1,8 @@
 // TableWriter against a real SQLite database through unixODBC and the SQLite ODBC driver.
+#include "agent/table_writer.h"
+
 #include <doctest/doctest.h>
 
-#include "agent/table_writer.h"
 #include "common/odbc.h"
 #include "test_util.h"
 
@@ -28,7 +29,10 @@ RowBatch Rows(std::initializer_list<std::tuple<const char*, const char*, const c
   for (const auto& [id, name, birth] : rows) {
     b.AddCell(id);
     b.AddCell(name);
-    if (birth) b.AddCell(birth); else b.AddNull();
+    if (birth)
+      b.AddCell(birth);
+    else
+      b.AddNull();
   }
   return b;
 }
@@ -49,10 +53,12 @@ TEST_CASE("creates the table, upserts, and commits rows with the ledger") {
   auto ledger = (*w)->BeginTable(Begin());
   REQUIRE(ledger.ok());
   CHECK(ledger->batch_seq == 0);
-  auto r1 = (*w)->ApplyBatch("s1", 1, "wm1", Rows({{"1", "张三", "2010-01-01"}, {"2", "李四", nullptr}}));
+  auto r1 =
+      (*w)->ApplyBatch("s1", 1, "wm1", Rows({{"1", "张三", "2010-01-01"}, {"2", "李四", nullptr}}));
   REQUIRE(r1.ok());
   CHECK(r1->rows_written == 2);
-  auto r2 = (*w)->ApplyBatch("s1", 2, "wm2", Rows({{"2", "李四四", "2011-02-02"}, {"3", "王五", nullptr}}));
+  auto r2 = (*w)->ApplyBatch("s1", 2, "wm2",
+                             Rows({{"2", "李四四", "2011-02-02"}, {"3", "王五", nullptr}}));
   REQUIRE(r2.ok());
   CHECK(Query(conn, "SELECT count(*) FROM student") == "3");
   CHECK(Query(conn, "SELECT name || birth FROM student WHERE id=2") == "李四四2011-02-02");
@@ -71,8 +77,12 @@ TEST_CASE("creates the table, upserts, and commits rows with the ledger") {
   SUBCASE("a failing batch leaves neither rows nor ledger behind") {
     // A NULL name violates NOT NULL: the whole batch is refused.
     RowBatch with_null(3);
-    with_null.AddCell("10"); with_null.AddCell("好"); with_null.AddNull();
-    with_null.AddCell("11"); with_null.AddNull(); with_null.AddNull();
+    with_null.AddCell("10");
+    with_null.AddCell("好");
+    with_null.AddNull();
+    with_null.AddCell("11");
+    with_null.AddNull();
+    with_null.AddNull();
     auto refused = (*w)->ApplyBatch("s1", 3, "wm3", with_null);
     CHECK_FALSE(refused.ok());
     CHECK(Query(conn, "SELECT count(*) FROM student WHERE id >= 10") == "0");
