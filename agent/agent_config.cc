@@ -1,5 +1,6 @@
 #include "agent/agent_config.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -16,7 +17,7 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   }
   const ConfigValue& root = docs[0];
   DX_RETURN_IF_ERROR(root.CheckKeys({"name", "secret", "secret_file", "scheduler", "target",
-                                     "reconnect", "queue_batches", "log"}));
+                                     "files", "reconnect", "queue_batches", "log"}));
   AgentConfig c;
   DX_RETURN_IF_ERROR(root.GetString("name", &c.name, true));
   DX_RETURN_IF_ERROR(root.GetString("secret", &c.secret));
@@ -36,6 +37,22 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   if (!target.IsMap()) return target.Error("is required: a mapping with 'connection'");
   DX_RETURN_IF_ERROR(target.CheckKeys({"connection"}));
   DX_RETURN_IF_ERROR(target.GetString("connection", &c.target_connection, true));
+  ConfigValue files = root["files"];
+  DX_RETURN_IF_ERROR(files.CheckKeys({"shared_root", "mode"}));
+  DX_RETURN_IF_ERROR(files.GetString("shared_root", &c.shared_root));
+  if (c.shared_root.empty() || c.shared_root[0] != '/') {
+    return files["shared_root"].Error("must be an absolute path");
+  }
+  std::string mode;
+  DX_RETURN_IF_ERROR(files.GetString("mode", &mode));
+  if (!mode.empty()) {
+    char* end = nullptr;
+    unsigned long m = std::strtoul(mode.c_str(), &end, 8);
+    if (end == mode.c_str() || *end != '\0' || m > 0777) {
+      return files["mode"].Error("expected an octal file mode such as \"0640\"");
+    }
+    c.file_mode = static_cast<unsigned>(m);
+  }
   ConfigValue reconnect = root["reconnect"];
   DX_RETURN_IF_ERROR(reconnect.CheckKeys({"min_ms", "max_ms"}));
   int64_t v = c.reconnect_min_ms;

@@ -2,10 +2,12 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <thread>
 
 #include "agent/agent_config.h"
+#include "agent/file_receiver.h"
 #include "agent/scheduler_link.h"
 #include "agent/table_writer.h"
 #include "common/log.h"
@@ -51,7 +53,18 @@ int main(int argc, char** argv) {
     return writer.status().code() == dx::StatusCode::kInvalidArgument ? 2 : 1;
   }
   if (stopping) return 0;
-  dx::agent::SchedulerLink link(config.value(), writer->get());
+  std::error_code ec;
+  std::filesystem::create_directories(config->shared_root, ec);
+  if (ec) {
+    LOG_ERROR("cannot create shared root " << config->shared_root << ": " << ec.message());
+    return 2;
+  }
+  dx::agent::TableWriter* table_writer = writer->get();
+  dx::agent::FileReceiver files(config->shared_root, config->file_mode,
+                                [table_writer](const dx::agent::ReceivedFile& f) {
+                                  return table_writer->RecordFile(f);
+                                });
+  dx::agent::SchedulerLink link(config.value(), table_writer, &files);
   running_link = &link;
   if (stopping) link.Stop();
   return link.Run();

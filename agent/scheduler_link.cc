@@ -26,7 +26,27 @@ struct DecodedBatch {
   Result<RowBatch> rows = RowBatch();
 };
 
-using Work = std::variant<TableBegin, DecodedBatch>;
+using Work = std::variant<TableBegin, DecodedBatch, FilePut, FileMeta, FileChunk, FileCommit,
+                          FileCopy, FileDelete>;
+
+template <typename T>
+Result<Work> DecodeAs(std::string_view payload) {
+  T message;
+  DX_RETURN_IF_ERROR(Decode(payload, &message));
+  return Work(std::move(message));
+}
+
+Result<Work> DecodeFileWork(MessageType type, std::string_view payload) {
+  switch (type) {
+    case MessageType::kFilePut: return DecodeAs<FilePut>(payload);
+    case MessageType::kFileOffer: return DecodeAs<FileMeta>(payload);
+    case MessageType::kFileChunk: return DecodeAs<FileChunk>(payload);
+    case MessageType::kFileCommit: return DecodeAs<FileCommit>(payload);
+    case MessageType::kFileCopy: return DecodeAs<FileCopy>(payload);
+    case MessageType::kFileDelete: return DecodeAs<FileDelete>(payload);
+    default: return DataLoss("not a file message");
+  }
+}
 
 // A bounded hand-off from the reader thread to the writer thread.
 class WorkQueue {
@@ -68,8 +88,8 @@ class WorkQueue {
 
 }  // namespace
 
-SchedulerLink::SchedulerLink(const AgentConfig& config, TableWriter* writer)
-    : config_(config), writer_(writer) {}
+SchedulerLink::SchedulerLink(const AgentConfig& config, TableWriter* writer, FileReceiver* files)
+    : config_(config), writer_(writer), files_(files) {}
 
 void SchedulerLink::Stop() {
   stopping_ = true;
@@ -178,6 +198,17 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
           if (!queue.Push(std::move(batch))) return;
           break;
         }
+        case MessageType::kFilePut:
+        case MessageType::kFileOffer:
+        case MessageType::kFileChunk:
+        case MessageType::kFileCommit:
+        case MessageType::kFileCopy:
+        case MessageType::kFileDelete: {
+          Result<Work> work = DecodeFileWork(frame->type, frame->payload);
+          if (!work.ok()) return finish(work.status());
+          if (!queue.Push(std::move(work).value())) return;
+          break;
+        }
         default:
           return finish(
               DataLoss("unexpected message type " + std::to_string(static_cast<int>(frame->type))));
@@ -214,6 +245,18 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
         LOG_ERROR("subscription " << begin->subscription << ": " << ready.error);
       }
       sent = link.Send(MessageType::kTableReady, Encode(ready), kSendTimeout);
+    } else if (auto* put = std::get_if<FilePut>(&work)) {
+      sent = link.Send(MessageType::kFileResult, Encode(files_->Put(*put)), kSendTimeout);
+    } else if (auto* offer = std::get_if<FileMeta>(&work)) {
+      sent = link.Send(MessageType::kFileResume, Encode(files_->Offer(*offer)), kSendTimeout);
+    } else if (auto* chunk = std::get_if<FileChunk>(&work)) {
+      files_->Chunk(*chunk);  // answered by the commit
+    } else if (auto* commit = std::get_if<FileCommit>(&work)) {
+      sent = link.Send(MessageType::kFileResult, Encode(files_->Commit(*commit)), kSendTimeout);
+    } else if (auto* copy = std::get_if<FileCopy>(&work)) {
+      sent = link.Send(MessageType::kFileResult, Encode(files_->Copy(*copy)), kSendTimeout);
+    } else if (auto* del = std::get_if<FileDelete>(&work)) {
+      sent = link.Send(MessageType::kFileResult, Encode(files_->Delete(*del)), kSendTimeout);
     } else {
       auto& batch = std::get<DecodedBatch>(work);
       BatchAck ack;

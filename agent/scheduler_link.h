@@ -1,13 +1,14 @@
 // SchedulerLink: the agent's side of the connection. Dials the scheduler (the front-end
 // machine opens no inbound port), authenticates with its secret and reports its ledger, then
-// receives table announcements and batches, writes them through TableWriter and acknowledges
-// only what is committed. Reconnects with exponential back-off until Stop().
+// receives table announcements and batches (written through TableWriter) and files (written
+// through FileReceiver), and acknowledges only what is committed or durable. Reconnects with exponential back-off until Stop().
 #pragma once
 
 #include <atomic>
 #include <memory>
 
 #include "agent/agent_config.h"
+#include "agent/file_receiver.h"
 #include "agent/table_writer.h"
 #include "common/frame_link.h"
 
@@ -15,7 +16,7 @@ namespace dx::agent {
 
 class SchedulerLink {
  public:
-  SchedulerLink(const AgentConfig& config, TableWriter* writer);
+  SchedulerLink(const AgentConfig& config, TableWriter* writer, FileReceiver* files);
 
   // Runs until Stop() is called. Returns the process exit code.
   int Run();
@@ -29,6 +30,7 @@ class SchedulerLink {
 
   const AgentConfig& config_;
   TableWriter* writer_;
+  FileReceiver* files_;
   std::atomic<bool> stopping_{false};
   std::atomic<FrameLink*> current_{nullptr};
 };

@@ -92,6 +92,17 @@ TableSpec LedgerSpec() {
   return spec;
 }
 
+TableSpec FilesSpec() {
+  TableSpec spec;
+  spec.table = kFilesTable;
+  spec.columns = {{"subscription", ColumnType::kVarchar, 200, 0, true, true},
+                  {"path", ColumnType::kVarchar, 1000, 0, true, true},
+                  {"size", ColumnType::kBigint, 0, 0, true, false},
+                  {"sha256", ColumnType::kChar, 64, 0, true, false},
+                  {"received_at", ColumnType::kVarchar, 32, 0, true, false}};
+  return spec;
+}
+
 }  // namespace
 
 std::vector<size_t> CollapseRepeatedKeys(const RowBatch& rows, const std::vector<size_t>& keys) {
@@ -119,7 +130,8 @@ TableWriter::TableWriter(std::string connection_string, std::unique_ptr<OdbcConn
     : connection_string_(std::move(connection_string)),
       conn_(std::move(conn)),
       dialect_(dbms),
-      ledger_spec_(LedgerSpec()) {}
+      ledger_spec_(LedgerSpec()),
+      files_spec_(FilesSpec()) {}
 
 Result<std::unique_ptr<TableWriter>> TableWriter::Open(const std::string& connection_string) {
   DX_ASSIGN_OR_RETURN(auto conn, OdbcConnection::Open(connection_string));
@@ -158,6 +170,8 @@ Status TableWriter::EnsureConnected() {
   if (!broken_) return Status::Ok();
   tables_.clear();
   ledger_upsert_.reset();
+  file_upsert_.reset();
+  file_delete_.reset();
   conn_.reset();
   DX_ASSIGN_OR_RETURN(conn_, OdbcConnection::Open(connection_string_));
   ledger_.clear();
@@ -171,6 +185,10 @@ Status TableWriter::LoadLedger() {
   DX_ASSIGN_OR_RETURN(auto cols, conn_->Columns(kLedgerTable));
   if (cols.empty()) {
     DX_RETURN_IF_ERROR(conn_->Execute(dialect_.CreateTable(ledger_spec_)));
+  }
+  DX_ASSIGN_OR_RETURN(auto file_cols, conn_->Columns(kFilesTable));
+  if (file_cols.empty()) {
+    DX_RETURN_IF_ERROR(conn_->Execute(dialect_.CreateTable(files_spec_)));
   }
   DX_RETURN_IF_ERROR(conn_->SetAutocommit(false));
   DX_ASSIGN_OR_RETURN(auto stmt, conn_->Prepare("SELECT subscription, batch_seq, watermark FROM " +
@@ -190,7 +208,14 @@ Status TableWriter::LoadLedger() {
   stmt.reset();
   DX_RETURN_IF_ERROR(conn_->Commit());
   DX_ASSIGN_OR_RETURN(ledger_upsert_, conn_->Prepare(dialect_.Upsert(ledger_spec_, 1)));
-  return ledger_upsert_->DeclareParams(ledger_spec_.columns.size());
+  DX_RETURN_IF_ERROR(ledger_upsert_->DeclareParams(ledger_spec_.columns.size()));
+  DX_ASSIGN_OR_RETURN(file_upsert_, conn_->Prepare(dialect_.Upsert(files_spec_, 1)));
+  DX_RETURN_IF_ERROR(file_upsert_->DeclareParams(files_spec_.columns.size()));
+  DX_ASSIGN_OR_RETURN(file_delete_,
+                      conn_->Prepare("DELETE FROM " + dialect_.Quote(kFilesTable) + " WHERE " +
+                                     dialect_.Quote("subscription") + " = ? AND " +
+                                     dialect_.Quote("path") + " = ?"));
+  return file_delete_->DeclareParams(2);
 }
 
 std::vector<LedgerEntry> TableWriter::Ledger() const {
@@ -352,6 +377,30 @@ Status TableWriter::WriteLedger(const LedgerEntry& entry) {
       3, FormatLocalTime(ToUnixSeconds(std::chrono::system_clock::now()))));
   DX_RETURN_IF_ERROR(ledger_upsert_->Execute());
   return ledger_upsert_->CloseCursor();
+}
+
+Status TableWriter::RecordFile(const ReceivedFile& file) {
+  DX_RETURN_IF_ERROR(Check(EnsureConnected()));
+  Status st;
+  if (file.deleted) {
+    st = file_delete_->SetParam(0, file.subscription);
+    if (st.ok()) st = file_delete_->SetParam(1, file.path);
+    if (st.ok()) st = file_delete_->Execute();
+    if (st.ok()) st = file_delete_->CloseCursor();
+  } else {
+    const std::string values[] = {file.subscription, file.path, std::to_string(file.size),
+                                  file.sha256,
+                                  FormatLocalTime(ToUnixSeconds(std::chrono::system_clock::now()))};
+    for (size_t i = 0; i < 5 && st.ok(); ++i) st = file_upsert_->SetParam(i, values[i]);
+    if (st.ok()) st = file_upsert_->Execute();
+    if (st.ok()) st = file_upsert_->CloseCursor();
+  }
+  if (st.ok()) st = conn_->Commit();
+  if (!st.ok()) {
+    (void)conn_->Rollback();
+    return Check(st).Annotate("record file " + file.path);
+  }
+  return Status::Ok();
 }
 
 Result<ApplyOutcome> TableWriter::ApplyBatch(const std::string& subscription, uint64_t seq,

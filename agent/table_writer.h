@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/file_receiver.h"
 #include "common/odbc.h"
 #include "common/protocol.h"
 #include "common/row_batch.h"
@@ -20,6 +21,8 @@ namespace dx::agent {
 
 // Name of the ledger table kept in the target database.
 inline constexpr char kLedgerTable[] = "dx_ledger";
+// Name of the table of received files kept in the target database.
+inline constexpr char kFilesTable[] = "dx_files";
 
 struct ApplyOutcome {
   bool duplicate = false;   // already applied earlier: skipped
@@ -49,6 +52,9 @@ class TableWriter {
   Result<ApplyOutcome> ApplyBatch(const std::string& subscription, uint64_t seq,
                                   const std::string& watermark, const RowBatch& rows);
 
+  // The agent's own record of the files it holds (table dx_files), committed at once.
+  Status RecordFile(const ReceivedFile& file);
+
  private:
   struct TableState {
     TableSpec spec;
@@ -75,6 +81,9 @@ class TableWriter {
   SqlDialect dialect_;
   TableSpec ledger_spec_;
   std::unique_ptr<OdbcStatement> ledger_upsert_;
+  TableSpec files_spec_;
+  std::unique_ptr<OdbcStatement> file_upsert_;
+  std::unique_ptr<OdbcStatement> file_delete_;
   std::map<std::string, LedgerEntry> ledger_;
   std::map<std::string, TableState> tables_;  // by subscription
 };

@@ -205,4 +205,164 @@ Status Decode(std::string_view in, BatchAck* m) {
   return Finish(r, "batch ack");
 }
 
+namespace {
+
+void PutMeta(ByteWriter& w, const FileMeta& m) {
+  w.PutString(m.subscription);
+  w.PutVarint(m.run_id);
+  w.PutString(m.path);
+  w.PutVarint(m.size);
+  w.PutString(m.sha256);
+  w.PutString(m.version);
+}
+
+Status GetMeta(ByteReader& r, FileMeta* m) {
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->size));
+  DX_RETURN_IF_ERROR(r.GetString(&m->sha256));
+  return r.GetString(&m->version);
+}
+
+}  // namespace
+
+std::string Encode(const FileMeta& m) {
+  ByteWriter w;
+  PutMeta(w, m);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileMeta* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(GetMeta(r, m));
+  return Finish(r, "file offer");
+}
+
+std::string Encode(const FilePut& m) {
+  ByteWriter w;
+  w.buffer().reserve(m.data.size() + 256);
+  PutMeta(w, m.meta);
+  w.PutU8(m.compressed ? 1 : 0);
+  w.PutString(m.data);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FilePut* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(GetMeta(r, &m->meta));
+  DX_RETURN_IF_ERROR(GetBool(r, &m->compressed));
+  DX_RETURN_IF_ERROR(r.GetString(&m->data));
+  return Finish(r, "file put");
+}
+
+std::string Encode(const FileResume& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutString(m.path);
+  w.PutU8(static_cast<uint8_t>(m.code));
+  w.PutString(m.error);
+  w.PutU8(m.complete ? 1 : 0);
+  w.PutVarint(m.offset);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileResume* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  DX_RETURN_IF_ERROR(GetCode(r, &m->code));
+  DX_RETURN_IF_ERROR(r.GetString(&m->error));
+  DX_RETURN_IF_ERROR(GetBool(r, &m->complete));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->offset));
+  return Finish(r, "file resume");
+}
+
+std::string Encode(const FileChunk& m) {
+  ByteWriter w;
+  w.buffer().reserve(m.data.size() + 128);
+  w.PutString(m.subscription);
+  w.PutString(m.path);
+  w.PutVarint(m.offset);
+  w.PutU8(m.compressed ? 1 : 0);
+  w.PutString(m.data);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileChunk* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->offset));
+  DX_RETURN_IF_ERROR(GetBool(r, &m->compressed));
+  DX_RETURN_IF_ERROR(r.GetString(&m->data));
+  return Finish(r, "file chunk");
+}
+
+std::string Encode(const FileCommit& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutString(m.path);
+  w.PutString(m.sha256);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileCommit* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  DX_RETURN_IF_ERROR(r.GetString(&m->sha256));
+  return Finish(r, "file commit");
+}
+
+std::string Encode(const FileCopy& m) {
+  ByteWriter w;
+  PutMeta(w, m.meta);
+  w.PutString(m.from_path);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileCopy* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(GetMeta(r, &m->meta));
+  DX_RETURN_IF_ERROR(r.GetString(&m->from_path));
+  return Finish(r, "file copy");
+}
+
+std::string Encode(const FileDelete& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutVarint(m.run_id);
+  w.PutString(m.path);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileDelete* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  return Finish(r, "file delete");
+}
+
+std::string Encode(const FileResult& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutString(m.path);
+  w.PutU8(static_cast<uint8_t>(m.code));
+  w.PutString(m.error);
+  w.PutString(m.outcome);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileResult* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  DX_RETURN_IF_ERROR(GetCode(r, &m->code));
+  DX_RETURN_IF_ERROR(r.GetString(&m->error));
+  DX_RETURN_IF_ERROR(r.GetString(&m->outcome));
+  return Finish(r, "file result");
+}
+
 }  // namespace dx

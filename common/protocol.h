@@ -23,8 +23,20 @@ enum class MessageType : uint8_t {
   kTableReady = 4,  // agent -> scheduler: table checked/created, ledger position
   kBatch = 5,       // scheduler -> agent: rows to apply, sequence, watermark
   kBatchAck = 6,    // agent -> scheduler: batch committed (or refused, and why)
-  kHeartbeat = 7,   // either way: still here
+  kHeartbeat = 7,    // either way: still here
+  kFilePut = 8,      // scheduler -> agent: a whole small file, metadata and content
+  kFileOffer = 9,    // scheduler -> agent: a large file follows in chunks; where to resume?
+  kFileResume = 10,  // agent -> scheduler: the offset to resume from, or "already complete"
+  kFileChunk = 11,   // scheduler -> agent: bytes of the offered file at an offset
+  kFileCommit = 12,  // scheduler -> agent: all bytes sent; verify, fsync, move into place
+  kFileCopy = 13,    // scheduler -> agent: the content is already at another path; copy it
+  kFileDelete = 14,  // scheduler -> agent: the source deleted this file
+  kFileResult = 15,  // agent -> scheduler: what happened to one file
 };
+
+// Files travel in chunks of this size; a resumed transfer restarts at a chunk boundary, so at
+// most one chunk is sent twice.
+constexpr size_t kFileChunkBytes = 1u << 20;
 
 // The agent's durable record of one subscription: what it has committed.
 struct LedgerEntry {
@@ -80,6 +92,82 @@ struct BatchAck {
   std::string error;
   bool duplicate = false;  // the batch was already applied (re-sent) and was skipped
 };
+
+// A file as the scheduler describes it. `path` is relative to the agent's shared root.
+struct FileMeta {
+  std::string subscription;
+  uint64_t run_id = 0;
+  std::string path;
+  uint64_t size = 0;
+  std::string sha256;   // hex; empty on an offer of content hashed while it is sent
+  std::string version;  // names the resumable part: the same version resumes, another restarts
+};
+
+struct FilePut {
+  FileMeta meta;
+  bool compressed = false;
+  std::string data;  // the whole file (zstd when compressed)
+};
+
+struct FileResume {
+  std::string subscription;
+  std::string path;
+  StatusCode code = StatusCode::kOk;
+  std::string error;
+  bool complete = false;  // the agent already holds this exact file at this path
+  uint64_t offset = 0;    // else: send from here (a multiple of kFileChunkBytes)
+};
+
+struct FileChunk {
+  std::string subscription;
+  std::string path;
+  uint64_t offset = 0;
+  bool compressed = false;
+  std::string data;
+};
+
+struct FileCommit {
+  std::string subscription;
+  std::string path;
+  std::string sha256;  // of the whole content, checked before the file is moved into place
+};
+
+struct FileCopy {
+  FileMeta meta;
+  std::string from_path;  // relative to the shared root
+};
+
+struct FileDelete {
+  std::string subscription;
+  uint64_t run_id = 0;
+  std::string path;
+};
+
+struct FileResult {
+  std::string subscription;
+  std::string path;
+  StatusCode code = StatusCode::kOk;
+  std::string error;
+  // written | unchanged | copied | deleted; with kFailedPrecondition, need_data (copy failed)
+  std::string outcome;
+};
+
+std::string Encode(const FilePut& m);
+std::string Encode(const FileMeta& m);  // kFileOffer
+std::string Encode(const FileResume& m);
+std::string Encode(const FileChunk& m);
+std::string Encode(const FileCommit& m);
+std::string Encode(const FileCopy& m);
+std::string Encode(const FileDelete& m);
+std::string Encode(const FileResult& m);
+Status Decode(std::string_view in, FilePut* m);
+Status Decode(std::string_view in, FileMeta* m);
+Status Decode(std::string_view in, FileResume* m);
+Status Decode(std::string_view in, FileChunk* m);
+Status Decode(std::string_view in, FileCommit* m);
+Status Decode(std::string_view in, FileCopy* m);
+Status Decode(std::string_view in, FileDelete* m);
+Status Decode(std::string_view in, FileResult* m);
 
 std::string Encode(const Hello& m);
 std::string Encode(const HelloReply& m);

@@ -86,6 +86,11 @@ ApiResponse AdminApi::Handle(const ApiRequest& request) {
     if (rest == "subscriptions") return Subscriptions();
     if (rest == "runs") return Runs(request);
     if (rest == "catalog") return Catalog();
+    const std::string runs = "runs/";
+    if (rest.rfind(runs, 0) == 0 && rest.size() > runs.size() + 8 &&
+        rest.compare(rest.size() - 8, 8, "/receipt") == 0) {
+      return Receipt(rest.substr(runs.size(), rest.size() - runs.size() - 8));
+    }
     if (rest == "audit/verify") {
       Status st = store_.VerifyAudit();
       return st.ok() ? Json(200, json{{"ok", true}}) : Error(500, st.message());
@@ -161,6 +166,27 @@ ApiResponse AdminApi::Runs(const ApiRequest& request) {
   if (!runs.ok()) return Error(500, runs.status().message());
   json out = json::array();
   for (const RunRecord& r : runs.value()) out.push_back(ToJson(r));
+  return Json(200, out);
+}
+
+ApiResponse AdminApi::Receipt(const std::string& run_id) {
+  int64_t id = 0;
+  try {
+    id = std::stoll(run_id);
+  } catch (...) {
+    return Error(400, "run id must be a number, got '" + run_id + "'");
+  }
+  auto receipts = store_.ListReceipts(id);
+  if (!receipts.ok()) return Error(500, receipts.status().message());
+  json out = json::array();
+  for (const FileReceipt& r : receipts.value()) {
+    out.push_back({{"path", r.path},
+                   {"size", r.size},
+                   {"sha256", r.sha256},
+                   {"outcome", r.outcome},
+                   {"error", r.error},
+                   {"bytes_sent", r.bytes_sent}});
+  }
   return Json(200, out);
 }
 

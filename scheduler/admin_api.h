@@ -39,6 +39,7 @@ class AdminApi {
   ApiResponse Subscriptions();
   ApiResponse Runs(const ApiRequest& request);
   ApiResponse Catalog();
+  ApiResponse Receipt(const std::string& run_id);
   ApiResponse Apply(const ApiRequest& request);
   ApiResponse Trigger(const ApiRequest& request, const std::string& name, bool resync);
   void AuditCall(const ApiRequest& request, const std::string& action, const std::string& target,

@@ -96,6 +96,16 @@ bool AgentSession::closed() const {
   return closed_;
 }
 
+Result<FileResume> AgentSession::AwaitFileResume(const std::string& subscription,
+                                                 milliseconds timeout) {
+  return Await(subscription, &Mailbox::resumes, timeout);
+}
+
+Result<FileResult> AgentSession::AwaitFileResult(const std::string& subscription,
+                                                 milliseconds timeout) {
+  return Await(subscription, &Mailbox::file_results, timeout);
+}
+
 Status AgentSession::ReadLoop(milliseconds idle_timeout) {
   while (true) {
     auto frame = link_->Receive(idle_timeout);
@@ -126,6 +136,24 @@ Status AgentSession::ReadLoop(milliseconds idle_timeout) {
         if (st.ok()) {
           std::lock_guard<std::mutex> lock(mu_);
           mailboxes_[ack.subscription].acks.push_back(std::move(ack));
+        }
+        break;
+      }
+      case MessageType::kFileResume: {
+        FileResume resume;
+        st = Decode(frame->payload, &resume);
+        if (st.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          mailboxes_[resume.subscription].resumes.push_back(std::move(resume));
+        }
+        break;
+      }
+      case MessageType::kFileResult: {
+        FileResult result;
+        st = Decode(frame->payload, &result);
+        if (st.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          mailboxes_[result.subscription].file_results.push_back(std::move(result));
         }
         break;
       }

@@ -37,6 +37,10 @@ class AgentSession {
   Result<TableReady> AwaitTableReady(const std::string& subscription,
                                      std::chrono::milliseconds timeout);
   Result<BatchAck> AwaitAck(const std::string& subscription, std::chrono::milliseconds timeout);
+  Result<FileResume> AwaitFileResume(const std::string& subscription,
+                                     std::chrono::milliseconds timeout);
+  Result<FileResult> AwaitFileResult(const std::string& subscription,
+                                     std::chrono::milliseconds timeout);
 
   // Reads replies until the link fails or Close(); returns why it ended.
   Status ReadLoop(std::chrono::milliseconds idle_timeout);
@@ -48,6 +52,8 @@ class AgentSession {
   struct Mailbox {
     std::deque<TableReady> ready;
     std::deque<BatchAck> acks;
+    std::deque<FileResume> resumes;
+    std::deque<FileResult> file_results;
   };
   template <typename T>
   Result<T> Await(const std::string& subscription, std::deque<T> Mailbox::*queue,

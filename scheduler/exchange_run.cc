@@ -7,6 +7,7 @@
 #include "common/watermark.h"
 #include "common/wire.h"
 #include "scheduler/extractor.h"
+#include "scheduler/file_run.h"
 #include "scheduler/manifest.h"
 
 namespace dx::scheduler {
@@ -84,6 +85,15 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
   DX_ASSIGN_OR_RETURN(auto entry, store_.GetCatalogEntry(sub.entry));
   if (!entry) return FailedPrecondition("catalog entry '" + sub.entry + "' no longer exists");
   DX_RETURN_IF_ERROR(CheckSubscriptionAgainstEntry(sub, *entry));
+  if (entry->is_file()) {
+    std::shared_ptr<AgentSession> session = hub_.Find(sub.agent);
+    if (!session) return Unavailable("agent " + sub.agent + " is offline");
+    DX_ASSIGN_OR_RETURN(auto agent, store_.GetAgent(sub.agent));
+    session->ResetMailbox(sub.name);
+    FileRun files(store_, options_);
+    return files.Transfer(sub, *entry, agent ? agent->bandwidth_kbps : 0, *session, ++attempts_,
+                          reset, run, [this, run] { return Record(run); });
+  }
   DX_ASSIGN_OR_RETURN(auto source, store_.GetSource(entry->source));
   if (!source) return FailedPrecondition("source '" + entry->source + "' no longer exists");
   std::shared_ptr<AgentSession> session = hub_.Find(sub.agent);

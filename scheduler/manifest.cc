@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/config_value.h"
+#include "common/file_path.h"
 #include "scheduler/schedule.h"
 #include "scheduler/secret.h"
 
@@ -121,9 +122,48 @@ Status ParseEntry(const ConfigValue& doc, Parsed* out) {
   return Status::Ok();
 }
 
+Status ParseFileResource(const ConfigValue& doc, Parsed* out) {
+  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "provider", "mounted", "summary", "share_type",
+                                    "security_level", "update_frequency", "time_range", "topic",
+                                    "scope", "directory", "include", "exclude", "recursive"}));
+  CatalogEntry e;
+  e.kind = "file";
+  DX_RETURN_IF_ERROR(doc.GetString("name", &e.name, true));
+  size_t dash = e.name.find('-');
+  if (dash == std::string::npos || dash == 0 || dash + 1 == e.name.size()) {
+    return doc["name"].Error("'" + e.name + "' must be named 机构名称-数据基本信息 (第十五条)");
+  }
+  DX_RETURN_IF_ERROR(doc.GetString("provider", &e.provider, true));
+  DX_RETURN_IF_ERROR(doc.GetString("mounted", &e.mounted));
+  DX_RETURN_IF_ERROR(doc.GetString("summary", &e.summary, true));
+  DX_RETURN_IF_ERROR(doc.GetString("share_type", &e.share_type, true));
+  if (!OneOf(e.share_type, {"unconditional", "authorised", "not_shared"})) {
+    return doc["share_type"].Error("expected unconditional, authorised or not_shared");
+  }
+  DX_RETURN_IF_ERROR(doc.GetString("security_level", &e.security_level));
+  DX_RETURN_IF_ERROR(doc.GetString("update_frequency", &e.update_frequency));
+  DX_RETURN_IF_ERROR(doc.GetString("time_range", &e.time_range));
+  DX_RETURN_IF_ERROR(doc.GetString("topic", &e.topic, true));
+  if (!OneOf(e.topic, {"student", "teacher", "institution"})) {
+    return doc["topic"].Error("expected student, teacher or institution");
+  }
+  DX_RETURN_IF_ERROR(doc.GetString("scope", &e.scope));
+  DX_RETURN_IF_ERROR(doc.GetString("directory", &e.directory, true));
+  if (e.directory.empty() || e.directory[0] != '/') {
+    return doc["directory"].Error("must be an absolute path");
+  }
+  DX_RETURN_IF_ERROR(doc.GetStringList("include", &e.include));
+  DX_RETURN_IF_ERROR(doc.GetStringList("exclude", &e.exclude));
+  DX_RETURN_IF_ERROR(doc.GetBool("recursive", &e.recursive));
+  out->entries.push_back(e);
+  return Status::Ok();
+}
+
 Status ParseAgent(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "secret", "secret_hash", "description"}));
+  DX_RETURN_IF_ERROR(
+      doc.CheckKeys({"kind", "name", "secret", "secret_hash", "description", "bandwidth_kbps"}));
   AgentRecord a;
+  DX_RETURN_IF_ERROR(doc.GetInt("bandwidth_kbps", &a.bandwidth_kbps, 0, 100000000));
   std::string secret;
   DX_RETURN_IF_ERROR(doc.GetString("name", &a.name, true));
   DX_RETURN_IF_ERROR(doc.GetString("secret", &secret));
@@ -141,18 +181,24 @@ Status ParseAgent(const ConfigValue& doc, Parsed* out) {
 }
 
 Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "agent", "entry", "columns", "filter",
-                                    "target_table", "schedule", "status"}));
+  DX_RETURN_IF_ERROR(
+      doc.CheckKeys({"kind", "name", "agent", "entry", "columns", "filter", "target_table",
+                     "target_path", "propagate_deletes", "schedule", "status"}));
   Subscription s;
   DX_RETURN_IF_ERROR(doc.GetString("name", &s.name, true));
   DX_RETURN_IF_ERROR(doc.GetString("agent", &s.agent, true));
   DX_RETURN_IF_ERROR(doc.GetString("entry", &s.entry, true));
   DX_RETURN_IF_ERROR(doc.GetStringList("columns", &s.columns));
-  if (s.columns.empty()) return doc["columns"].Error("is required: the approved columns");
-  DX_RETURN_IF_ERROR(doc.GetString("target_table", &s.target_table, true));
-  if (!IsValidIdentifier(s.target_table)) {
+  DX_RETURN_IF_ERROR(doc.GetString("target_table", &s.target_table));
+  if (!s.target_table.empty() && !IsValidIdentifier(s.target_table)) {
     return doc["target_table"].Error("'" + s.target_table + "' is not a valid table name");
   }
+  DX_RETURN_IF_ERROR(doc.GetString("target_path", &s.target_path));
+  if (!s.target_path.empty() && !IsSafeRelativePath(s.target_path)) {
+    return doc["target_path"].Error("'" + s.target_path +
+                                    "' must be a relative path inside the shared root (no '..')");
+  }
+  DX_RETURN_IF_ERROR(doc.GetBool("propagate_deletes", &s.propagate_deletes));
   DX_RETURN_IF_ERROR(doc.GetString("schedule", &s.schedule));
   auto schedule = Schedule::Parse(s.schedule);
   if (!schedule.ok()) return doc["schedule"].Error(schedule.status().message());
@@ -204,6 +250,20 @@ Status CheckSubscriptionAgainstEntry(const Subscription& sub, const CatalogEntry
   if (entry.share_type == "not_shared") {
     return InvalidArgument("catalog entry '" + entry.name + "' is not shared");
   }
+  if (entry.is_file()) {
+    if (!sub.columns.empty() || !sub.filter.empty() || !sub.target_table.empty()) {
+      return InvalidArgument("'" + entry.name +
+                             "' is a file resource: give target_path, not columns, filter or "
+                             "target_table");
+    }
+    if (sub.target_path.empty()) return InvalidArgument("target_path is required for files");
+    return Status::Ok();
+  }
+  if (sub.columns.empty()) return InvalidArgument("columns are required: the approved columns");
+  if (sub.target_table.empty()) return InvalidArgument("target_table is required for tables");
+  if (!sub.target_path.empty() || sub.propagate_deletes) {
+    return InvalidArgument("target_path and propagate_deletes are for file resources");
+  }
   for (const std::string& col : sub.columns) {
     if (entry.FindField(col) == nullptr) {
       return InvalidArgument("column '" + col + "' is not a field of '" + entry.name + "'");
@@ -243,18 +303,22 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       DX_RETURN_IF_ERROR(ParseSource(doc, &parsed));
     } else if (kind == "CatalogEntry") {
       DX_RETURN_IF_ERROR(ParseEntry(doc, &parsed));
+    } else if (kind == "FileResource") {
+      DX_RETURN_IF_ERROR(ParseFileResource(doc, &parsed));
     } else if (kind == "Agent") {
       DX_RETURN_IF_ERROR(ParseAgent(doc, &parsed));
     } else if (kind == "Subscription") {
       DX_RETURN_IF_ERROR(ParseSubscription(doc, &parsed));
     } else {
-      return doc["kind"].Error("unknown kind '" + kind +
-                               "' (expected Source, CatalogEntry, Agent or Subscription)");
+      return doc["kind"].Error(
+          "unknown kind '" + kind +
+          "' (expected Source, CatalogEntry, FileResource, Agent or Subscription)");
     }
   }
 
   // Cross-references: against this manifest first, then the store.
   for (const CatalogEntry& e : parsed.entries) {
+    if (e.is_file()) continue;
     if (FindByName(parsed.sources, e.source) == nullptr) {
       DX_ASSIGN_OR_RETURN(auto src, store.GetSource(e.source));
       if (!src)
@@ -291,7 +355,8 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       DX_ASSIGN_OR_RETURN(auto old, store.GetCatalogEntry(e.name));
       bool same = old && ToJson(*old) == ToJson(e);
       if (!same) DX_RETURN_IF_ERROR(store.PutCatalogEntry(e));
-      outcomes.push_back({"CatalogEntry", e.name, Action(old.has_value(), same)});
+      outcomes.push_back(
+          {e.is_file() ? "FileResource" : "CatalogEntry", e.name, Action(old.has_value(), same)});
     }
     for (size_t i = 0; i < parsed.agents.size(); ++i) {
       AgentRecord a = parsed.agents[i];
@@ -304,7 +369,8 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       } else if (!secret.empty()) {
         a.secret_hash = HashSecret(secret);
       }
-      bool same = same_secret && old->description == a.description;
+      bool same = same_secret && old->description == a.description &&
+                  old->bandwidth_kbps == a.bandwidth_kbps;
       if (!same) DX_RETURN_IF_ERROR(store.PutAgent(a));
       outcomes.push_back({"Agent", a.name, Action(old.has_value(), same)});
     }
@@ -314,9 +380,9 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       if (!same) DX_RETURN_IF_ERROR(store.PutSubscriptionDefinition(s));
       // What the agent holds was selected under the old definition: reload it from scratch
       // so it holds exactly what the new one allows.
-      if (old &&
-          (old->entry != s.entry || old->columns != s.columns ||
-           ToJson(*old)["filter"] != ToJson(s)["filter"] || old->target_table != s.target_table)) {
+      if (old && (old->entry != s.entry || old->columns != s.columns ||
+                  ToJson(*old)["filter"] != ToJson(s)["filter"] ||
+                  old->target_table != s.target_table || old->target_path != s.target_path)) {
         DX_RETURN_IF_ERROR(store.SetPending(s.name, old->manual_pending, true));
       }
       outcomes.push_back({"Subscription", s.name, Action(old.has_value(), same)});

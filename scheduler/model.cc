@@ -27,21 +27,29 @@ json ToJson(const CatalogEntry& e) {
                       {"format", f.format},
                       {"example", f.example}});
   }
-  return {{"name", e.name},
-          {"provider", e.provider},
-          {"mounted", e.mounted},
-          {"summary", e.summary},
-          {"share_type", e.share_type},
-          {"security_level", e.security_level},
-          {"update_frequency", e.update_frequency},
-          {"time_range", e.time_range},
-          {"topic", e.topic},
-          {"scope", e.scope},
-          {"status", e.status},
-          {"source", e.source},
-          {"source_table", e.source_table},
-          {"updatetime_column", e.updatetime_column},
-          {"fields", fields}};
+  nlohmann::json j = {{"kind", e.kind},
+                      {"name", e.name},
+                      {"provider", e.provider},
+                      {"mounted", e.mounted},
+                      {"summary", e.summary},
+                      {"share_type", e.share_type},
+                      {"security_level", e.security_level},
+                      {"update_frequency", e.update_frequency},
+                      {"time_range", e.time_range},
+                      {"topic", e.topic},
+                      {"scope", e.scope},
+                      {"status", e.status},
+                      {"source", e.source},
+                      {"source_table", e.source_table},
+                      {"updatetime_column", e.updatetime_column},
+                      {"fields", fields}};
+  if (e.is_file()) {
+    j["directory"] = e.directory;
+    j["include"] = e.include;
+    j["exclude"] = e.exclude;
+    j["recursive"] = e.recursive;
+  }
+  return j;
 }
 
 json ToJson(const Subscription& s) {
@@ -49,9 +57,16 @@ json ToJson(const Subscription& s) {
   for (const RowCondition& c : s.filter) {
     filter.push_back({{"column", c.column}, {"op", c.op}, {"values", c.values}});
   }
-  return {{"name", s.name},         {"agent", s.agent},  {"entry", s.entry},
-          {"columns", s.columns},   {"filter", filter},  {"target_table", s.target_table},
-          {"schedule", s.schedule}, {"status", s.status}};
+  return {{"name", s.name},
+          {"agent", s.agent},
+          {"entry", s.entry},
+          {"columns", s.columns},
+          {"filter", filter},
+          {"target_table", s.target_table},
+          {"target_path", s.target_path},
+          {"propagate_deletes", s.propagate_deletes},
+          {"schedule", s.schedule},
+          {"status", s.status}};
 }
 
 json ToJson(const RunRecord& r) {
@@ -75,7 +90,8 @@ json ToJson(const AgentRecord& a) {
           {"last_seen", a.last_seen},
           {"address", a.address},
           {"version", a.version},
-          {"target_dbms", a.target_dbms}};
+          {"target_dbms", a.target_dbms},
+          {"bandwidth_kbps", a.bandwidth_kbps}};
 }
 
 bool FromJson(const json& j, Source* s) {
@@ -87,6 +103,7 @@ bool FromJson(const json& j, Source* s) {
 
 bool FromJson(const json& j, CatalogEntry* e) {
   if (!j.is_object()) return false;
+  e->kind = j.value("kind", "table");
   e->name = j.value("name", "");
   e->provider = j.value("provider", "");
   e->mounted = j.value("mounted", "");
@@ -101,6 +118,10 @@ bool FromJson(const json& j, CatalogEntry* e) {
   e->source = j.value("source", "");
   e->source_table = j.value("source_table", "");
   e->updatetime_column = j.value("updatetime_column", "");
+  e->directory = j.value("directory", "");
+  e->include = j.value("include", std::vector<std::string>{});
+  e->exclude = j.value("exclude", std::vector<std::string>{});
+  e->recursive = j.value("recursive", true);
   e->fields.clear();
   for (const json& f : j.value("fields", json::array())) {
     Field field;
@@ -126,6 +147,8 @@ bool FromJson(const json& j, Subscription* s) {
   s->entry = j.value("entry", "");
   s->columns = j.value("columns", std::vector<std::string>{});
   s->target_table = j.value("target_table", "");
+  s->target_path = j.value("target_path", "");
+  s->propagate_deletes = j.value("propagate_deletes", false);
   s->schedule = j.value("schedule", "manual");
   s->status = j.value("status", "active");
   s->filter.clear();

@@ -26,8 +26,9 @@ struct Field {
   std::string example;    // 示例
 };
 
-// A table resource in the catalog (第十七条).
+// A resource in the catalog (第十七条): a table (表方式) or a file directory (文件方式).
 struct CatalogEntry {
+  std::string kind = "table";    // table | file
   std::string name;              // 机构名称-数据基本信息
   std::string provider;          // 数据提供部门
   std::string mounted;           // 挂载资源名称
@@ -44,7 +45,14 @@ struct CatalogEntry {
   std::string source_table;       // table at the source
   std::string updatetime_column;  // UPDATETIME column for incremental extraction
   std::vector<Field> fields;
+  // File resources: a provider directory on the scheduler's side. Patterns are globs on the
+  // path relative to the directory ('*' stays within one folder, '**' crosses folders).
+  std::string directory;
+  std::vector<std::string> include;  // empty: every file
+  std::vector<std::string> exclude;
+  bool recursive = true;
 
+  bool is_file() const { return kind == "file"; }
   const Field* FindField(const std::string& column) const;
 };
 
@@ -57,6 +65,7 @@ struct AgentRecord {
   std::string address;
   std::string version;
   std::string target_dbms;
+  int64_t bandwidth_kbps = 0;  // cap on file transfer to this agent; 0 = none
 };
 
 // One condition of a subscription's row filter; values are bound as parameters.
@@ -72,7 +81,9 @@ struct Subscription {
   std::string entry;                 // catalog entry name
   std::vector<std::string> columns;  // approved columns (primary key always included)
   std::vector<RowCondition> filter;  // approved rows
-  std::string target_table;
+  std::string target_table;          // table subscriptions
+  std::string target_path;           // file subscriptions: sub-path of the agent's shared root
+  bool propagate_deletes = false;    // file subscriptions: delete what the source deleted
   std::string schedule = "manual";
   std::string status = "active";  // active | suspended (workflow comes later)
   // Runtime state kept by the scheduler.

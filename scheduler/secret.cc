@@ -1,5 +1,7 @@
 #include "scheduler/secret.h"
 
+#include "common/sha256.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -53,11 +55,6 @@ bool VerifySecret(const std::string& secret, const std::string& stored) {
   return got.size() == want.size() && CRYPTO_memcmp(got.data(), want.data(), got.size()) == 0;
 }
 
-std::string Sha256Hex(const std::string& data) {
-  unsigned char out[32];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr);
-  return Hex(out, len);
-}
+std::string Sha256Hex(const std::string& data) { return Sha256::Hex(data); }
 
 }  // namespace dx::scheduler

@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS agents (
   name TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
   online INTEGER NOT NULL DEFAULT 0, last_seen INTEGER NOT NULL DEFAULT 0,
   address TEXT NOT NULL DEFAULT '', version TEXT NOT NULL DEFAULT '',
-  target_dbms TEXT NOT NULL DEFAULT '');
+  target_dbms TEXT NOT NULL DEFAULT '', bandwidth_kbps INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS subscriptions (
   name TEXT PRIMARY KEY, agent TEXT NOT NULL, entry TEXT NOT NULL, spec TEXT NOT NULL,
   status TEXT NOT NULL, next_due INTEGER NOT NULL DEFAULT 0,
@@ -84,6 +84,15 @@ CREATE TABLE IF NOT EXISTS runs (
   rows INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,
   batches INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS runs_by_subscription ON runs(subscription, id);
+CREATE TABLE IF NOT EXISTS delivered_files (
+  subscription TEXT NOT NULL, path TEXT NOT NULL, agent TEXT NOT NULL, agent_path TEXT NOT NULL,
+  size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,
+  PRIMARY KEY (subscription, path));
+CREATE INDEX IF NOT EXISTS delivered_by_content ON delivered_files(agent, sha256);
+CREATE TABLE IF NOT EXISTS file_receipts (
+  run_id INTEGER NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
+  outcome TEXT NOT NULL, error TEXT NOT NULL, bytes_sent INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS receipts_by_run ON file_receipts(run_id);
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, actor TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, result TEXT NOT NULL, origin TEXT NOT NULL,
@@ -225,7 +234,8 @@ Result<std::vector<CatalogEntry>> SqliteStore::ListCatalogEntries() {
 
 namespace {
 constexpr const char* kAgentColumns =
-    "name, secret_hash, description, online, last_seen, address, version, target_dbms";
+    "name, secret_hash, description, online, last_seen, address, version, target_dbms, "
+    "bandwidth_kbps";
 }
 
 Status SqliteStore::PutAgent(const AgentRecord& a) {
@@ -445,6 +455,83 @@ Result<int> SqliteStore::MarkInterruptedRuns(int64_t now_ms) {
                          .Bind(now_ms)
                          .Run());
   return sqlite3_changes(db_);
+}
+
+Result<std::vector<DeliveredFile>> SqliteStore::ListDeliveredFiles(const std::string& sub) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT subscription, path, agent_path, size, mtime_ns, sha256 FROM delivered_files "
+               "WHERE subscription=? ORDER BY path");
+  q.Bind(sub);
+  std::vector<DeliveredFile> out;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({q.Text(0), q.Text(1), q.Text(2), q.Int(3), q.Int(4), q.Text(5)});
+  }
+  return out;
+}
+
+Result<std::optional<DeliveredFile>> SqliteStore::FindDeliveredContent(const std::string& agent,
+                                                                       const std::string& sha) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT subscription, path, agent_path, size, mtime_ns, sha256 FROM delivered_files "
+               "WHERE agent=? AND sha256=? LIMIT 1");
+  q.Bind(agent).Bind(sha);
+  DX_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<DeliveredFile>();
+  return std::optional<DeliveredFile>(
+      DeliveredFile{q.Text(0), q.Text(1), q.Text(2), q.Int(3), q.Int(4), q.Text(5)});
+}
+
+Result<bool> SqliteStore::HasDeliveredLike(const std::string& agent, int64_t size,
+                                           int64_t mtime_ns) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT 1 FROM delivered_files WHERE agent=? AND size=? AND mtime_ns=? LIMIT 1");
+  q.Bind(agent).Bind(size).Bind(mtime_ns);
+  return q.Step();
+}
+
+Status SqliteStore::PutDeliveredFile(const std::string& agent, const DeliveredFile& f) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "INSERT INTO delivered_files(subscription, path, agent, agent_path, size, "
+                    "mtime_ns, sha256) VALUES(?,?,?,?,?,?,?) ON CONFLICT(subscription, path) DO "
+                    "UPDATE SET agent=excluded.agent, agent_path=excluded.agent_path, "
+                    "size=excluded.size, mtime_ns=excluded.mtime_ns, sha256=excluded.sha256")
+      .Bind(f.subscription).Bind(f.path).Bind(agent).Bind(f.agent_path).Bind(f.size)
+      .Bind(f.mtime_ns).Bind(f.sha256).Run();
+}
+
+Status SqliteStore::DeleteDeliveredFile(const std::string& sub, const std::string& path) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "DELETE FROM delivered_files WHERE subscription=? AND path=?")
+      .Bind(sub).Bind(path).Run();
+}
+
+Status SqliteStore::ClearDeliveredFiles(const std::string& sub) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "DELETE FROM delivered_files WHERE subscription=?").Bind(sub).Run();
+}
+
+Status SqliteStore::AddReceipt(int64_t run_id, const FileReceipt& r) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "INSERT INTO file_receipts(run_id, path, size, sha256, outcome, error, "
+                    "bytes_sent) VALUES(?,?,?,?,?,?,?)")
+      .Bind(run_id).Bind(r.path).Bind(r.size).Bind(r.sha256).Bind(r.outcome).Bind(r.error)
+      .Bind(r.bytes_sent).Run();
+}
+
+Result<std::vector<FileReceipt>> SqliteStore::ListReceipts(int64_t run_id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT path, size, sha256, outcome, error, bytes_sent FROM file_receipts "
+               "WHERE run_id=? ORDER BY rowid");
+  q.Bind(run_id);
+  std::vector<FileReceipt> out;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({q.Text(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Int(5)});
+  }
+  return out;
 }
 
 Status SqliteStore::Audit(const AuditEvent& e) {

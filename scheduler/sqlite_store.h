@@ -52,6 +52,16 @@ class SqliteStore : public Store {
   Result<std::optional<RunRecord>> LastRun(const std::string& subscription) override;
   Result<int> MarkInterruptedRuns(int64_t now_ms) override;
 
+  Result<std::vector<DeliveredFile>> ListDeliveredFiles(const std::string& subscription) override;
+  Result<std::optional<DeliveredFile>> FindDeliveredContent(const std::string& agent,
+                                                            const std::string& sha256) override;
+  Result<bool> HasDeliveredLike(const std::string& agent, int64_t size, int64_t mtime_ns) override;
+  Status PutDeliveredFile(const std::string& agent, const DeliveredFile& file) override;
+  Status DeleteDeliveredFile(const std::string& subscription, const std::string& path) override;
+  Status ClearDeliveredFiles(const std::string& subscription) override;
+  Status AddReceipt(int64_t run_id, const FileReceipt& receipt) override;
+  Result<std::vector<FileReceipt>> ListReceipts(int64_t run_id) override;
+
   Status Audit(const AuditEvent& event) override;
   Status VerifyAudit() override;
 

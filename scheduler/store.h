@@ -23,6 +23,26 @@ struct AuditEvent {
   std::string from;    // peer address
 };
 
+// A file the scheduler delivered to an agent (its view; the agent keeps its own record).
+struct DeliveredFile {
+  std::string subscription;
+  std::string path;        // relative to the file resource's directory
+  std::string agent_path;  // relative to the agent's shared root
+  int64_t size = 0;
+  int64_t mtime_ns = 0;    // source modification time, to skip re-hashing unchanged files
+  std::string sha256;
+};
+
+// One line of a run's receipt (回执): what happened to one file.
+struct FileReceipt {
+  std::string path;
+  int64_t size = 0;
+  std::string sha256;
+  std::string outcome;  // sent | resumed | copied | unchanged | deleted | failed | refused
+  std::string error;
+  int64_t bytes_sent = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -65,6 +85,20 @@ class Store {
   virtual Result<std::optional<RunRecord>> LastRun(const std::string& subscription) = 0;
   // Marks runs left "running" by a previous process as interrupted; returns how many.
   virtual Result<int> MarkInterruptedRuns(int64_t now_ms) = 0;
+
+  virtual Result<std::vector<DeliveredFile>> ListDeliveredFiles(const std::string& subscription) = 0;
+  // A file of `agent` (any subscription) with this content, if the scheduler delivered one.
+  virtual Result<std::optional<DeliveredFile>> FindDeliveredContent(const std::string& agent,
+                                                                    const std::string& sha256) = 0;
+  // True when `agent` was sent a file of this size and modification time (a rename keeps
+  // both): worth hashing to look for the same content.
+  virtual Result<bool> HasDeliveredLike(const std::string& agent, int64_t size,
+                                        int64_t mtime_ns) = 0;
+  virtual Status PutDeliveredFile(const std::string& agent, const DeliveredFile& file) = 0;
+  virtual Status DeleteDeliveredFile(const std::string& subscription, const std::string& path) = 0;
+  virtual Status ClearDeliveredFiles(const std::string& subscription) = 0;
+  virtual Status AddReceipt(int64_t run_id, const FileReceipt& receipt) = 0;
+  virtual Result<std::vector<FileReceipt>> ListReceipts(int64_t run_id) = 0;
 
   // Appends to the hash-chained audit log.
   virtual Status Audit(const AuditEvent& event) = 0;

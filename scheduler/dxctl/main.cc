@@ -181,6 +181,9 @@ int main(int argc, char** argv) {
     cmd->add_option("--timeout", timeout_s, "seconds to wait")->capture_default_str();
   }
   app.add_subcommand("audit-verify", "check the audit log's hash chain");
+  int64_t receipt_run = 0;
+  auto* receipt = app.add_subcommand("receipt", "a file run's receipt (回执): one line per file");
+  receipt->add_option("run", receipt_run, "run id")->required();
 
   try {
     app.parse(argc, argv);
@@ -248,6 +251,17 @@ int main(int argc, char** argv) {
     }
     if (rc == 0 && !as_json) {
       std::cout << verb << " of " << target << " queued\n";
+      return 0;
+    }
+  } else if (*receipt) {
+    rc = Call(client, "GET", "/api/v1/runs/" + std::to_string(receipt_run) + "/receipt", "", &out);
+    if (rc == 0 && !as_json) {
+      TablePrinter t({"PATH", "SIZE", "SHA-256", "OUTCOME", "SENT", "ERROR"});
+      for (const json& r : out) {
+        t.AddRow({Str(r, "path"), Str(r, "size"), Str(r, "sha256").substr(0, 16),
+                  Str(r, "outcome"), Bytes(r.value("bytes_sent", int64_t{0})), Str(r, "error")});
+      }
+      std::cout << t.Render();
       return 0;
     }
   } else if (app.got_subcommand("audit-verify")) {

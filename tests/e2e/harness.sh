@@ -23,10 +23,13 @@ harness_init() {
   echo "== $1 (work dir $T)"
 }
 
+MOUNTS=()   # filesystems a test mounted; unmounted at exit
+
 harness_cleanup() {
-  local rc=$?
+  local rc=$? m
   stop_all
   stop_servers
+  for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
   if [ $rc -ne 0 ]; then
     echo "---- logs of the failed test ----"
     for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 40 "$f"; }; done
@@ -194,4 +197,58 @@ next_second() {
   local s
   s=$(date +%s)
   while [ "$(date +%s)" = "$s" ]; do sleep 0.02; done
+}
+
+# write_file_manifest DIRECTORY [PROPAGATE_DELETES] [BANDWIDTH_KBPS]: a file resource over
+# DIRECTORY, agent a, and subscription files-a delivering it into 教学资源 under the shared root.
+write_file_manifest() {
+  cat >"$T/manifest.yaml" <<YAML
+kind: FileResource
+name: 市教委-教学资源文件
+provider: 市教委教研室
+summary: 教学课件、视频与文档
+share_type: unconditional
+topic: institution
+directory: $1
+exclude: ["*.tmp"]
+---
+kind: Agent
+name: 徐汇区教育局
+secret: agent-a-secret-0001
+bandwidth_kbps: ${3:-0}
+---
+kind: Subscription
+name: files-a
+agent: 徐汇区教育局
+entry: 市教委-教学资源文件
+target_path: 教学资源
+propagate_deletes: ${2:-false}
+schedule: manual
+YAML
+}
+
+# start_file_agent ID SHARED_ROOT: agent a with its shared root.
+start_file_agent() {
+  cat >"$T/agent-$1.yaml" <<YAML
+name: 徐汇区教育局
+secret: agent-a-secret-0001
+scheduler: 127.0.0.1:$AGENTS_PORT
+target: {connection: "$(sqlite_conn "$T/$1.db")"}
+files: {shared_root: "$2", mode: "0640"}
+reconnect: {min_ms: 50, max_ms: 500}
+YAML
+  "$AGENT_BIN" -c "$T/agent-$1.yaml" >>"$T/agent-$1.log" 2>&1 &
+  AGENT_PIDS[$1]=$!
+}
+
+# random_file PATH BYTES: incompressible content, fast (AES-CTR keystream).
+random_file() {
+  mkdir -p "$(dirname "$1")"
+  { openssl enc -aes-128-ctr -nosalt -pass "pass:$RANDOM$RANDOM" -in /dev/zero 2>/dev/null || true; } |
+    head -c "$2" >"$1"
+}
+
+# tree_digest DIR: path, size and SHA-256 of every regular file, sorted (ignores .dxpart files).
+tree_digest() {
+  (cd "$1" && find . -type f ! -name '*.dxpart' -print0 | sort -z | xargs -0 -r sha256sum) | md5sum | cut -d' ' -f1
 }
