@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "common/file_path.h"
@@ -92,6 +93,7 @@ FileReceiver::FileReceiver(std::string shared_root, unsigned mode, Recorder reco
 }
 
 FileReceiver::~FileReceiver() {
+  for (Deferred& d : deferred_) ::close(d.dir_fd);
   transfer_.reset();
   if (root_fd_ >= 0) ::close(root_fd_);
 }
@@ -173,7 +175,7 @@ bool FileReceiver::HoldsExactly(const Target& t, uint64_t size, const std::strin
 }
 
 Status FileReceiver::Finish(Target& t, int fd, const std::string& part, const std::string& expected,
-                            Sha256& hash) {
+                            Sha256& hash, bool sync_dir) {
   std::string got = hash.FinishHex();
   if (got != expected) {
     ::unlinkat(t.dir.get(), part.c_str(), 0);
@@ -184,45 +186,89 @@ Status FileReceiver::Finish(Target& t, int fd, const std::string& part, const st
   if (::renameat(t.dir.get(), part.c_str(), t.dir.get(), t.name.c_str()) != 0) {
     return Errno("rename into " + t.path);
   }
-  if (::fsync(t.dir.get()) != 0) return Errno("fsync directory of " + t.path);
+  if (sync_dir && ::fsync(t.dir.get()) != 0) return Errno("fsync directory of " + t.path);
   return Status::Ok();
 }
 
 FileResult FileReceiver::Put(const FilePut& put) {
+  PutDeferred(put);
+  std::vector<FileResult> results = FlushDeferred();
+  return results.back();
+}
+
+void FileReceiver::PutDeferred(const FilePut& put) {
   const FileMeta& m = put.meta;
+  Deferred d;
+  d.record = {m.subscription, m.path, m.size, m.sha256, false};
+  auto done = [&](FileResult r) {
+    d.result = std::move(r);
+    deferred_.push_back(std::move(d));
+  };
   auto target = Resolve(m.path, true);
-  if (!target.ok()) return Outcome(m.subscription, m.path, target.status(), "refused");
+  if (!target.ok()) return done(Outcome(m.subscription, m.path, target.status(), "refused"));
   std::string decoded;
   std::string_view data = put.data;
   if (put.compressed) {
     auto raw = Decompress(put.data, m.size);
-    if (!raw.ok()) return Outcome(m.subscription, m.path, raw.status(), "failed");
+    if (!raw.ok()) return done(Outcome(m.subscription, m.path, raw.status(), "failed"));
     decoded = std::move(raw).value();
     data = decoded;
   }
   if (data.size() != m.size) {
-    return Outcome(m.subscription, m.path, DataLoss("file holds " + std::to_string(data.size()) +
-                                                   " bytes, " + std::to_string(m.size) + " announced"),
-                  "failed");
+    return done(Outcome(m.subscription, m.path,
+                        DataLoss("file holds " + std::to_string(data.size()) + " bytes, " +
+                                 std::to_string(m.size) + " announced"),
+                        "failed"));
   }
   if (HoldsExactly(*target, m.size, m.sha256)) {
-    Status st = recorder_({m.subscription, m.path, m.size, m.sha256, false});
-    return Outcome(m.subscription, m.path, st, "unchanged");
+    return done(Outcome(m.subscription, m.path, Status::Ok(), "unchanged"));
   }
   const std::string part = PartName(target->name, m.sha256);
   UniqueFd fd(::openat(target->dir.get(), part.c_str(),
                        O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return Outcome(m.subscription, m.path, Errno("create " + m.path), "failed");
+  if (fd.get() < 0) return done(Outcome(m.subscription, m.path, Errno("create " + m.path), "failed"));
   Sha256 hash;
   hash.Update(data);
   Status st = WriteAll(fd.get(), data, 0, m.path);
-  if (st.ok()) st = Finish(*target, fd.get(), part, m.sha256, hash);
+  if (st.ok()) st = Finish(*target, fd.get(), part, m.sha256, hash, /*sync_dir=*/false);
   if (!st.ok()) {
     ::unlinkat(target->dir.get(), part.c_str(), 0);  // a small file is sent whole next time
-    return Outcome(m.subscription, m.path, st, "failed");
+    return done(Outcome(m.subscription, m.path, st, "failed"));
   }
-  st = recorder_({m.subscription, m.path, m.size, m.sha256, false});
-  return Outcome(m.subscription, m.path, st, "written");
+  d.dir_fd = target->dir.release();
+  done(Outcome(m.subscription, m.path, Status::Ok(), "written"));
+}
+
+std::vector<FileResult> FileReceiver::FlushDeferred() {
+  std::vector<FileResult> results;
+  std::vector<ReceivedFile> records;
+  std::vector<std::pair<dev_t, ino_t>> synced;
+  for (Deferred& d : deferred_) {
+    if (d.dir_fd >= 0) {
+      struct stat st {};
+      ::fstat(d.dir_fd, &st);
+      auto id = std::make_pair(st.st_dev, st.st_ino);
+      bool done = std::find(synced.begin(), synced.end(), id) != synced.end();
+      if (!done && ::fsync(d.dir_fd) != 0) {
+        d.result = Outcome(d.result.subscription, d.result.path,
+                           Errno("fsync directory of " + d.result.path), "failed");
+      } else {
+        synced.push_back(id);
+      }
+      ::close(d.dir_fd);
+      d.dir_fd = -1;
+    }
+    if (d.result.code == StatusCode::kOk) records.push_back(d.record);
+  }
+  Status recorded = records.empty() ? Status::Ok() : recorder_(records);
+  for (Deferred& d : deferred_) {
+    if (!recorded.ok() && d.result.code == StatusCode::kOk) {
+      d.result = Outcome(d.result.subscription, d.result.path, recorded, "failed");
+    }
+    results.push_back(std::move(d.result));
+  }
+  deferred_.clear();
+  return results;
 }
 
 void FileReceiver::AbandonTransfer() { transfer_.reset(); }
@@ -240,7 +286,7 @@ FileResume FileReceiver::Offer(const FileMeta& m) {
     return r;
   }
   if (!m.sha256.empty() && HoldsExactly(*target, m.size, m.sha256)) {
-    Status st = recorder_({m.subscription, m.path, m.size, m.sha256, false});
+    Status st = recorder_({{m.subscription, m.path, m.size, m.sha256, false}});
     r.code = st.code();
     r.error = st.ok() ? "" : st.message();
     r.complete = true;
@@ -329,11 +375,11 @@ FileResult FileReceiver::Commit(const FileCommit& c) {
   }
   const std::string expected = t->meta.sha256.empty() ? c.sha256 : t->meta.sha256;
   if (st.ok() && expected != c.sha256) st = DataLoss("'" + c.path + "' changed during the transfer");
-  if (st.ok()) st = Finish(t->target, t->part.get(), t->part_name, expected, t->hash);
+  if (st.ok()) st = Finish(t->target, t->part.get(), t->part_name, expected, t->hash, true);
   FileMeta meta = t->meta;
   AbandonTransfer();
   if (!st.ok()) return Outcome(c.subscription, c.path, st, "failed");
-  st = recorder_({meta.subscription, meta.path, meta.size, expected, false});
+  st = recorder_({{meta.subscription, meta.path, meta.size, expected, false}});
   return Outcome(c.subscription, c.path, st, "written");
 }
 
@@ -342,7 +388,7 @@ FileResult FileReceiver::Copy(const FileCopy& c) {
   auto target = Resolve(m.path, true);
   if (!target.ok()) return Outcome(m.subscription, m.path, target.status(), "refused");
   if (HoldsExactly(*target, m.size, m.sha256)) {
-    Status st = recorder_({m.subscription, m.path, m.size, m.sha256, false});
+    Status st = recorder_({{m.subscription, m.path, m.size, m.sha256, false}});
     return Outcome(m.subscription, m.path, st, "unchanged");
   }
   auto need_data = [&](const std::string& why) {
@@ -377,14 +423,14 @@ FileResult FileReceiver::Copy(const FileCopy& c) {
     return need_data("'" + c.from_path + "' no longer holds that content");
   }
   if (st.ok()) {
-    st = Finish(*target, out.get(), part, m.sha256, hash);
+    st = Finish(*target, out.get(), part, m.sha256, hash, true);
     if (st.code() == StatusCode::kDataLoss) return need_data("'" + c.from_path + "' changed");
   }
   if (!st.ok()) {
     ::unlinkat(target->dir.get(), part.c_str(), 0);
     return Outcome(m.subscription, m.path, st, "failed");
   }
-  st = recorder_({m.subscription, m.path, m.size, m.sha256, false});
+  st = recorder_({{m.subscription, m.path, m.size, m.sha256, false}});
   return Outcome(m.subscription, m.path, st, "copied");
 }
 
@@ -401,7 +447,7 @@ FileResult FileReceiver::Delete(const FileDelete& d) {
   } else if (errno != ENOENT) {
     return Outcome(d.subscription, d.path, Errno("delete " + d.path), "failed");
   }
-  Status st = recorder_({d.subscription, d.path, 0, "", true});
+  Status st = recorder_({{d.subscription, d.path, 0, "", true}});
   return Outcome(d.subscription, d.path, st, "deleted");
 }
 

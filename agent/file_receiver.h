@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/protocol.h"
 #include "common/sha256.h"
@@ -27,12 +28,19 @@ struct ReceivedFile {
 
 class FileReceiver {
  public:
-  using Recorder = std::function<Status(const ReceivedFile&)>;
+  // Records received files in the agent's own ledger, all in one transaction.
+  using Recorder = std::function<Status(const std::vector<ReceivedFile>&)>;
   // `shared_root` must exist; `mode` is applied to every delivered file.
   FileReceiver(std::string shared_root, unsigned mode, Recorder recorder);
   ~FileReceiver();
 
   FileResult Put(const FilePut& put);
+  // Like Put, but the directory fsync and the record wait for FlushDeferred(), so that a group
+  // of small files costs one fsync per directory and one transaction. Nothing is acknowledged
+  // before FlushDeferred() returns its result.
+  void PutDeferred(const FilePut& put);
+  size_t deferred() const { return deferred_.size(); }
+  std::vector<FileResult> FlushDeferred();
   FileResume Offer(const FileMeta& meta);
   // Chunks of the offered file; a failure is remembered and reported by Commit.
   void Chunk(const FileChunk& chunk);
@@ -47,7 +55,7 @@ class FileReceiver {
   bool HoldsExactly(const Target& target, uint64_t size, const std::string& sha256);
   // Checks the hash, fsyncs and renames `part` into place, fsyncs the directory.
   Status Finish(Target& target, int fd, const std::string& part, const std::string& sha256_expected,
-                Sha256& hash);
+                Sha256& hash, bool sync_dir);
   void AbandonTransfer();
   FileResult Outcome(const std::string& sub, const std::string& path, const Status& st,
                     const std::string& outcome);
@@ -56,6 +64,13 @@ class FileReceiver {
   const unsigned mode_;
   Recorder recorder_;
   int root_fd_ = -1;
+
+  struct Deferred {
+    FileResult result;
+    ReceivedFile record;
+    int dir_fd = -1;  // owned; fsynced at flush
+  };
+  std::vector<Deferred> deferred_;
 
   // The large file being received, if any.
   struct Transfer;

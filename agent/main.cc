@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
   }
   dx::agent::TableWriter* table_writer = writer->get();
   dx::agent::FileReceiver files(config->shared_root, config->file_mode,
-                                [table_writer](const dx::agent::ReceivedFile& f) {
-                                  return table_writer->RecordFile(f);
+                                [table_writer](const std::vector<dx::agent::ReceivedFile>& f) {
+                                  return table_writer->RecordFiles(f);
                                 });
   dx::agent::SchedulerLink link(config.value(), table_writer, &files);
   running_link = &link;

@@ -71,6 +71,10 @@ class WorkQueue {
     cv_.notify_all();
     return true;
   }
+  bool Empty() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return items_.empty();
+  }
   void Close() {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
@@ -230,8 +234,22 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
 
   // Writer (this thread): applies work in order and acknowledges what is committed.
   Work work;
+  // Small files are made durable in groups: their results go out once the group's
+  // directories are fsynced and their records committed.
+  constexpr size_t kMaxDeferredFiles = 32;
+  auto flush_files = [&]() -> Status {
+    for (const FileResult& r : files_->FlushDeferred()) {
+      DX_RETURN_IF_ERROR(link.Send(MessageType::kFileResult, Encode(r), kSendTimeout));
+    }
+    return Status::Ok();
+  };
   while (queue.Pop(&work)) {
     Status sent;
+    if (files_->deferred() > 0 && !std::holds_alternative<FilePut>(work)) sent = flush_files();
+    if (!sent.ok()) {
+      finish(sent);
+      break;
+    }
     if (auto* begin = std::get_if<TableBegin>(&work)) {
       TableReady ready;
       ready.subscription = begin->subscription;
@@ -246,7 +264,8 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
       }
       sent = link.Send(MessageType::kTableReady, Encode(ready), kSendTimeout);
     } else if (auto* put = std::get_if<FilePut>(&work)) {
-      sent = link.Send(MessageType::kFileResult, Encode(files_->Put(*put)), kSendTimeout);
+      files_->PutDeferred(*put);
+      if (queue.Empty() || files_->deferred() >= kMaxDeferredFiles) sent = flush_files();
     } else if (auto* offer = std::get_if<FileMeta>(&work)) {
       sent = link.Send(MessageType::kFileResume, Encode(files_->Offer(*offer)), kSendTimeout);
     } else if (auto* chunk = std::get_if<FileChunk>(&work)) {

@@ -379,26 +379,29 @@ Status TableWriter::WriteLedger(const LedgerEntry& entry) {
   return ledger_upsert_->CloseCursor();
 }
 
-Status TableWriter::RecordFile(const ReceivedFile& file) {
+Status TableWriter::RecordFiles(const std::vector<ReceivedFile>& files) {
   DX_RETURN_IF_ERROR(Check(EnsureConnected()));
   Status st;
-  if (file.deleted) {
-    st = file_delete_->SetParam(0, file.subscription);
-    if (st.ok()) st = file_delete_->SetParam(1, file.path);
-    if (st.ok()) st = file_delete_->Execute();
-    if (st.ok()) st = file_delete_->CloseCursor();
-  } else {
-    const std::string values[] = {file.subscription, file.path, std::to_string(file.size),
-                                  file.sha256,
-                                  FormatLocalTime(ToUnixSeconds(std::chrono::system_clock::now()))};
-    for (size_t i = 0; i < 5 && st.ok(); ++i) st = file_upsert_->SetParam(i, values[i]);
-    if (st.ok()) st = file_upsert_->Execute();
-    if (st.ok()) st = file_upsert_->CloseCursor();
+  for (const ReceivedFile& file : files) {
+    if (!st.ok()) break;
+    if (file.deleted) {
+      st = file_delete_->SetParam(0, file.subscription);
+      if (st.ok()) st = file_delete_->SetParam(1, file.path);
+      if (st.ok()) st = file_delete_->Execute();
+      if (st.ok()) st = file_delete_->CloseCursor();
+    } else {
+      const std::string values[] = {
+          file.subscription, file.path, std::to_string(file.size), file.sha256,
+          FormatLocalTime(ToUnixSeconds(std::chrono::system_clock::now()))};
+      for (size_t i = 0; i < 5 && st.ok(); ++i) st = file_upsert_->SetParam(i, values[i]);
+      if (st.ok()) st = file_upsert_->Execute();
+      if (st.ok()) st = file_upsert_->CloseCursor();
+    }
   }
   if (st.ok()) st = conn_->Commit();
   if (!st.ok()) {
     (void)conn_->Rollback();
-    return Check(st).Annotate("record file " + file.path);
+    return Check(st).Annotate("record received files");
   }
   return Status::Ok();
 }

@@ -53,7 +53,7 @@ class TableWriter {
                                   const std::string& watermark, const RowBatch& rows);
 
   // The agent's own record of the files it holds (table dx_files), committed at once.
-  Status RecordFile(const ReceivedFile& file);
+  Status RecordFiles(const std::vector<ReceivedFile>& files);
 
  private:
   struct TableState {

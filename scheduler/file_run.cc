@@ -209,11 +209,15 @@ Status FileRun::Transfer(const Subscription& sub, const CatalogEntry& entry, int
     }
     return settle(p.file, result, p.bytes);
   };
-  auto drain_all = [&]() -> Status {
-    while (!pending.empty()) DX_RETURN_IF_ERROR(drain_one());
-    return Status::Ok();
+  // Results are settled in groups, each in one store transaction.
+  auto drain = [&](size_t n) -> Status {
+    return store_.InTransaction([&]() -> Status {
+      for (size_t i = 0; i < n && !pending.empty(); ++i) DX_RETURN_IF_ERROR(drain_one());
+      return Status::Ok();
+    });
   };
-  const size_t window = static_cast<size_t>(std::max(options_.window * 8, 8));
+  auto drain_all = [&]() -> Status { return drain(pending.size()); };
+  const size_t window = static_cast<size_t>(std::max(options_.window * 32, 32));
 
   std::string buf;
   for (const SourceFile& f : files) {
@@ -273,7 +277,7 @@ Status FileRun::Transfer(const Subscription& sub, const CatalogEntry& entry, int
       std::string frame = Encode(put);
       DX_RETURN_IF_ERROR(send(MessageType::kFilePut, frame));
       pending.push_back({file, static_cast<int64_t>(frame.size())});
-      while (pending.size() >= window) DX_RETURN_IF_ERROR(drain_one());
+      if (pending.size() >= window) DX_RETURN_IF_ERROR(drain(window / 4));
       continue;
     }
 
