@@ -28,6 +28,13 @@ sqlite3 -header -column "$T/source.db" \
   "SELECT id, name, id_card, school_code, district_code, stage, updatetime FROM student LIMIT 3"
 echo "students: $(sqlite3 "$T/source.db" 'SELECT count(*) FROM student'), teachers: $(sqlite3 "$T/source.db" 'SELECT count(*) FROM teacher')"
 
+mkdir -p "$T/provider-files/课件/高一 数学" "$T/provider-files/视频"
+for i in 1 2 3; do
+  printf '第%s课 函数与图像\n' "$i" >"$T/provider-files/课件/高一 数学/第${i}课 教案.txt"
+done
+head -c 3000000 /dev/urandom >"$T/provider-files/视频/公开课.mp4"
+echo "files: $(find "$T/provider-files" -type f | wc -l) teaching resources in $T/provider-files"
+
 step "2. Start dx-scheduler (store, agent port and admin API on loopback)"
 TOKEN=demo-operator-token-$RANDOM$RANDOM
 cat >"$T/scheduler.yaml" <<YAML
@@ -45,7 +52,8 @@ dxctl() { "$BIN/scheduler/dxctl/dxctl" "$@"; }
 echo "scheduler: agents dial 127.0.0.1:$AGENTS_PORT, admin API $DX_SERVER"
 
 step "3. Apply the catalog (数据资源目录), two agents and three subscriptions"
-sed "s#@SOURCE_DB@#$T/source.db#" "$ROOT/conf/demo/manifest.yaml" >"$T/manifest.yaml"
+sed -e "s#@SOURCE_DB@#$T/source.db#" -e "s#@FILES_DIR@#$T/provider-files#" \
+  "$ROOT/conf/demo/manifest.yaml" >"$T/manifest.yaml"
 show dxctl apply -f "$T/manifest.yaml"
 show dxctl catalog
 
@@ -56,6 +64,7 @@ name: $2
 secret: $3
 scheduler: 127.0.0.1:$AGENTS_PORT
 target: {connection: "Driver=SQLite3;Database=$T/$1.db;JournalMode=WAL;SyncPragma=NORMAL"}
+files: {shared_root: "$T/$1-shared"}
 YAML
   "$BIN/agent/dx-agent" -c "$T/agent-$1.yaml" >"$T/agent-$1.log" 2>&1 &
   PIDS+=($!)
@@ -70,7 +79,7 @@ show dxctl agents
 
 step "5. The first exchange: new subscriptions run (full load) as soon as their agent is online"
 for _ in $(seq 1 300); do
-  [ "$(count_json subscriptions "x['last_run'] and x['last_run']['status'] == 'succeeded'")" = 3 ] && break
+  [ "$(count_json subscriptions "x['last_run'] and x['last_run']['status'] == 'succeeded'")" = 4 ] && break
   sleep 0.1
 done
 show dxctl runs
@@ -83,6 +92,11 @@ echo
 echo "浦东新区某中学 (district 310115, 高中 and 中职 only, with ID numbers):"
 sqlite3 -header -column "$T/pudong.db" "SELECT * FROM student ORDER BY id LIMIT 5"
 echo "rows: $(sqlite3 "$T/pudong.db" 'SELECT count(*) FROM student'), teachers: $(sqlite3 "$T/pudong.db" 'SELECT count(*) FROM teacher')"
+
+echo
+echo "徐汇区教育局's shared directory (文件方式), and the receipt (回执) of that run:"
+(cd "$T/xuhui-shared" && find . -type f ! -name '*.dxpart' | sort | sed 's/^/  /')
+dxctl receipt "$(dxctl --json runs -s 徐汇-教学资源 -n 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')"
 
 step "7. The provider changes data: renames three 徐汇 students, enrols two new ones"
 NOW=$(date '+%Y-%m-%d %H:%M:%S')
