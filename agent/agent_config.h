@@ -12,13 +12,13 @@ struct AgentConfig {
   std::string secret;          // shared secret; or read from secret_file (required)
   std::string scheduler_host;  // from "scheduler: host:port" (required)
   int scheduler_port = 0;
-  std::string target_connection;   // ODBC connection string of the local database (required)
-  int reconnect_min_ms = 200;      // first back-off after a lost connection
-  int reconnect_max_ms = 30000;    // back-off ceiling
-  int queue_batches = 8;           // decoded batches/chunks buffered between receiving and writing
+  std::string target_connection;  // ODBC connection string of the local database (required)
+  int reconnect_min_ms = 200;     // first back-off after a lost connection
+  int reconnect_max_ms = 30000;   // back-off ceiling
+  int queue_batches = 8;          // decoded batches/chunks buffered between receiving and writing
   std::string shared_root = "/var/lib/dx/shared";  // where subscribed files are delivered
-  unsigned file_mode = 0640;       // mode of delivered files
-  std::string log_level = "info";  // debug | info | warn | error
+  unsigned file_mode = 0640;                       // mode of delivered files
+  std::string log_level = "info";                  // debug | info | warn | error
 };
 
 // Loads and validates the file; errors name the file, line and key.

@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "common/file_path.h"
@@ -89,7 +89,8 @@ struct FileReceiver::Transfer {
 FileReceiver::FileReceiver(std::string shared_root, unsigned mode, Recorder recorder)
     : shared_root_(std::move(shared_root)), mode_(mode), recorder_(std::move(recorder)) {
   root_fd_ = ::open(shared_root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd_ < 0) LOG_ERROR("cannot open shared root " << shared_root_ << ": " << std::strerror(errno));
+  if (root_fd_ < 0)
+    LOG_ERROR("cannot open shared root " << shared_root_ << ": " << std::strerror(errno));
 }
 
 FileReceiver::~FileReceiver() {
@@ -99,7 +100,7 @@ FileReceiver::~FileReceiver() {
 }
 
 FileResult FileReceiver::Outcome(const std::string& sub, const std::string& path, const Status& st,
-                                const std::string& outcome) {
+                                 const std::string& outcome) {
   FileResult r;
   r.subscription = sub;
   r.path = path;
@@ -127,7 +128,8 @@ Result<FileReceiver::Target> FileReceiver::Resolve(const std::string& path, bool
   std::string walked;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     walked += (walked.empty() ? "" : "/") + parts[i];
-    int fd = ::openat(t.dir.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd =
+        ::openat(t.dir.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && create_dirs) {
       if (::mkdirat(t.dir.get(), parts[i].c_str(), 0750) != 0 && errno != EEXIST) {
         return Errno("create directory " + walked);
@@ -226,7 +228,8 @@ void FileReceiver::PutDeferred(const FilePut& put) {
   const std::string part = PartName(target->name, m.sha256);
   UniqueFd fd(::openat(target->dir.get(), part.c_str(),
                        O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return done(Outcome(m.subscription, m.path, Errno("create " + m.path), "failed"));
+  if (fd.get() < 0)
+    return done(Outcome(m.subscription, m.path, Errno("create " + m.path), "failed"));
   Sha256 hash;
   hash.Update(data);
   Status st = WriteAll(fd.get(), data, 0, m.path);
@@ -296,8 +299,8 @@ FileResume FileReceiver::Offer(const FileMeta& m) {
   t->meta = m;
   t->part_name = PartName(target->name, m.version.empty() ? m.sha256 : m.version);
   const std::string& part = t->part_name;
-  t->part = UniqueFd(::openat(target->dir.get(), part.c_str(),
-                              O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  t->part = UniqueFd(
+      ::openat(target->dir.get(), part.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (t->part.get() < 0) {
     Status st = Errno("create " + m.path);
     r.code = st.code();
@@ -365,8 +368,8 @@ void FileReceiver::Chunk(const FileChunk& c) {
 FileResult FileReceiver::Commit(const FileCommit& c) {
   Transfer* t = transfer_.get();
   if (t == nullptr || c.path != t->meta.path) {
-    return Outcome(c.subscription, c.path, FailedPrecondition("no transfer of '" + c.path + "' under way"),
-                  "failed");
+    return Outcome(c.subscription, c.path,
+                   FailedPrecondition("no transfer of '" + c.path + "' under way"), "failed");
   }
   Status st = t->error;
   if (st.ok() && t->next_offset != t->meta.size) {
@@ -374,7 +377,8 @@ FileResult FileReceiver::Commit(const FileCommit& c) {
                   std::to_string(t->meta.size));
   }
   const std::string expected = t->meta.sha256.empty() ? c.sha256 : t->meta.sha256;
-  if (st.ok() && expected != c.sha256) st = DataLoss("'" + c.path + "' changed during the transfer");
+  if (st.ok() && expected != c.sha256)
+    st = DataLoss("'" + c.path + "' changed during the transfer");
   if (st.ok()) st = Finish(t->target, t->part.get(), t->part_name, expected, t->hash, true);
   FileMeta meta = t->meta;
   AbandonTransfer();

@@ -58,7 +58,7 @@ class FileReceiver {
                 Sha256& hash, bool sync_dir);
   void AbandonTransfer();
   FileResult Outcome(const std::string& sub, const std::string& path, const Status& st,
-                    const std::string& outcome);
+                     const std::string& outcome);
 
   const std::string shared_root_;
   const unsigned mode_;

@@ -38,13 +38,20 @@ Result<Work> DecodeAs(std::string_view payload) {
 
 Result<Work> DecodeFileWork(MessageType type, std::string_view payload) {
   switch (type) {
-    case MessageType::kFilePut: return DecodeAs<FilePut>(payload);
-    case MessageType::kFileOffer: return DecodeAs<FileMeta>(payload);
-    case MessageType::kFileChunk: return DecodeAs<FileChunk>(payload);
-    case MessageType::kFileCommit: return DecodeAs<FileCommit>(payload);
-    case MessageType::kFileCopy: return DecodeAs<FileCopy>(payload);
-    case MessageType::kFileDelete: return DecodeAs<FileDelete>(payload);
-    default: return DataLoss("not a file message");
+    case MessageType::kFilePut:
+      return DecodeAs<FilePut>(payload);
+    case MessageType::kFileOffer:
+      return DecodeAs<FileMeta>(payload);
+    case MessageType::kFileChunk:
+      return DecodeAs<FileChunk>(payload);
+    case MessageType::kFileCommit:
+      return DecodeAs<FileCommit>(payload);
+    case MessageType::kFileCopy:
+      return DecodeAs<FileCopy>(payload);
+    case MessageType::kFileDelete:
+      return DecodeAs<FileDelete>(payload);
+    default:
+      return DataLoss("not a file message");
   }
 }
 

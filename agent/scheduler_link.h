@@ -1,7 +1,8 @@
 // SchedulerLink: the agent's side of the connection. Dials the scheduler (the front-end
 // machine opens no inbound port), authenticates with its secret and reports its ledger, then
 // receives table announcements and batches (written through TableWriter) and files (written
-// through FileReceiver), and acknowledges only what is committed or durable. Reconnects with exponential back-off until Stop().
+// through FileReceiver), and acknowledges only what is committed or durable. Reconnects with
+// exponential back-off until Stop().
 #pragma once
 
 #include <atomic>

@@ -95,8 +95,9 @@ TableSpec LedgerSpec() {
 TableSpec FilesSpec() {
   TableSpec spec;
   spec.table = kFilesTable;
-  spec.columns = {{"subscription", ColumnType::kVarchar, 200, 0, true, true},
-                  {"path", ColumnType::kVarchar, 1000, 0, true, true},
+  spec.columns = {{"subscription", ColumnType::kVarchar, 150, 0, true, true},
+                  // 150 + 600 characters keep the key within InnoDB's 3,072 bytes in utf8mb4.
+                  {"path", ColumnType::kVarchar, 600, 0, true, true},
                   {"size", ColumnType::kBigint, 0, 0, true, false},
                   {"sha256", ColumnType::kChar, 64, 0, true, false},
                   {"received_at", ColumnType::kVarchar, 32, 0, true, false}};
@@ -211,10 +212,9 @@ Status TableWriter::LoadLedger() {
   DX_RETURN_IF_ERROR(ledger_upsert_->DeclareParams(ledger_spec_.columns.size()));
   DX_ASSIGN_OR_RETURN(file_upsert_, conn_->Prepare(dialect_.Upsert(files_spec_, 1)));
   DX_RETURN_IF_ERROR(file_upsert_->DeclareParams(files_spec_.columns.size()));
-  DX_ASSIGN_OR_RETURN(file_delete_,
-                      conn_->Prepare("DELETE FROM " + dialect_.Quote(kFilesTable) + " WHERE " +
-                                     dialect_.Quote("subscription") + " = ? AND " +
-                                     dialect_.Quote("path") + " = ?"));
+  DX_ASSIGN_OR_RETURN(file_delete_, conn_->Prepare("DELETE FROM " + dialect_.Quote(kFilesTable) +
+                                                   " WHERE " + dialect_.Quote("subscription") +
+                                                   " = ? AND " + dialect_.Quote("path") + " = ?"));
   return file_delete_->DeclareParams(2);
 }
 

@@ -17,12 +17,12 @@ constexpr uint32_t kProtocolVersion = 1;
 constexpr size_t kMaxFrameBytes = 64u << 20;
 
 enum class MessageType : uint8_t {
-  kHello = 1,       // agent -> scheduler: who I am, my secret, my ledger
-  kHelloReply = 2,  // scheduler -> agent: accepted or refused (and why)
-  kTableBegin = 3,  // scheduler -> agent: a run is starting; the table's shape; reset?
-  kTableReady = 4,  // agent -> scheduler: table checked/created, ledger position
-  kBatch = 5,       // scheduler -> agent: rows to apply, sequence, watermark
-  kBatchAck = 6,    // agent -> scheduler: batch committed (or refused, and why)
+  kHello = 1,        // agent -> scheduler: who I am, my secret, my ledger
+  kHelloReply = 2,   // scheduler -> agent: accepted or refused (and why)
+  kTableBegin = 3,   // scheduler -> agent: a run is starting; the table's shape; reset?
+  kTableReady = 4,   // agent -> scheduler: table checked/created, ledger position
+  kBatch = 5,        // scheduler -> agent: rows to apply, sequence, watermark
+  kBatchAck = 6,     // agent -> scheduler: batch committed (or refused, and why)
   kHeartbeat = 7,    // either way: still here
   kFilePut = 8,      // scheduler -> agent: a whole small file, metadata and content
   kFileOffer = 9,    // scheduler -> agent: a large file follows in chunks; where to resume?

@@ -30,8 +30,9 @@ class RateLimiter {
   void Wait(size_t bytes) {
     if (bytes_per_s_ <= 0) return;
     sent_ += static_cast<double>(bytes);
-    std::this_thread::sleep_until(start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                               std::chrono::duration<double>(sent_ / bytes_per_s_)));
+    std::this_thread::sleep_until(start_ +
+                                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                      std::chrono::duration<double>(sent_ / bytes_per_s_)));
   }
 
  private:
@@ -42,7 +43,8 @@ class RateLimiter {
 
 class InputFile {
  public:
-  explicit InputFile(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) {}
+  explicit InputFile(const std::string& path)
+      : fd_(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) {}
   ~InputFile() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -97,10 +99,10 @@ std::string JoinPath(const std::string& a, const std::string& b) { return a + "/
 }  // namespace
 
 bool WorthCompressing(const std::string& path) {
-  static const char* kPacked[] = {".zip", ".gz",  ".tgz", ".bz2",  ".xz",  ".zst", ".7z",
-                                  ".rar", ".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic",
-                                  ".mp3", ".mp4", ".m4a", ".mov",  ".avi", ".mkv", ".webm",
-                                  ".pdf", ".docx", ".xlsx", ".pptx", ".odt", ".ods", ".jar"};
+  static const char* kPacked[] = {".zip", ".gz",   ".tgz",  ".bz2",  ".xz",  ".zst",  ".7z",
+                                  ".rar", ".jpg",  ".jpeg", ".png",  ".gif", ".webp", ".heic",
+                                  ".mp3", ".mp4",  ".m4a",  ".mov",  ".avi", ".mkv",  ".webm",
+                                  ".pdf", ".docx", ".xlsx", ".pptx", ".odt", ".ods",  ".jar"};
   std::string lower = path;
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -114,7 +116,8 @@ bool WorthCompressing(const std::string& path) {
 bool MatchesPatterns(const std::string& rel, const CatalogEntry& entry) {
   std::string base = rel.substr(rel.rfind('/') == std::string::npos ? 0 : rel.rfind('/') + 1);
   auto match = [&](const std::string& pattern) {
-    if (pattern.find('/') == std::string::npos) return fnmatch(pattern.c_str(), base.c_str(), 0) == 0;
+    if (pattern.find('/') == std::string::npos)
+      return fnmatch(pattern.c_str(), base.c_str(), 0) == 0;
     return fnmatch(pattern.c_str(), rel.c_str(), FNM_PATHNAME) == 0;
   };
   if (!entry.include.empty() && std::none_of(entry.include.begin(), entry.include.end(), match)) {
@@ -145,8 +148,8 @@ Result<std::vector<SourceFile>> ListResourceFiles(const CatalogEntry& entry) {
       consider(*it);
     }
   } else {
-    for (auto it = fs::directory_iterator(entry.directory, ec); !ec && it != fs::directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::directory_iterator(entry.directory, ec);
+         !ec && it != fs::directory_iterator(); it.increment(ec)) {
       consider(*it);
     }
   }
@@ -162,7 +165,8 @@ Status FileRun::Transfer(const Subscription& sub, const CatalogEntry& entry, int
   const auto timeout = seconds(options_.ack_timeout_s);
   if (reset) DX_RETURN_IF_ERROR(store_.ClearDeliveredFiles(sub.name));
   DX_ASSIGN_OR_RETURN(std::vector<SourceFile> files, ListResourceFiles(entry));
-  DX_ASSIGN_OR_RETURN(std::vector<DeliveredFile> delivered_list, store_.ListDeliveredFiles(sub.name));
+  DX_ASSIGN_OR_RETURN(std::vector<DeliveredFile> delivered_list,
+                      store_.ListDeliveredFiles(sub.name));
   std::map<std::string, DeliveredFile> delivered;
   for (DeliveredFile& d : delivered_list) delivered[d.path] = std::move(d);
 
@@ -205,7 +209,8 @@ Status FileRun::Transfer(const Subscription& sub, const CatalogEntry& entry, int
     Pending p = std::move(pending.front());
     pending.pop_front();
     if (result.path != p.file.agent_path) {
-      return DataLoss("agent answered for '" + result.path + "', expected '" + p.file.agent_path + "'");
+      return DataLoss("agent answered for '" + result.path + "', expected '" + p.file.agent_path +
+                      "'");
     }
     return settle(p.file, result, p.bytes);
   };
@@ -227,8 +232,9 @@ Status FileRun::Transfer(const Subscription& sub, const CatalogEntry& entry, int
       continue;  // delivered and untouched since
     }
     const std::string source_path = JoinPath(entry.directory, f.path);
-    DeliveredFile file{sub.name, f.path, JoinPath(sub.target_path, f.path),
-                       static_cast<int64_t>(f.size), f.mtime_ns, ""};
+    DeliveredFile file{
+        sub.name,   f.path, JoinPath(sub.target_path, f.path), static_cast<int64_t>(f.size),
+        f.mtime_ns, ""};
     FileMeta meta;
     meta.subscription = sub.name;
     meta.run_id = attempt;
@@ -245,7 +251,8 @@ Status FileRun::Transfer(const Subscription& sub, const CatalogEntry& entry, int
       meta.size = content.size();
       file.sha256 = Sha256::Hex(content);
     } else {
-      DX_ASSIGN_OR_RETURN(bool maybe_known, store_.HasDeliveredLike(sub.agent, file.size, f.mtime_ns));
+      DX_ASSIGN_OR_RETURN(bool maybe_known,
+                          store_.HasDeliveredLike(sub.agent, file.size, f.mtime_ns));
       bool touched = known != delivered.end() && known->second.size == file.size;
       if (maybe_known || touched) {
         DX_ASSIGN_OR_RETURN(file.sha256, HashFile(source_path, f.size));
@@ -289,13 +296,13 @@ Status FileRun::Transfer(const Subscription& sub, const CatalogEntry& entry, int
     DX_RETURN_IF_ERROR(send(MessageType::kFileOffer, Encode(meta)));
     DX_ASSIGN_OR_RETURN(FileResume resume, session.AwaitFileResume(sub.name, timeout));
     if (resume.code != StatusCode::kOk) {
-      DX_RETURN_IF_ERROR(settle(file, FileResult{sub.name, meta.path, resume.code, resume.error,
-                                                 "refused"},
-                                0));
+      DX_RETURN_IF_ERROR(
+          settle(file, FileResult{sub.name, meta.path, resume.code, resume.error, "refused"}, 0));
       continue;
     }
     if (resume.complete) {
-      DX_RETURN_IF_ERROR(settle(file, FileResult{sub.name, meta.path, StatusCode::kOk, "", "unchanged"}, 0));
+      DX_RETURN_IF_ERROR(
+          settle(file, FileResult{sub.name, meta.path, StatusCode::kOk, "", "unchanged"}, 0));
       continue;
     }
     InputFile in(source_path);
@@ -320,7 +327,8 @@ Status FileRun::Transfer(const Subscription& sub, const CatalogEntry& entry, int
       bytes += static_cast<int64_t>(frame.size());
     }
     if (file.sha256.empty()) file.sha256 = hash.FinishHex();
-    DX_RETURN_IF_ERROR(send(MessageType::kFileCommit, Encode(FileCommit{sub.name, meta.path, file.sha256})));
+    DX_RETURN_IF_ERROR(
+        send(MessageType::kFileCommit, Encode(FileCommit{sub.name, meta.path, file.sha256})));
     DX_ASSIGN_OR_RETURN(FileResult result, session.AwaitFileResult(sub.name, timeout));
     if (resume.offset > 0 && result.outcome == "written") result.outcome = "resumed";
     DX_RETURN_IF_ERROR(settle(file, result, bytes));
@@ -332,8 +340,8 @@ Status FileRun::Transfer(const Subscription& sub, const CatalogEntry& entry, int
     for (const SourceFile& f : files) present[f.path] = true;
     for (const auto& [path, file] : delivered) {
       if (present.count(path)) continue;
-      DX_RETURN_IF_ERROR(send(MessageType::kFileDelete,
-                              Encode(FileDelete{sub.name, attempt, file.agent_path})));
+      DX_RETURN_IF_ERROR(
+          send(MessageType::kFileDelete, Encode(FileDelete{sub.name, attempt, file.agent_path})));
       DX_ASSIGN_OR_RETURN(FileResult result, session.AwaitFileResult(sub.name, timeout));
       DX_RETURN_IF_ERROR(settle(file, result, 0));
     }

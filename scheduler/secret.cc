@@ -1,13 +1,13 @@
 #include "scheduler/secret.h"
 
-#include "common/sha256.h"
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <cstdlib>
 #include <vector>
+
+#include "common/sha256.h"
 
 namespace dx::scheduler {
 namespace {

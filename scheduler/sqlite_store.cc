@@ -459,8 +459,9 @@ Result<int> SqliteStore::MarkInterruptedRuns(int64_t now_ms) {
 
 Result<std::vector<DeliveredFile>> SqliteStore::ListDeliveredFiles(const std::string& sub) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT subscription, path, agent_path, size, mtime_ns, sha256 FROM delivered_files "
-               "WHERE subscription=? ORDER BY path");
+  Query q(db_,
+          "SELECT subscription, path, agent_path, size, mtime_ns, sha256 FROM delivered_files "
+          "WHERE subscription=? ORDER BY path");
   q.Bind(sub);
   std::vector<DeliveredFile> out;
   while (true) {
@@ -474,8 +475,9 @@ Result<std::vector<DeliveredFile>> SqliteStore::ListDeliveredFiles(const std::st
 Result<std::optional<DeliveredFile>> SqliteStore::FindDeliveredContent(const std::string& agent,
                                                                        const std::string& sha) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT subscription, path, agent_path, size, mtime_ns, sha256 FROM delivered_files "
-               "WHERE agent=? AND sha256=? LIMIT 1");
+  Query q(db_,
+          "SELECT subscription, path, agent_path, size, mtime_ns, sha256 FROM delivered_files "
+          "WHERE agent=? AND sha256=? LIMIT 1");
   q.Bind(agent).Bind(sha);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<DeliveredFile>();
@@ -493,18 +495,27 @@ Result<bool> SqliteStore::HasDeliveredLike(const std::string& agent, int64_t siz
 
 Status SqliteStore::PutDeliveredFile(const std::string& agent, const DeliveredFile& f) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "INSERT INTO delivered_files(subscription, path, agent, agent_path, size, "
-                    "mtime_ns, sha256) VALUES(?,?,?,?,?,?,?) ON CONFLICT(subscription, path) DO "
-                    "UPDATE SET agent=excluded.agent, agent_path=excluded.agent_path, "
-                    "size=excluded.size, mtime_ns=excluded.mtime_ns, sha256=excluded.sha256")
-      .Bind(f.subscription).Bind(f.path).Bind(agent).Bind(f.agent_path).Bind(f.size)
-      .Bind(f.mtime_ns).Bind(f.sha256).Run();
+  return Query(db_,
+               "INSERT INTO delivered_files(subscription, path, agent, agent_path, size, "
+               "mtime_ns, sha256) VALUES(?,?,?,?,?,?,?) ON CONFLICT(subscription, path) DO "
+               "UPDATE SET agent=excluded.agent, agent_path=excluded.agent_path, "
+               "size=excluded.size, mtime_ns=excluded.mtime_ns, sha256=excluded.sha256")
+      .Bind(f.subscription)
+      .Bind(f.path)
+      .Bind(agent)
+      .Bind(f.agent_path)
+      .Bind(f.size)
+      .Bind(f.mtime_ns)
+      .Bind(f.sha256)
+      .Run();
 }
 
 Status SqliteStore::DeleteDeliveredFile(const std::string& sub, const std::string& path) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_, "DELETE FROM delivered_files WHERE subscription=? AND path=?")
-      .Bind(sub).Bind(path).Run();
+      .Bind(sub)
+      .Bind(path)
+      .Run();
 }
 
 Status SqliteStore::ClearDeliveredFiles(const std::string& sub) {
@@ -514,16 +525,24 @@ Status SqliteStore::ClearDeliveredFiles(const std::string& sub) {
 
 Status SqliteStore::AddReceipt(int64_t run_id, const FileReceipt& r) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "INSERT INTO file_receipts(run_id, path, size, sha256, outcome, error, "
-                    "bytes_sent) VALUES(?,?,?,?,?,?,?)")
-      .Bind(run_id).Bind(r.path).Bind(r.size).Bind(r.sha256).Bind(r.outcome).Bind(r.error)
-      .Bind(r.bytes_sent).Run();
+  return Query(db_,
+               "INSERT INTO file_receipts(run_id, path, size, sha256, outcome, error, "
+               "bytes_sent) VALUES(?,?,?,?,?,?,?)")
+      .Bind(run_id)
+      .Bind(r.path)
+      .Bind(r.size)
+      .Bind(r.sha256)
+      .Bind(r.outcome)
+      .Bind(r.error)
+      .Bind(r.bytes_sent)
+      .Run();
 }
 
 Result<std::vector<FileReceipt>> SqliteStore::ListReceipts(int64_t run_id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT path, size, sha256, outcome, error, bytes_sent FROM file_receipts "
-               "WHERE run_id=? ORDER BY rowid");
+  Query q(db_,
+          "SELECT path, size, sha256, outcome, error, bytes_sent FROM file_receipts "
+          "WHERE run_id=? ORDER BY rowid");
   q.Bind(run_id);
   std::vector<FileReceipt> out;
   while (true) {

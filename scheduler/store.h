@@ -29,7 +29,7 @@ struct DeliveredFile {
   std::string path;        // relative to the file resource's directory
   std::string agent_path;  // relative to the agent's shared root
   int64_t size = 0;
-  int64_t mtime_ns = 0;    // source modification time, to skip re-hashing unchanged files
+  int64_t mtime_ns = 0;  // source modification time, to skip re-hashing unchanged files
   std::string sha256;
 };
 
@@ -86,7 +86,8 @@ class Store {
   // Marks runs left "running" by a previous process as interrupted; returns how many.
   virtual Result<int> MarkInterruptedRuns(int64_t now_ms) = 0;
 
-  virtual Result<std::vector<DeliveredFile>> ListDeliveredFiles(const std::string& subscription) = 0;
+  virtual Result<std::vector<DeliveredFile>> ListDeliveredFiles(
+      const std::string& subscription) = 0;
   // A file of `agent` (any subscription) with this content, if the scheduler delivered one.
   virtual Result<std::optional<DeliveredFile>> FindDeliveredContent(const std::string& agent,
                                                                     const std::string& sha256) = 0;

@@ -10,7 +10,7 @@ packages=(
   libyaml-cpp-dev libcurl4-openssl-dev libzstd-dev libssl-dev nlohmann-json3-dev
   libcli11-dev doctest-dev
   postgresql mariadb-server mariadb-client
-  procps python3
+  procps python3 openssl util-linux coreutils
 )
 
 missing=()

@@ -258,8 +258,8 @@ int main(int argc, char** argv) {
     if (rc == 0 && !as_json) {
       TablePrinter t({"PATH", "SIZE", "SHA-256", "OUTCOME", "SENT", "ERROR"});
       for (const json& r : out) {
-        t.AddRow({Str(r, "path"), Str(r, "size"), Str(r, "sha256").substr(0, 16),
-                  Str(r, "outcome"), Bytes(r.value("bytes_sent", int64_t{0})), Str(r, "error")});
+        t.AddRow({Str(r, "path"), Str(r, "size"), Str(r, "sha256").substr(0, 16), Str(r, "outcome"),
+                  Bytes(r.value("bytes_sent", int64_t{0})), Str(r, "error")});
       }
       std::cout << t.Render();
       return 0;

@@ -66,3 +66,17 @@ dxctl run sub-a >/dev/null
 wait_for 60 "agent a to catch up after the database came back" a_synced
 check "after the database restart"
 grep -q "reconnected to the local database" "$T/agent-a.log" || fail "agent a did not reconnect"
+
+# Files to an agent whose local database is PostgreSQL: its record of received files lives there.
+mkdir -p "$T/provider/课件"
+for i in 1 2 3; do echo "第${i}课" >"$T/provider/课件/第${i}课.txt"; done
+write_file_manifest "$T/provider"
+dxctl apply -f "$T/manifest.yaml" >/dev/null
+kill_agent a
+echo "files: {shared_root: \"$T/shared-a\"}" >>"$T/agent-a.yaml"
+restart_agent a
+wait_for 20 "agent a online" agent_online 徐汇区教育局
+dxctl run files-a --wait >/dev/null || fail "file run: $(last_run_field files-a error)"
+[ "$(cat "$T/shared-a/教学资源/课件/第2课.txt")" = "第2课" ] || fail "file not delivered"
+[ "$(pg_rows "SELECT count(*) FROM dx_files WHERE subscription = 'files-a'")" = 3 ] || fail "dx_files in PostgreSQL"
+pass "files delivered to a PostgreSQL-backed agent, recorded in its dx_files table"

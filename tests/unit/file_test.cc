@@ -1,6 +1,5 @@
 // File exchange pieces: path safety, resource patterns, and FileReceiver on real directories.
 #include <doctest/doctest.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,8 +23,8 @@ TEST_CASE("paths from the wire must stay inside the root") {
     CAPTURE(good);
     CHECK(IsSafeRelativePath(good));
   }
-  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a/", "..",
-                          "a/.."}) {
+  for (const char* bad :
+       {"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a/", "..", "a/.."}) {
     CAPTURE(bad);
     CHECK_FALSE(IsSafeRelativePath(bad));
   }
@@ -124,7 +123,8 @@ TEST_CASE("a large file resumes at the last whole chunk and is verified at commi
   FileResume resume = r.files.Offer(meta);
   REQUIRE(resume.code == StatusCode::kOk);
   CHECK(resume.offset == kFileChunkBytes);  // the cut chunk is sent again, nothing more
-  r.files.Chunk({"s", meta.path, kFileChunkBytes, false, data.substr(kFileChunkBytes, kFileChunkBytes)});
+  r.files.Chunk(
+      {"s", meta.path, kFileChunkBytes, false, data.substr(kFileChunkBytes, kFileChunkBytes)});
   r.files.Chunk({"s", meta.path, 2 * kFileChunkBytes, false, data.substr(2 * kFileChunkBytes)});
   FileResult wrong = r.files.Commit({"s", meta.path, Sha256::Hex("not it")});
   CHECK(wrong.code == StatusCode::kDataLoss);
@@ -148,7 +148,8 @@ TEST_CASE("a copy checks the content it copies") {
   std::filesystem::create_directories(dir.File("root"));
   Receiver r(dir.File("root"));
   REQUIRE(r.files.Put(Put("a/原名.txt", "内容")).code == StatusCode::kOk);
-  FileCopy copy{{"s", 1, "b/新名.txt", std::string("内容").size(), Sha256::Hex("内容"), ""}, "a/原名.txt"};
+  FileCopy copy{{"s", 1, "b/新名.txt", std::string("内容").size(), Sha256::Hex("内容"), ""},
+                "a/原名.txt"};
   CHECK(r.files.Copy(copy).outcome == "copied");
   CHECK(Slurp(dir.File("root/b/新名.txt")) == "内容");
   copy.meta.path = "b/另一个.txt";
