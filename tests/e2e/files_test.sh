@@ -102,7 +102,16 @@ wait_for 120 "the large file" big_done
 sent=$(( $(sqlite3 "$T/scheduler.db" "SELECT coalesce(sum(bytes),0) FROM runs") - before_bytes ))
 echo "large file: $BIG_SIZE bytes; scheduler sent $sent bytes over all attempts (in-flight data lost with each killed agent included); largest re-send of bytes the agent held: $max_resend"
 pass "$((BIG_SIZE / 1048576)) MiB file identical after $kills kill -9 of the agent, at most one chunk of what it held re-sent"
-sed -i "s/^bandwidth_kbps: 4000000$/bandwidth_kbps: 0/" "$T/manifest.yaml"
+# The cap paces a transfer: 20 MiB at 40,000 kbit/s (5 MB/s) cannot take less than ~4.2 s.
+sed -i "s/^bandwidth_kbps: 4000000$/bandwidth_kbps: 40000/" "$T/manifest.yaml"
+dxctl apply -f "$T/manifest.yaml" >/dev/null
+random_file "$SRC/限速/资料.bin" $((20 * 1024 * 1024))
+started=$(date +%s%N)
+dxctl run files-a --wait >/dev/null || fail "capped run: $(last_run_field files-a error)"
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+[ "$elapsed_ms" -ge 4000 ] || fail "20 MiB under a 40,000 kbit/s cap took only $elapsed_ms ms"
+pass "bandwidth cap: 20 MiB at 40,000 kbit/s took $elapsed_ms ms"
+sed -i "s/^bandwidth_kbps: 40000$/bandwidth_kbps: 0/" "$T/manifest.yaml"
 dxctl apply -f "$T/manifest.yaml" >/dev/null
 
 # A symbolic link planted inside the target tree is refused, and nothing is written through it.
