@@ -241,12 +241,14 @@ constexpr const char* kAgentColumns =
 Status SqliteStore::PutAgent(const AgentRecord& a) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_,
-               "INSERT INTO agents(name, secret_hash, description) VALUES(?,?,?) "
-               "ON CONFLICT(name) DO UPDATE SET secret_hash=excluded.secret_hash, "
-               "description=excluded.description")
+               "INSERT INTO agents(name, secret_hash, description, bandwidth_kbps) "
+               "VALUES(?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+               "secret_hash=excluded.secret_hash, description=excluded.description, "
+               "bandwidth_kbps=excluded.bandwidth_kbps")
       .Bind(a.name)
       .Bind(a.secret_hash)
       .Bind(a.description)
+      .Bind(a.bandwidth_kbps)
       .Run();
 }
 
@@ -256,8 +258,8 @@ Result<std::optional<AgentRecord>> SqliteStore::GetAgent(const std::string& name
   q.Bind(name);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<AgentRecord>();
-  AgentRecord a{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0,
-                q.Int(4),  q.Text(5), q.Text(6), q.Text(7)};
+  AgentRecord a{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, q.Int(4),
+                q.Text(5), q.Text(6), q.Text(7), q.Int(8)};
   return std::optional<AgentRecord>(a);
 }
 
@@ -269,7 +271,7 @@ Result<std::vector<AgentRecord>> SqliteStore::ListAgents() {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
     out.push_back(AgentRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, q.Int(4), q.Text(5),
-                              q.Text(6), q.Text(7)});
+                              q.Text(6), q.Text(7), q.Int(8)});
   }
   return out;
 }

@@ -66,7 +66,8 @@ same_tree || fail "trees differ after delete propagation"
 pass "with propagate_deletes the deletion reaches the agent"
 
 # A 2 GiB file; kill -9 the agent at random points while it arrives.
-sed -i "s/^bandwidth_kbps: 0$/bandwidth_kbps: 4000000/" "$T/manifest.yaml"   # 500 MB/s, to aim the kills
+CAP=$((BIG_MB * 1048576 * 8 / 1000 / 4))   # the large file takes ~4 s, so the kills land in it
+sed -i "s/^bandwidth_kbps: 0$/bandwidth_kbps: $CAP/" "$T/manifest.yaml"
 dxctl apply -f "$T/manifest.yaml" >/dev/null
 random_file "$SRC/视频/公开课 第一讲.mp4" $((BIG_MB * 1024 * 1024 + 4321))
 BIG_SIZE=$(stat -c %s "$SRC/视频/公开课 第一讲.mp4")
@@ -103,7 +104,7 @@ sent=$(( $(sqlite3 "$T/scheduler.db" "SELECT coalesce(sum(bytes),0) FROM runs") 
 echo "large file: $BIG_SIZE bytes; scheduler sent $sent bytes over all attempts (in-flight data lost with each killed agent included); largest re-send of bytes the agent held: $max_resend"
 pass "$((BIG_SIZE / 1048576)) MiB file identical after $kills kill -9 of the agent, at most one chunk of what it held re-sent"
 # The cap paces a transfer: 20 MiB at 40,000 kbit/s (5 MB/s) cannot take less than ~4.2 s.
-sed -i "s/^bandwidth_kbps: 4000000$/bandwidth_kbps: 40000/" "$T/manifest.yaml"
+sed -i "s/^bandwidth_kbps: $CAP$/bandwidth_kbps: 40000/" "$T/manifest.yaml"
 dxctl apply -f "$T/manifest.yaml" >/dev/null
 random_file "$SRC/限速/资料.bin" $((20 * 1024 * 1024))
 started=$(date +%s%N)

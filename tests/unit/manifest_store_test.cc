@@ -61,6 +61,17 @@ TEST_CASE("manifests apply idempotently") {
   REQUIRE(agent.value().has_value());
   CHECK(agent.value()->secret_hash.find("school-secret-123") == std::string::npos);
   CHECK(VerifySecret("school-secret-123", agent.value()->secret_hash));
+  CHECK(agent.value()->bandwidth_kbps == 0);
+
+  // A bandwidth cap is part of the agent's definition and survives the store.
+  std::string capped = kManifest;
+  capped.replace(capped.find("secret: school-secret-123"), 25,
+                 "secret: school-secret-123\nbandwidth_kbps: 800");
+  auto with_cap = ApplyManifest(**store, capped, "m.yaml");
+  REQUIRE(with_cap.ok());
+  CHECK(with_cap->at(2).action == "updated");
+  CHECK((*store)->GetAgent("school").value()->bandwidth_kbps == 800);
+  CHECK((*store)->ListAgents().value().at(0).bandwidth_kbps == 800);
   CHECK_FALSE(VerifySecret("school-secret-124", agent.value()->secret_hash));
 
   // Narrowing the columns changes the subscription and asks for a reload from scratch.
