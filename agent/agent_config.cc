@@ -17,7 +17,7 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   }
   const ConfigValue& root = docs[0];
   DX_RETURN_IF_ERROR(root.CheckKeys({"name", "secret", "secret_file", "scheduler", "target",
-                                     "files", "reconnect", "queue_batches", "log"}));
+                                     "files", "tls", "reconnect", "queue_batches", "log"}));
   AgentConfig c;
   DX_RETURN_IF_ERROR(root.GetString("name", &c.name, true));
   DX_RETURN_IF_ERROR(root.GetString("secret", &c.secret));
@@ -37,6 +37,11 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   if (!target.IsMap()) return target.Error("is required: a mapping with 'connection'");
   DX_RETURN_IF_ERROR(target.CheckKeys({"connection"}));
   DX_RETURN_IF_ERROR(target.GetString("connection", &c.target_connection, true));
+  ConfigValue tls = root["tls"];
+  DX_RETURN_IF_ERROR(tls.CheckKeys({"ca", "server_name"}));
+  DX_RETURN_IF_ERROR(tls.GetString("ca", &c.tls_ca));
+  DX_RETURN_IF_ERROR(tls.GetString("server_name", &c.tls_server_name));
+  if (c.tls_server_name.empty()) c.tls_server_name = c.scheduler_host;
   ConfigValue files = root["files"];
   DX_RETURN_IF_ERROR(files.CheckKeys({"shared_root", "mode"}));
   DX_RETURN_IF_ERROR(files.GetString("shared_root", &c.shared_root));

@@ -13,6 +13,8 @@ struct AgentConfig {
   std::string scheduler_host;  // from "scheduler: host:port" (required)
   int scheduler_port = 0;
   std::string target_connection;  // ODBC connection string of the local database (required)
+  std::string tls_ca;             // PEM CA file to verify the scheduler; empty = plain TCP
+  std::string tls_server_name;    // name the scheduler's certificate carries (default: its host)
   int reconnect_min_ms = 200;     // first back-off after a lost connection
   int reconnect_max_ms = 30000;   // back-off ceiling
   int queue_batches = 8;          // decoded batches/chunks buffered between receiving and writing

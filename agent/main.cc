@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   dx::SetLogLevel(level);
   dx::SetLogTag("agent " + config->name);
 
+  // A peer that vanishes must surface as EPIPE on the write, not kill the process (OpenSSL
+  // writes to sockets without MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
   // Block termination signals here; a watcher thread turns them into an orderly stop.
   sigset_t signals;
   sigemptyset(&signals);
@@ -64,7 +67,17 @@ int main(int argc, char** argv) {
                                 [table_writer](const std::vector<dx::agent::ReceivedFile>& f) {
                                   return table_writer->RecordFiles(f);
                                 });
-  dx::agent::SchedulerLink link(config.value(), table_writer, &files);
+  std::shared_ptr<dx::TlsContext> tls;
+  if (!config->tls_ca.empty()) {
+    auto ctx = dx::TlsContext::Client(config->tls_ca, config->tls_server_name);
+    if (!ctx.ok()) {
+      std::fprintf(stderr, "dx-agent: %s: %s\n", config_path.c_str(),
+                   ctx.status().message().c_str());
+      return 2;
+    }
+    tls = ctx.value();
+  }
+  dx::agent::SchedulerLink link(config.value(), table_writer, &files, tls);
   running_link = &link;
   if (stopping) link.Stop();
   return link.Run();

@@ -99,8 +99,9 @@ class WorkQueue {
 
 }  // namespace
 
-SchedulerLink::SchedulerLink(const AgentConfig& config, TableWriter* writer, FileReceiver* files)
-    : config_(config), writer_(writer), files_(files) {}
+SchedulerLink::SchedulerLink(const AgentConfig& config, TableWriter* writer, FileReceiver* files,
+                             std::shared_ptr<TlsContext> tls)
+    : config_(config), writer_(writer), files_(files), tls_(std::move(tls)) {}
 
 void SchedulerLink::Stop() {
   stopping_ = true;
@@ -118,7 +119,8 @@ int SchedulerLink::Run() {
       current_ = link.get();
       if (stopping_) link->Close();
       uint32_t heartbeat_s = 5;
-      ended = Handshake(*link, &heartbeat_s);
+      ended = tls_ ? link->StartTls(*tls_, seconds(10)) : Status::Ok();
+      if (ended.ok()) ended = Handshake(*link, &heartbeat_s);
       if (ended.ok()) {
         LOG_INFO("connected to scheduler " << link->peer() << " as " << config_.name);
         backoff_ms = config_.reconnect_min_ms;

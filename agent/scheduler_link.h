@@ -17,7 +17,9 @@ namespace dx::agent {
 
 class SchedulerLink {
  public:
-  SchedulerLink(const AgentConfig& config, TableWriter* writer, FileReceiver* files);
+  // With `tls`, the connection is verified and encrypted before the agent says who it is.
+  SchedulerLink(const AgentConfig& config, TableWriter* writer, FileReceiver* files,
+                std::shared_ptr<TlsContext> tls = nullptr);
 
   // Runs until Stop() is called. Returns the process exit code.
   int Run();
@@ -32,6 +34,7 @@ class SchedulerLink {
   const AgentConfig& config_;
   TableWriter* writer_;
   FileReceiver* files_;
+  std::shared_ptr<TlsContext> tls_;
   std::atomic<bool> stopping_{false};
   std::atomic<FrameLink*> current_{nullptr};
 };

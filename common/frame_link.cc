@@ -5,11 +5,15 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace dx {
@@ -113,12 +117,84 @@ FrameLink::FrameLink(int fd, std::string peer) : fd_(fd), peer_(std::move(peer))
 }
 
 FrameLink::~FrameLink() {
+  if (ssl_ != nullptr) SSL_free(static_cast<SSL*>(ssl_));
   if (fd_ >= 0) ::close(fd_);
+}
+
+// Repeats `op` (an SSL_* call returning > 0 on progress) until it succeeds, waiting for the
+// socket as OpenSSL asks. `op` runs under ssl_mu_; waiting happens outside it.
+template <typename Op>
+Status FrameLink::TlsIo(Op op, const char* what, SteadyClock::time_point deadline) {
+  SSL* ssl = static_cast<SSL*>(ssl_);
+  while (true) {
+    int n = 0;
+    int err = 0;
+    {
+      std::lock_guard<std::mutex> lock(ssl_mu_);
+      ERR_clear_error();
+      n = op(ssl);
+      if (n <= 0) err = SSL_get_error(ssl, n);
+    }
+    if (n > 0) return Status::Ok();
+    if (err == SSL_ERROR_ZERO_RETURN) return Unavailable("connection closed by " + peer_);
+    short events = err == SSL_ERROR_WANT_READ ? POLLIN : err == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+    if (events == 0) {
+      std::string why =
+          err == SSL_ERROR_SYSCALL && errno != 0 ? std::strerror(errno) : TlsErrorText();
+      return Unavailable(std::string(what) + " " + peer_ + ": " + why);
+    }
+    int ms = RemainingMs(deadline);
+    if (ms == 0) return Unavailable(std::string(what) + " " + peer_ + " timed out");
+    // Short waits: the other thread may have pulled our bytes into OpenSSL's buffer.
+    pollfd pfd{fd_, events, 0};
+    poll(&pfd, 1, std::min(ms, 250));
+  }
+}
+
+Status FrameLink::StartTls(const TlsContext& tls, std::chrono::milliseconds timeout) {
+  SSL* ssl = SSL_new(static_cast<SSL_CTX*>(tls.native()));
+  if (ssl == nullptr) return Internal("TLS: " + TlsErrorText());
+  SSL_set_fd(ssl, fd_);
+  SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (!tls.is_server()) {
+    const std::string& name = tls.server_name();
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1) {
+      SSL_set_tlsext_host_name(ssl, name.c_str());
+      SSL_set1_host(ssl, name.c_str());
+    }
+  }
+  ssl_ = ssl;
+  auto deadline = SteadyClock::now() + timeout;
+  Status st = TlsIo([&](SSL* s) { return tls.is_server() ? SSL_accept(s) : SSL_connect(s); },
+                    "TLS handshake with", deadline);
+  if (!st.ok() && !tls.is_server()) {
+    long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) {
+      return PermissionDenied("TLS: the scheduler's certificate does not verify: " +
+                              std::string(X509_verify_cert_error_string(verify)));
+    }
+  }
+  return st;
 }
 
 void FrameLink::Close() { ::shutdown(fd_, SHUT_RDWR); }
 
 Status FrameLink::WriteAll(const char* data, size_t len, SteadyClock::time_point deadline) {
+  while (ssl_ != nullptr && len > 0) {
+    size_t done = 0;
+    int chunk = static_cast<int>(std::min<size_t>(len, INT_MAX));
+    DX_RETURN_IF_ERROR(TlsIo(
+        [&](SSL* s) {
+          size_t written = 0;
+          int ok = SSL_write_ex(s, data, static_cast<size_t>(chunk), &written);
+          done = written;
+          return ok;
+        },
+        "send to", deadline));
+    data += done;
+    len -= done;
+  }
   while (len > 0) {
     ssize_t n = ::send(fd_, data, len, MSG_NOSIGNAL);
     if (n > 0) {
@@ -137,6 +213,19 @@ Status FrameLink::WriteAll(const char* data, size_t len, SteadyClock::time_point
 }
 
 Status FrameLink::ReadAll(char* data, size_t len, SteadyClock::time_point deadline) {
+  while (ssl_ != nullptr && len > 0) {
+    size_t done = 0;
+    DX_RETURN_IF_ERROR(TlsIo(
+        [&](SSL* s) {
+          size_t got = 0;
+          int ok = SSL_read_ex(s, data, len, &got);
+          done = got;
+          return ok;
+        },
+        "receive from", deadline));
+    data += done;
+    len -= done;
+  }
   while (len > 0) {
     ssize_t n = ::recv(fd_, data, len, 0);
     if (n > 0) {

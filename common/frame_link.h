@@ -10,6 +10,7 @@
 
 #include "common/protocol.h"
 #include "common/status.h"
+#include "common/tls_context.h"
 
 namespace dx {
 
@@ -28,6 +29,9 @@ class FrameLink {
   FrameLink(const FrameLink&) = delete;
   FrameLink& operator=(const FrameLink&) = delete;
 
+  // Runs the TLS handshake (as client or server, by `tls`); afterwards every frame is
+  // encrypted. A certificate the client cannot verify is kPermissionDenied.
+  Status StartTls(const TlsContext& tls, std::chrono::milliseconds timeout);
   // kUnavailable when the peer is gone or the write does not finish within `timeout`.
   Status Send(MessageType type, std::string_view payload, std::chrono::milliseconds timeout);
   // Waits up to `timeout` for a whole frame; kUnavailable on timeout or close.
@@ -41,9 +45,15 @@ class FrameLink {
   Status WriteAll(const char* data, size_t len, std::chrono::steady_clock::time_point deadline);
   Status ReadAll(char* data, size_t len, std::chrono::steady_clock::time_point deadline);
 
+  // One TLS record layer call at a time: OpenSSL objects are not safe across threads.
+  template <typename Op>
+  Status TlsIo(Op op, const char* what, std::chrono::steady_clock::time_point deadline);
+
   int fd_;
   std::string peer_;
   std::mutex send_mu_;
+  void* ssl_ = nullptr;  // SSL*, once StartTls succeeded
+  std::mutex ssl_mu_;
   uint64_t bytes_sent_ = 0;
 };
 

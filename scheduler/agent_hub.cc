@@ -168,8 +168,9 @@ Status AgentSession::ReadLoop(milliseconds idle_timeout) {
   }
 }
 
-AgentHub::AgentHub(Store& store, const Clock& clock, int heartbeat_s)
-    : store_(store), clock_(clock), heartbeat_s_(heartbeat_s) {}
+AgentHub::AgentHub(Store& store, const Clock& clock, int heartbeat_s,
+                   std::shared_ptr<TlsContext> tls)
+    : store_(store), clock_(clock), heartbeat_s_(heartbeat_s), tls_(std::move(tls)) {}
 
 AgentHub::~AgentHub() { Stop(); }
 
@@ -182,7 +183,8 @@ Status AgentHub::Start(const std::string& listen) {
   DX_RETURN_IF_ERROR(store_.MarkAllAgentsOffline());
   accept_thread_ = std::thread([this] { AcceptLoop(); });
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
-  LOG_INFO("listening for agents on " << host << ":" << port_);
+  LOG_INFO("listening for agents on " << host << ":" << port_
+                                      << (tls_ ? " (TLS)" : " (plain TCP)"));
   return Status::Ok();
 }
 
@@ -278,6 +280,14 @@ Result<std::shared_ptr<AgentSession>> AgentHub::Handshake(std::unique_ptr<FrameL
 
 void AgentHub::Serve(std::unique_ptr<FrameLink> link) {
   std::string peer = link->peer();
+  if (tls_) {
+    Status st = link->StartTls(*tls_, seconds(10));
+    if (!st.ok()) {
+      LOG_WARN("TLS handshake with " << peer << " failed: " << st.message());
+      AuditEvent("", "agent.tls", "refused: " + st.message(), peer);
+      return;
+    }
+  }
   auto session = Handshake(link);
   if (!session.ok()) {
     if (session.status().code() != StatusCode::kPermissionDenied) {

@@ -72,7 +72,9 @@ class AgentSession {
 
 class AgentHub {
  public:
-  AgentHub(Store& store, const Clock& clock, int heartbeat_s);
+  // With `tls`, every agent connection starts with a TLS handshake.
+  AgentHub(Store& store, const Clock& clock, int heartbeat_s,
+           std::shared_ptr<TlsContext> tls = nullptr);
   ~AgentHub();
 
   // Listens on `listen` ("host:port"; port 0 picks one) and starts accepting.
@@ -93,6 +95,7 @@ class AgentHub {
   Store& store_;
   const Clock& clock_;
   const int heartbeat_s_;
+  std::shared_ptr<TlsContext> tls_;
   std::unique_ptr<FrameListener> listener_;
   int port_ = 0;
   std::atomic<bool> stopping_{false};

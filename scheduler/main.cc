@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   dx::SetLogLevel(level);
   dx::SetLogTag("scheduler");
 
+  // A peer that vanishes must surface as EPIPE on the write, not kill the process (OpenSSL
+  // writes to sockets without MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -49,7 +52,17 @@ int main(int argc, char** argv) {
     LOG_WARN(interrupted.value() << " run(s) were interrupted by the last stop; they resume");
   }
 
-  dx::scheduler::AgentHub hub(**store, clock, config->heartbeat_s);
+  std::shared_ptr<dx::TlsContext> tls;
+  if (!config->tls_cert.empty()) {
+    auto ctx = dx::TlsContext::Server(config->tls_cert, config->tls_key);
+    if (!ctx.ok()) {
+      std::fprintf(stderr, "dx-scheduler: %s: %s\n", config_path.c_str(),
+                   ctx.status().message().c_str());
+      return 2;
+    }
+    tls = ctx.value();
+  }
+  dx::scheduler::AgentHub hub(**store, clock, config->heartbeat_s, tls);
   dx::scheduler::Dispatcher dispatcher(**store, hub, config.value(), clock);
   dx::scheduler::AdminApi api(**store, hub, dispatcher, clock, config->admin_token);
   dx::scheduler::AdminServer admin(api);

@@ -31,8 +31,8 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
     return InvalidArgument(path + ":1: expected one YAML mapping");
   }
   const ConfigValue& root = docs[0];
-  DX_RETURN_IF_ERROR(
-      root.CheckKeys({"store", "listen", "admin", "heartbeat_s", "tick_ms", "exchange", "log"}));
+  DX_RETURN_IF_ERROR(root.CheckKeys(
+      {"store", "listen", "tls", "admin", "heartbeat_s", "tick_ms", "exchange", "log"}));
   SchedulerConfig c;
   ConfigValue store = root["store"];
   DX_RETURN_IF_ERROR(store.CheckKeys({"path"}));
@@ -45,6 +45,13 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(listen.GetString("admin", &c.admin_listen));
   DX_RETURN_IF_ERROR(CheckAddress(listen, "admin", c.admin_listen));
 
+  ConfigValue tls = root["tls"];
+  DX_RETURN_IF_ERROR(tls.CheckKeys({"cert", "key"}));
+  DX_RETURN_IF_ERROR(tls.GetString("cert", &c.tls_cert));
+  DX_RETURN_IF_ERROR(tls.GetString("key", &c.tls_key));
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    return tls.Error("give both cert and key (or neither, for plain TCP)");
+  }
   ConfigValue admin = root["admin"];
   DX_RETURN_IF_ERROR(admin.CheckKeys({"token", "token_file"}));
   DX_RETURN_IF_ERROR(admin.GetString("token", &c.admin_token));

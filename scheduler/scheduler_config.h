@@ -24,8 +24,10 @@ struct SchedulerConfig {
   std::string agents_listen = "127.0.0.1:7800";         // where agents dial in
   std::string admin_listen = "127.0.0.1:7880";          // admin API (dxctl, console)
   std::string admin_token;                              // operator token (required)
-  int heartbeat_s = 5;                                  // heartbeat interval towards agents
-  int tick_ms = 200;                                    // how often schedules are checked
+  std::string tls_cert;  // PEM certificate chain for the agent link; empty = plain TCP
+  std::string tls_key;   // PEM private key of tls_cert
+  int heartbeat_s = 5;   // heartbeat interval towards agents
+  int tick_ms = 200;     // how often schedules are checked
   ExchangeOptions exchange;
   std::string log_level = "info";
 };

@@ -47,9 +47,11 @@ kill_agent wrong
 pass "wrong secret refused and logged on both sides"
 
 # An agent of another protocol version is told so.
-python3 - "$AGENTS_PORT" >"$T/proto.out" <<'PY'
-import socket, struct, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+python3 - "$AGENTS_PORT" "$T/tls.crt" >"$T/proto.out" <<'PY'
+import socket, ssl, struct, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
+                    server_hostname="127.0.0.1")
 payload = bytes([99]) + b"\x05agent"           # varint version 99, then anything
 s.sendall(struct.pack("<I", len(payload) + 1) + bytes([1]) + payload)
 head = s.recv(5)
@@ -60,6 +62,23 @@ print(body.decode("utf-8", "replace"))
 PY
 grep -q "agent speaks protocol version 99, scheduler speaks 1" "$T/proto.out" || fail "protocol mismatch: $(cat "$T/proto.out")"
 pass "protocol version mismatch is refused with its reason"
+
+# TLS: an agent that does not speak TLS is refused at the handshake; an agent that does not
+# trust the scheduler's certificate refuses to send its secret.
+start_agent plain 徐汇区教育局 agent-a-secret-0001 "$(sqlite_conn "$T/plain.db")"
+sed -i "/^tls:/d" "$T/agent-plain.yaml"
+kill_agent plain; restart_agent plain
+wait_for 20 "plain agent refused" grep -q "TLS handshake with .* failed" "$T/scheduler.log"
+agent_online 徐汇区教育局 && fail "a plain-TCP agent is online"
+kill_agent plain
+make_tls_cert "$T/other"
+start_agent mistrust 徐汇区教育局 agent-a-secret-0001 "$(sqlite_conn "$T/mistrust.db")"
+sed -i "s#^tls: .*#tls: {ca: $T/other.crt}#" "$T/agent-mistrust.yaml"
+kill_agent mistrust; restart_agent mistrust
+wait_for 20 "untrusted certificate refused" grep -q "certificate does not verify" "$T/agent-mistrust.log"
+agent_online 徐汇区教育局 && fail "an agent that does not trust the scheduler is online"
+kill_agent mistrust
+pass "TLS: a plain agent and an agent distrusting the certificate are both kept out"
 
 # A target table that conflicts with the catalog: the run fails with a clear error and the
 # table is untouched.

@@ -136,7 +136,7 @@ kill_agent a
 python3 "$E2E_DIR/fake_scheduler.py" "$T/fake.port" "../escape.txt" "/tmp/abs.txt" "a/../../b.txt" "ok/正常.txt" >"$T/fake.out" &
 fake=$!
 wait_for 10 "fake scheduler" test -s "$T/fake.port"
-sed "s/^scheduler: .*/scheduler: 127.0.0.1:$(cat "$T/fake.port")/" "$T/agent-a.yaml" >"$T/agent-hostile.yaml"
+sed -e "s/^scheduler: .*/scheduler: 127.0.0.1:$(cat "$T/fake.port")/" -e "/^tls:/d" "$T/agent-a.yaml" >"$T/agent-hostile.yaml"
 "$AGENT_BIN" -c "$T/agent-hostile.yaml" >>"$T/agent-hostile.log" 2>&1 &
 hostile=$!
 wait "$fake" || fail "fake scheduler failed: $(cat "$T/fake.out")"

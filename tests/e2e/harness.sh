@@ -19,6 +19,7 @@ harness_init() {
   T=$(mktemp -d "/tmp/dx-e2e-$1.XXXXXX")
   chmod 755 "$T"
   trap harness_cleanup EXIT
+  make_tls_cert "$T/tls"
   export DX_TOKEN=$TOKEN
   echo "== $1 (work dir $T)"
 }
@@ -36,6 +37,14 @@ harness_cleanup() {
   fi
   [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$T"
   exit $rc
+}
+
+# make_tls_cert PREFIX: a self-signed certificate for the scheduler at 127.0.0.1 (PREFIX.crt,
+# PREFIX.key); the agents trust exactly this certificate.
+make_tls_cert() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -keyout "$1.key" -out "$1.crt" -subj "/CN=dx-scheduler" \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1
 }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -56,6 +65,7 @@ write_scheduler_config() {
   cat >"$T/scheduler.yaml" <<YAML
 store: {path: $T/scheduler.db}
 listen: {agents: "127.0.0.1:${AGENTS_PORT:-0}", admin: "127.0.0.1:${ADMIN_PORT:-0}"}
+tls: {cert: $T/tls.crt, key: $T/tls.key}
 admin: {token: $TOKEN}
 heartbeat_s: 1
 tick_ms: 100
@@ -85,6 +95,7 @@ name: $2
 secret: $3
 scheduler: 127.0.0.1:$AGENTS_PORT
 target: {connection: "$4"}
+tls: {ca: $T/tls.crt}
 reconnect: {min_ms: 50, max_ms: 500}
 YAML
   "$AGENT_BIN" -c "$T/agent-$1.yaml" >>"$T/agent-$1.log" 2>&1 &
@@ -235,6 +246,7 @@ secret: agent-a-secret-0001
 scheduler: 127.0.0.1:$AGENTS_PORT
 target: {connection: "$(sqlite_conn "$T/$1.db")"}
 files: {shared_root: "$2", mode: "0640"}
+tls: {ca: $T/tls.crt}
 reconnect: {min_ms: 50, max_ms: 500}
 YAML
   "$AGENT_BIN" -c "$T/agent-$1.yaml" >>"$T/agent-$1.log" 2>&1 &
