@@ -65,10 +65,14 @@ class FileReceiver {
   Recorder recorder_;
   int root_fd_ = -1;
 
+  // A small file written to its part file, waiting for the group's fsync and rename.
   struct Deferred {
     FileResult result;
     ReceivedFile record;
-    int dir_fd = -1;  // owned; fsynced at flush
+    int part_fd = -1;  // owned; fsynced, then the part is renamed to final_name
+    std::string part_name;
+    std::string final_name;
+    int dir_fd = -1;  // owned; fsynced once per directory at flush
   };
   std::vector<Deferred> deferred_;
 

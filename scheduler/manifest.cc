@@ -61,12 +61,20 @@ Status ParseField(const ConfigValue& f, Field* field) {
   return Status::Ok();
 }
 
-Status ParseEntry(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(
-      doc.CheckKeys({"kind", "name", "provider", "mounted", "summary", "share_type",
-                     "security_level", "update_frequency", "time_range", "topic", "scope", "source",
-                     "source_table", "updatetime_column", "fields"}));
-  CatalogEntry e;
+// The description every catalog resource carries (第十七条, 附件三), table or file.
+const std::vector<std::string> kDescriptionKeys = {
+    "kind",       "name",       "provider",       "mounted",
+    "summary",    "share_type", "security_level", "update_frequency",
+    "time_range", "topic",      "scope"};
+
+std::vector<std::string> WithDescriptionKeys(std::initializer_list<const char*> more) {
+  std::vector<std::string> keys = kDescriptionKeys;
+  keys.insert(keys.end(), more.begin(), more.end());
+  return keys;
+}
+
+Status ParseCatalogDescription(const ConfigValue& doc, CatalogEntry* entry) {
+  CatalogEntry& e = *entry;
   DX_RETURN_IF_ERROR(doc.GetString("name", &e.name, true));
   size_t dash = e.name.find('-');
   if (dash == std::string::npos || dash == 0 || dash + 1 == e.name.size()) {
@@ -87,6 +95,14 @@ Status ParseEntry(const ConfigValue& doc, Parsed* out) {
     return doc["topic"].Error("expected student, teacher or institution");
   }
   DX_RETURN_IF_ERROR(doc.GetString("scope", &e.scope));
+  return Status::Ok();
+}
+
+Status ParseEntry(const ConfigValue& doc, Parsed* out) {
+  DX_RETURN_IF_ERROR(doc.CheckKeys(
+      WithDescriptionKeys({"source", "source_table", "updatetime_column", "fields"})));
+  CatalogEntry e;
+  DX_RETURN_IF_ERROR(ParseCatalogDescription(doc, &e));
   DX_RETURN_IF_ERROR(doc.GetString("source", &e.source, true));
   DX_RETURN_IF_ERROR(doc.GetString("source_table", &e.source_table, true));
   if (!IsValidIdentifier(e.source_table)) {
@@ -123,31 +139,11 @@ Status ParseEntry(const ConfigValue& doc, Parsed* out) {
 }
 
 Status ParseFileResource(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "provider", "mounted", "summary", "share_type",
-                                    "security_level", "update_frequency", "time_range", "topic",
-                                    "scope", "directory", "include", "exclude", "recursive"}));
+  DX_RETURN_IF_ERROR(
+      doc.CheckKeys(WithDescriptionKeys({"directory", "include", "exclude", "recursive"})));
   CatalogEntry e;
   e.kind = "file";
-  DX_RETURN_IF_ERROR(doc.GetString("name", &e.name, true));
-  size_t dash = e.name.find('-');
-  if (dash == std::string::npos || dash == 0 || dash + 1 == e.name.size()) {
-    return doc["name"].Error("'" + e.name + "' must be named 机构名称-数据基本信息 (第十五条)");
-  }
-  DX_RETURN_IF_ERROR(doc.GetString("provider", &e.provider, true));
-  DX_RETURN_IF_ERROR(doc.GetString("mounted", &e.mounted));
-  DX_RETURN_IF_ERROR(doc.GetString("summary", &e.summary, true));
-  DX_RETURN_IF_ERROR(doc.GetString("share_type", &e.share_type, true));
-  if (!OneOf(e.share_type, {"unconditional", "authorised", "not_shared"})) {
-    return doc["share_type"].Error("expected unconditional, authorised or not_shared");
-  }
-  DX_RETURN_IF_ERROR(doc.GetString("security_level", &e.security_level));
-  DX_RETURN_IF_ERROR(doc.GetString("update_frequency", &e.update_frequency));
-  DX_RETURN_IF_ERROR(doc.GetString("time_range", &e.time_range));
-  DX_RETURN_IF_ERROR(doc.GetString("topic", &e.topic, true));
-  if (!OneOf(e.topic, {"student", "teacher", "institution"})) {
-    return doc["topic"].Error("expected student, teacher or institution");
-  }
-  DX_RETURN_IF_ERROR(doc.GetString("scope", &e.scope));
+  DX_RETURN_IF_ERROR(ParseCatalogDescription(doc, &e));
   DX_RETURN_IF_ERROR(doc.GetString("directory", &e.directory, true));
   if (e.directory.empty() || e.directory[0] != '/') {
     return doc["directory"].Error("must be an absolute path");

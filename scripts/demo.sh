@@ -37,9 +37,14 @@ echo "files: $(find "$T/provider-files" -type f | wc -l) teaching resources in $
 
 step "2. Start dx-scheduler (store, agent port and admin API on loopback)"
 TOKEN=demo-operator-token-$RANDOM$RANDOM
+# The agent port speaks TLS with a certificate made for this demo; the agents trust exactly it.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -keyout "$T/tls.key" -out "$T/tls.crt" -subj "/CN=dx-scheduler" \
+  -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1
 cat >"$T/scheduler.yaml" <<YAML
 store: {path: $T/scheduler.db}
 listen: {agents: "127.0.0.1:0", admin: "127.0.0.1:0"}
+tls: {cert: $T/tls.crt, key: $T/tls.key}
 admin: {token: $TOKEN}
 exchange: {safety_lag_s: 1}
 YAML
@@ -57,7 +62,7 @@ sed -e "s#@SOURCE_DB@#$T/source.db#" -e "s#@FILES_DIR@#$T/provider-files#" \
 show dxctl apply -f "$T/manifest.yaml"
 show dxctl catalog
 
-step "4. Start two dx-agents; each dials the scheduler and writes into its own SQLite database"
+step "4. Start two dx-agents; each dials the scheduler over TLS and writes into its own SQLite database"
 start_agent() {  # id name secret
   cat >"$T/agent-$1.yaml" <<YAML
 name: $2
@@ -65,6 +70,7 @@ secret: $3
 scheduler: 127.0.0.1:$AGENTS_PORT
 target: {connection: "Driver=SQLite3;Database=$T/$1.db;JournalMode=WAL;SyncPragma=NORMAL"}
 files: {shared_root: "$T/$1-shared"}
+tls: {ca: $T/tls.crt}
 YAML
   "$BIN/agent/dx-agent" -c "$T/agent-$1.yaml" >"$T/agent-$1.log" 2>&1 &
   PIDS+=($!)
