@@ -106,6 +106,15 @@ Result<FileResult> AgentSession::AwaitFileResult(const std::string& subscription
   return Await(subscription, &Mailbox::file_results, timeout);
 }
 
+template <typename T>
+Status AgentSession::Deliver(std::string_view payload, std::deque<T> Mailbox::*queue) {
+  T message;
+  DX_RETURN_IF_ERROR(Decode(payload, &message));
+  std::lock_guard<std::mutex> lock(mu_);
+  (mailboxes_[message.subscription].*queue).push_back(std::move(message));
+  return Status::Ok();
+}
+
 Status AgentSession::ReadLoop(milliseconds idle_timeout) {
   while (true) {
     auto frame = link_->Receive(idle_timeout);
@@ -130,33 +139,15 @@ Status AgentSession::ReadLoop(milliseconds idle_timeout) {
         }
         break;
       }
-      case MessageType::kBatchAck: {
-        BatchAck ack;
-        st = Decode(frame->payload, &ack);
-        if (st.ok()) {
-          std::lock_guard<std::mutex> lock(mu_);
-          mailboxes_[ack.subscription].acks.push_back(std::move(ack));
-        }
+      case MessageType::kBatchAck:
+        st = Deliver(frame->payload, &Mailbox::acks);
         break;
-      }
-      case MessageType::kFileResume: {
-        FileResume resume;
-        st = Decode(frame->payload, &resume);
-        if (st.ok()) {
-          std::lock_guard<std::mutex> lock(mu_);
-          mailboxes_[resume.subscription].resumes.push_back(std::move(resume));
-        }
+      case MessageType::kFileResume:
+        st = Deliver(frame->payload, &Mailbox::resumes);
         break;
-      }
-      case MessageType::kFileResult: {
-        FileResult result;
-        st = Decode(frame->payload, &result);
-        if (st.ok()) {
-          std::lock_guard<std::mutex> lock(mu_);
-          mailboxes_[result.subscription].file_results.push_back(std::move(result));
-        }
+      case MessageType::kFileResult:
+        st = Deliver(frame->payload, &Mailbox::file_results);
         break;
-      }
       default:
         st = DataLoss("unexpected message type " + std::to_string(static_cast<int>(frame->type)));
     }

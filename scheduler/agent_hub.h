@@ -55,6 +55,9 @@ class AgentSession {
     std::deque<FileResume> resumes;
     std::deque<FileResult> file_results;
   };
+  // Decodes an agent's reply and queues it in its subscription's mailbox.
+  template <typename T>
+  Status Deliver(std::string_view payload, std::deque<T> Mailbox::*queue);
   template <typename T>
   Result<T> Await(const std::string& subscription, std::deque<T> Mailbox::*queue,
                   std::chrono::milliseconds timeout);

@@ -73,8 +73,7 @@ for i in 1 2 3; do echo "第${i}课" >"$T/provider/课件/第${i}课.txt"; done
 write_file_manifest "$T/provider"
 dxctl apply -f "$T/manifest.yaml" >/dev/null
 kill_agent a
-echo "files: {shared_root: \"$T/shared-a\"}" >>"$T/agent-a.yaml"
-restart_agent a
+restart_agent a   # its shared root is $T/shared-a (harness default)
 wait_for 20 "agent a online" agent_online 徐汇区教育局
 dxctl run files-a --wait >/dev/null || fail "file run: $(last_run_field files-a error)"
 [ "$(cat "$T/shared-a/教学资源/课件/第2课.txt")" = "第2课" ] || fail "file not delivered"

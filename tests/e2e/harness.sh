@@ -88,13 +88,14 @@ kill_scheduler() {
   SCHEDULER_PID=""
 }
 
-# start_agent ID NAME SECRET CONNECTION
+# start_agent ID NAME SECRET CONNECTION [SHARED_ROOT]
 start_agent() {
   cat >"$T/agent-$1.yaml" <<YAML
 name: $2
 secret: $3
 scheduler: 127.0.0.1:$AGENTS_PORT
 target: {connection: "$4"}
+files: {shared_root: "${5:-$T/shared-$1}", mode: "0640"}
 tls: {ca: $T/tls.crt}
 reconnect: {min_ms: 50, max_ms: 500}
 YAML
@@ -238,19 +239,9 @@ schedule: manual
 YAML
 }
 
-# start_file_agent ID SHARED_ROOT: agent a with its shared root.
+# start_file_agent ID SHARED_ROOT: agent a (of write_file_manifest) with its shared root.
 start_file_agent() {
-  cat >"$T/agent-$1.yaml" <<YAML
-name: 徐汇区教育局
-secret: agent-a-secret-0001
-scheduler: 127.0.0.1:$AGENTS_PORT
-target: {connection: "$(sqlite_conn "$T/$1.db")"}
-files: {shared_root: "$2", mode: "0640"}
-tls: {ca: $T/tls.crt}
-reconnect: {min_ms: 50, max_ms: 500}
-YAML
-  "$AGENT_BIN" -c "$T/agent-$1.yaml" >>"$T/agent-$1.log" 2>&1 &
-  AGENT_PIDS[$1]=$!
+  start_agent "$1" 徐汇区教育局 agent-a-secret-0001 "$(sqlite_conn "$T/$1.db")" "$2"
 }
 
 # random_file PATH BYTES: incompressible content, fast (AES-CTR keystream).
