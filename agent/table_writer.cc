@@ -6,6 +6,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "common/ascii.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -73,12 +74,6 @@ bool Compatible(const ColumnSpec& want, const DbColumnInfo& have) {
       return f == kFamilyTime || f == kFamilyText;
   }
   return true;
-}
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 TableSpec LedgerSpec() {
@@ -227,7 +222,7 @@ std::vector<LedgerEntry> TableWriter::Ledger() const {
 Status TableWriter::CheckColumns(const TableSpec& spec, const std::vector<DbColumnInfo>& existing) {
   for (const ColumnSpec& want : spec.columns) {
     auto it = std::find_if(existing.begin(), existing.end(), [&](const DbColumnInfo& c) {
-      return Lower(c.name) == Lower(want.name);
+      return AsciiLower(c.name) == AsciiLower(want.name);
     });
     if (it == existing.end()) {
       return FailedPrecondition("target table '" + spec.table + "' has no column '" + want.name +

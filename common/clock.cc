@@ -8,6 +8,10 @@ int64_t ToUnixSeconds(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
+int64_t ToUnixMillis(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 TimePoint FromUnixSeconds(int64_t secs) { return TimePoint(std::chrono::seconds(secs)); }
 
 std::string FormatLocalTime(int64_t unix_secs) {

@@ -21,6 +21,8 @@ class SystemClock : public Clock {
 
 // Seconds since the Unix epoch.
 int64_t ToUnixSeconds(TimePoint t);
+// Milliseconds since the Unix epoch (run and audit timestamps).
+int64_t ToUnixMillis(TimePoint t);
 TimePoint FromUnixSeconds(int64_t secs);
 // "YYYY-MM-DD HH:MM:SS" in local time; empty for 0.
 std::string FormatLocalTime(int64_t unix_secs);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/ascii.h"
 #include "common/sql_dialect.h"
 
 namespace dx {
@@ -36,12 +37,6 @@ Status Diagnose(SQLSMALLINT handle_type, SQLHANDLE handle, const std::string& wh
   return Status(CodeForSqlState(first_state, message), what + ": " + message);
 }
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 std::string GetInfoString(SQLHDBC dbc, SQLUSMALLINT info) {
   char buf[256] = {0};
   SQLSMALLINT len = 0;
@@ -52,13 +47,13 @@ std::string GetInfoString(SQLHDBC dbc, SQLUSMALLINT info) {
 // Appends each `key=value` option whose key the connection string does not already set.
 std::string WithOptions(const std::string& conn, const std::string& options) {
   std::string out = conn;
-  std::string lower = Lower(conn);
+  std::string lower = AsciiLower(conn);
   size_t start = 0;
   while (start < options.size()) {
     size_t end = options.find(';', start);
     if (end == std::string::npos) end = options.size();
     std::string opt = options.substr(start, end - start);
-    std::string key = Lower(opt.substr(0, opt.find('=')));
+    std::string key = AsciiLower(opt.substr(0, opt.find('=')));
     if (lower.find(key + "=") == std::string::npos) {
       if (!out.empty() && out.back() != ';') out += ";";
       out += opt;
@@ -71,7 +66,7 @@ std::string WithOptions(const std::string& conn, const std::string& options) {
 }  // namespace
 
 StatusCode CodeForSqlState(const std::string& sqlstate, const std::string& message) {
-  std::string m = Lower(message);
+  std::string m = AsciiLower(message);
   if (sqlstate.rfind("08", 0) == 0 || sqlstate == "HYT00" || sqlstate == "HYT01" ||
       sqlstate == "40001" || sqlstate == "40P01" ||
       m.find("database is locked") != std::string::npos ||

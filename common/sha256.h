@@ -19,6 +19,8 @@ class Sha256 {
   std::string FinishHex();
 
   static std::string Hex(std::string_view data);
+  // Lower-case hex of raw bytes.
+  static std::string HexEncode(std::string_view bytes);
 
  private:
   void* ctx_;  // EVP_MD_CTX

@@ -3,14 +3,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.h"
+
 namespace dx {
 namespace {
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -19,7 +15,7 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 }  // namespace
 
 Dbms DbmsFromName(const std::string& dbms_name) {
-  std::string n = Lower(dbms_name);
+  std::string n = AsciiLower(dbms_name);
   if (Contains(n, "sqlite")) return Dbms::kSqlite;
   if (Contains(n, "postgres")) return Dbms::kPostgres;
   if (Contains(n, "mysql") || Contains(n, "mariadb")) return Dbms::kMysql;
@@ -188,7 +184,7 @@ std::string SqlDialect::NowQuery() const {
 }
 
 std::string SqlDialect::ConnectionOptions(const std::string& driver_name) {
-  std::string d = Lower(driver_name);
+  std::string d = AsciiLower(driver_name);
   // psqlODBC: stream SELECT results through a cursor instead of fetching them whole
   // (limits.md P1), and use transaction-level rollback to avoid a savepoint per execute.
   if (Contains(d, "psqlodbc")) return "UseDeclareFetch=1;Fetch=2000;Protocol=7.4-1;CommLog=0";

@@ -4,14 +4,10 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "common/ascii.h"
+
 namespace dx {
 namespace {
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 std::string Trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t");
@@ -40,7 +36,7 @@ std::vector<size_t> TableSpec::KeyIndexes() const {
 }
 
 Result<ColumnSpec> ParseColumnType(const std::string& text) {
-  std::string t = Lower(Trim(text));
+  std::string t = AsciiLower(Trim(text));
   std::string base = t;
   std::vector<int> args;
   size_t open = t.find('(');

@@ -33,11 +33,6 @@ int HttpStatusFor(const Status& st) {
   }
 }
 
-int64_t NowMs(const Clock& clock) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 bool PercentDecode(const std::string& in, std::string* out) {
@@ -67,7 +62,8 @@ AdminApi::AdminApi(Store& store, AgentHub& hub, Dispatcher& dispatcher, const Cl
 
 void AdminApi::AuditCall(const ApiRequest& request, const std::string& action,
                          const std::string& target, const std::string& result) {
-  (void)store_.Audit({NowMs(clock_), "operator", action, target, result, request.peer});
+  (void)store_.Audit(
+      {ToUnixMillis(clock_.Now()), "operator", action, target, result, request.peer});
 }
 
 ApiResponse AdminApi::Handle(const ApiRequest& request) {

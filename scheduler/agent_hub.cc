@@ -12,10 +12,6 @@ using std::chrono::seconds;
 
 constexpr milliseconds kSendTimeout{30000};
 
-int64_t NowMs(const Clock& clock) {
-  return std::chrono::duration_cast<milliseconds>(clock.Now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 AgentSession::AgentSession(std::string name, std::unique_ptr<FrameLink> link,
@@ -229,7 +225,7 @@ void AgentHub::HeartbeatLoop() {
 
 void AgentHub::AuditEvent(const std::string& agent, const std::string& action,
                           const std::string& result, const std::string& from) {
-  Status st = store_.Audit({NowMs(clock_), agent, action, agent, result, from});
+  Status st = store_.Audit({ToUnixMillis(clock_.Now()), agent, action, agent, result, from});
   if (!st.ok()) LOG_ERROR("audit: " << st.message());
 }
 

@@ -16,10 +16,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-int64_t NowMs(const Clock& clock) {
-  return std::chrono::duration_cast<milliseconds>(clock.Now().time_since_epoch()).count();
-}
-
 struct InFlight {
   uint64_t seq;
   std::string watermark;
@@ -47,10 +43,10 @@ RunRecord ExchangeRun::Execute(const Subscription& sub, const std::string& trigg
   run.subscription = sub.name;
   run.trigger = trigger;
   run.status = "running";
-  run.started_at = NowMs(clock_);
+  run.started_at = ToUnixMillis(clock_.Now());
   Status st = trigger == "schedule" ? Status::Ok() : Record(&run);
   if (st.ok()) st = Transfer(sub, reset, &run);
-  run.finished_at = NowMs(clock_);
+  run.finished_at = ToUnixMillis(clock_.Now());
   run.status = st.ok() ? "succeeded" : "failed";
   run.error = st.ok() ? "" : st.message();
   if (run.id == 0 && (!st.ok() || run.rows > 0)) (void)Record(&run);

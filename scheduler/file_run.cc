@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/wire.h"
@@ -103,9 +104,7 @@ bool WorthCompressing(const std::string& path) {
                                   ".rar", ".jpg",  ".jpeg", ".png",  ".gif", ".webp", ".heic",
                                   ".mp3", ".mp4",  ".m4a",  ".mov",  ".avi", ".mkv",  ".webm",
                                   ".pdf", ".docx", ".xlsx", ".pptx", ".odt", ".ods",  ".jar"};
-  std::string lower = path;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string lower = AsciiLower(path);
   for (const char* ext : kPacked) {
     size_t n = std::strlen(ext);
     if (lower.size() >= n && lower.compare(lower.size() - n, n, ext) == 0) return false;

@@ -45,9 +45,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   dx::SystemClock clock;
-  auto interrupted = (*store)->MarkInterruptedRuns(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
-          .count());
+  auto interrupted = (*store)->MarkInterruptedRuns(dx::ToUnixMillis(clock.Now()));
   if (interrupted.ok() && interrupted.value() > 0) {
     LOG_WARN(interrupted.value() << " run(s) were interrupted by the last stop; they resume");
   }

@@ -14,22 +14,12 @@ namespace {
 
 constexpr int kIterations = 20000;
 
-std::string Hex(const unsigned char* data, size_t len) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < len; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 15]);
-  }
-  return out;
-}
-
 std::string Derive(const std::string& secret, const std::string& salt, int iterations) {
   unsigned char out[32];
   PKCS5_PBKDF2_HMAC(secret.data(), static_cast<int>(secret.size()),
                     reinterpret_cast<const unsigned char*>(salt.data()),
                     static_cast<int>(salt.size()), iterations, EVP_sha256(), sizeof(out), out);
-  return Hex(out, sizeof(out));
+  return Sha256::HexEncode(std::string_view(reinterpret_cast<char*>(out), sizeof(out)));
 }
 
 }  // namespace
@@ -37,7 +27,8 @@ std::string Derive(const std::string& secret, const std::string& salt, int itera
 std::string HashSecret(const std::string& secret) {
   unsigned char salt_bytes[16];
   RAND_bytes(salt_bytes, sizeof(salt_bytes));
-  std::string salt = Hex(salt_bytes, sizeof(salt_bytes));
+  std::string salt =
+      Sha256::HexEncode(std::string_view(reinterpret_cast<char*>(salt_bytes), sizeof(salt_bytes)));
   return "pbkdf2-sha256$" + std::to_string(kIterations) + "$" + salt + "$" +
          Derive(secret, salt, kIterations);
 }

@@ -33,28 +33,28 @@ def name(rng):
     return n
 
 
+def person(rng, born_from, born_to, updatetime):
+    """The fields students and teachers share: district, birth date, school, UPDATETIME."""
+    district = rng.choice(DISTRICTS)
+    year = rng.randint(born_from, born_to)
+    birth = "%04d-%02d-%02d" % (year, rng.randint(1, 12), rng.randint(1, 28))
+    school = district + "%04d" % rng.randint(1, 300)
+    ut = updatetime or "2026-%02d-%02d %02d:%02d:%02d" % (
+        rng.randint(1, 10), rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59),
+        rng.randint(0, 59))
+    return district, birth, school, ut
+
+
 def students(rng, n, start, updatetime):
     for i in range(start, start + n):
-        district = rng.choice(DISTRICTS)
-        year = rng.randint(2006, 2018)
-        birth = "%04d-%02d-%02d" % (year, rng.randint(1, 12), rng.randint(1, 28))
-        school = district + "%04d" % rng.randint(1, 300)
-        ut = updatetime or "2026-%02d-%02d %02d:%02d:%02d" % (
-            rng.randint(1, 10), rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59),
-            rng.randint(0, 59))
+        district, birth, school, ut = person(rng, 2006, 2018, updatetime)
         yield (i, name(rng), id_number(rng, district, birth), school, district,
                rng.choice(STAGES), birth, rng.randint(1, 2), ut)
 
 
 def teachers(rng, n, start, updatetime):
     for i in range(start, start + n):
-        district = rng.choice(DISTRICTS)
-        year = rng.randint(1965, 2000)
-        birth = "%04d-%02d-%02d" % (year, rng.randint(1, 12), rng.randint(1, 28))
-        school = district + "%04d" % rng.randint(1, 300)
-        ut = updatetime or "2026-%02d-%02d %02d:%02d:%02d" % (
-            rng.randint(1, 10), rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59),
-            rng.randint(0, 59))
+        district, birth, school, ut = person(rng, 1965, 2000, updatetime)
         yield (i, name(rng), id_number(rng, district, birth), school, district,
                rng.choice(SUBJECTS), rng.choice(TITLES), birth, ut)
 
