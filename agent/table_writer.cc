@@ -9,6 +9,7 @@
 #include "common/ascii.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/watermark.h"
 
 namespace dx::agent {
 namespace {
@@ -272,8 +273,19 @@ Result<LedgerEntry> TableWriter::BeginTable(const TableBegin& begin) {
   LedgerEntry& entry = ledger_[begin.subscription];
   entry.subscription = begin.subscription;
   if (begin.reset) {
+    // One clearing per resync request: the id is recorded with it, so a resync retried after
+    // a crash resumes its load (unless the table had to be created again).
+    auto held = Watermark::Decode(entry.watermark);
+    if (!begin.reset_id.empty() && !existing.empty() && held.ok() &&
+        held->resync == begin.reset_id) {
+      LOG_INFO("resync of " << begin.subscription << ": table " << begin.spec.table
+                            << " already cleared for this request; resuming its load");
+      return entry;
+    }
     LedgerEntry reset = entry;
-    reset.watermark.clear();
+    Watermark cleared;
+    cleared.resync = begin.reset_id;
+    reset.watermark = cleared.Encode();
     st = conn_->Execute("DELETE FROM " + dialect_.Quote(begin.spec.table));
     if (st.ok()) st = WriteLedger(reset);
     if (st.ok()) st = conn_->Commit();

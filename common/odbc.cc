@@ -230,9 +230,45 @@ Result<std::vector<DbColumnInfo>> OdbcConnection::Columns(const std::string& tab
     if (s->GetText(4, &text).ok()) info.data_type = static_cast<int16_t>(std::atoi(text.c_str()));
     if (!s->GetText(5, &info.type_name).ok()) info.type_name.clear();
     if (s->GetText(6, &text).ok()) info.size = std::atoll(text.c_str());
+    if (!s->GetText(2, &info.table).ok()) info.table.clear();
+    auto digits = s->GetText(8, &text);
+    if (digits.ok() && digits.value() && !text.empty())
+      info.decimal_digits = std::atoi(text.c_str());
     cols.push_back(std::move(info));
   }
   return cols;
+}
+
+Result<std::vector<DbTableInfo>> OdbcConnection::Tables() {
+  SQLHSTMT stmt = nullptr;
+  if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, dbc_, &stmt))) {
+    return Diagnose(SQL_HANDLE_DBC, dbc_, "allocate statement");
+  }
+  std::unique_ptr<OdbcStatement> s(new OdbcStatement(this, stmt));
+  char all[] = "%";
+  char types[] = "TABLE,VIEW";
+  SQLRETURN rc = SQLTables(stmt, nullptr, 0, nullptr, 0, reinterpret_cast<SQLCHAR*>(all), SQL_NTS,
+                           reinterpret_cast<SQLCHAR*>(types), SQL_NTS);
+  if (!SQL_SUCCEEDED(rc)) return Diagnose(SQL_HANDLE_STMT, stmt, "list tables");
+  std::vector<DbTableInfo> tables;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, s->Fetch());
+    if (!row) break;
+    DbTableInfo info;
+    if (!s->GetText(0, &info.catalog).ok()) info.catalog.clear();
+    if (!s->GetText(1, &info.schema).ok()) info.schema.clear();
+    DX_RETURN_IF_ERROR(s->GetText(2, &info.name).status());
+    tables.push_back(std::move(info));
+  }
+  return tables;
+}
+
+std::string OdbcConnection::CurrentCatalog() {
+  char buf[256] = {0};
+  SQLINTEGER len = 0;
+  if (!SQL_SUCCEEDED(SQLGetConnectAttr(dbc_, SQL_ATTR_CURRENT_CATALOG, buf, sizeof(buf) - 1, &len)))
+    return "";
+  return std::string(buf);
 }
 
 OdbcStatement::~OdbcStatement() {

@@ -21,6 +21,15 @@ struct DbColumnInfo {
   int16_t data_type = 0;  // SQL_* type code
   std::string type_name;
   int64_t size = 0;
+  std::string table;        // the table the driver matched (names are search patterns)
+  int decimal_digits = -1;  // scale of numeric columns; -1 when the driver reports none
+};
+
+// A table or view the driver lists (SQLTables).
+struct DbTableInfo {
+  std::string catalog;  // empty when the driver reports none
+  std::string schema;
+  std::string name;
 };
 
 class OdbcConnection {
@@ -47,6 +56,10 @@ class OdbcConnection {
   Result<std::string> QueryScalar(const std::string& sql);
   // The columns of `table`; empty when the table does not exist.
   Result<std::vector<DbColumnInfo>> Columns(const std::string& table);
+  // Every table and view the driver lists (SQLTables), in the driver's order.
+  Result<std::vector<DbTableInfo>> Tables();
+  // The connection's current catalog (database), or "" when the driver has none.
+  std::string CurrentCatalog();
 
  private:
   friend class OdbcStatement;

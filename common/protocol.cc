@@ -107,6 +107,7 @@ std::string Encode(const TableBegin& m) {
     w.PutVarint(static_cast<uint64_t>(c.scale));
     w.PutU8(static_cast<uint8_t>((c.not_null ? 1 : 0) | (c.primary_key ? 2 : 0)));
   }
+  w.PutString(m.reset_id);
   return w.Take();
 }
 
@@ -139,6 +140,7 @@ Status Decode(std::string_view in, TableBegin* m) {
     c.not_null = (flags & 1) != 0;
     c.primary_key = (flags & 2) != 0;
   }
+  DX_RETURN_IF_ERROR(r.GetString(&m->reset_id));
   return Finish(r, "table begin");
 }
 

@@ -66,6 +66,9 @@ struct TableBegin {
   uint64_t run_id = 0;
   bool reset = false;  // resync: drop what the agent holds for this subscription first
   TableSpec spec;
+  // Names the resync request: the agent clears the table once per id and records the id with
+  // the clearing, so a resync retried after a crash resumes its load. Empty: clear every time.
+  std::string reset_id;
 };
 
 struct TableReady {

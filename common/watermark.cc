@@ -5,14 +5,15 @@
 namespace dx {
 
 std::string Watermark::Encode() const {
-  if (empty()) return "";
+  if (empty() && resync.empty()) return "";
   nlohmann::json j = nlohmann::json::object();
   if (in_full_load()) {
     j["full_load_until"] = full_load_until;
-  } else {
+  } else if (!empty()) {
     j["after"] = updatetime;
   }
   j["key"] = key;
+  if (!resync.empty()) j["resync"] = resync;
   return j.dump();
 }
 
@@ -26,8 +27,12 @@ Result<Watermark> Watermark::Decode(const std::string& text) {
     w.full_load_until = j["full_load_until"].get<std::string>();
   } else if (j.contains("after") && j["after"].is_string()) {
     w.updatetime = j["after"].get<std::string>();
-  } else {
-    return bad();
+  } else if (!j.contains("resync") || !j["key"].empty()) {
+    return bad();  // only a reset (resync, no position yet) has neither
+  }
+  if (j.contains("resync")) {
+    if (!j["resync"].is_string()) return bad();
+    w.resync = j["resync"].get<std::string>();
   }
   for (const auto& k : j["key"]) {
     if (!k.is_string()) return bad();

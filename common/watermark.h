@@ -17,7 +17,11 @@ struct Watermark {
   std::string full_load_until;   // set during the full load: its fixed UPDATETIME bound
   std::string updatetime;        // incremental: last UPDATETIME delivered
   std::vector<std::string> key;  // primary-key values of the last row, in key-column order
+  // The resync request whose reset cleared the agent's table (kept from then on), so that a
+  // retried resync resumes its load instead of clearing it again.
+  std::string resync = {};
 
+  // No position: read everything (a new subscription, or right after a resync's reset).
   bool empty() const { return full_load_until.empty() && updatetime.empty() && key.empty(); }
   bool in_full_load() const { return !full_load_until.empty(); }
   // A readable JSON form stored in ledgers, e.g. {"after":"2026-11-21 10:00:00","key":["42"]}.

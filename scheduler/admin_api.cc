@@ -82,6 +82,10 @@ ApiResponse AdminApi::Handle(const ApiRequest& request) {
     if (rest == "subscriptions") return Subscriptions();
     if (rest == "runs") return Runs(request);
     if (rest == "catalog") return Catalog();
+    const std::string sub_prefix = "subscriptions/";
+    if (rest.rfind(sub_prefix, 0) == 0 && rest.size() > sub_prefix.size()) {
+      return SubscriptionDetail(rest.substr(sub_prefix.size()));
+    }
     const std::string runs = "runs/";
     if (rest.rfind(runs, 0) == 0 && rest.size() > runs.size() + 8 &&
         rest.compare(rest.size() - 8, 8, "/receipt") == 0) {
@@ -124,26 +128,42 @@ ApiResponse AdminApi::Agents() {
   return Json(200, out);
 }
 
+json AdminApi::SubscriptionState(const Subscription& s) {
+  const int64_t now = ToUnixSeconds(clock_.Now());
+  json j = ToJson(s);
+  j["next_due"] = s.next_due;
+  j["failures"] = s.failures;
+  j["acked_seq"] = s.acked_seq;
+  j["watermark"] = s.watermark;
+  j["running"] = dispatcher_.IsRunning(s.name);
+  j["resync_pending"] = s.resync_pending;
+  j["manual_pending"] = s.manual_pending;
+  j["last_ok_at"] = s.last_ok_at;
+  j["lag_s"] = s.last_ok_at > 0 ? json(now - s.last_ok_at) : json(nullptr);
+  j["stopped"] = s.stopped();
+  j["stopped_error"] = s.stopped_error;
+  j["stopped_at"] = s.stopped_at;
+  j["caught_up_ms"] = s.caught_up_ms;
+  auto last = store_.LastRun(s.name);
+  j["last_run"] = last.ok() && last.value() ? ToJson(*last.value()) : json(nullptr);
+  return j;
+}
+
 ApiResponse AdminApi::Subscriptions() {
   auto subs = store_.ListSubscriptions();
   if (!subs.ok()) return Error(500, subs.status().message());
-  const int64_t now = ToUnixSeconds(clock_.Now());
   json out = json::array();
-  for (const Subscription& s : subs.value()) {
-    json j = ToJson(s);
-    j["next_due"] = s.next_due;
-    j["failures"] = s.failures;
-    j["acked_seq"] = s.acked_seq;
-    j["watermark"] = s.watermark;
-    j["running"] = dispatcher_.IsRunning(s.name);
-    j["resync_pending"] = s.resync_pending;
-    j["last_ok_at"] = s.last_ok_at;
-    j["lag_s"] = s.last_ok_at > 0 ? json(now - s.last_ok_at) : json(nullptr);
-    auto last = store_.LastRun(s.name);
-    j["last_run"] = last.ok() && last.value() ? ToJson(*last.value()) : json(nullptr);
-    out.push_back(j);
-  }
+  for (const Subscription& s : subs.value()) out.push_back(SubscriptionState(s));
   return Json(200, out);
+}
+
+ApiResponse AdminApi::SubscriptionDetail(const std::string& name) {
+  auto sub = store_.GetSubscription(name);
+  if (!sub.ok()) return Error(500, sub.status().message());
+  if (!sub.value()) return Error(404, "no subscription named '" + name + "'");
+  json j = SubscriptionState(*sub.value());
+  j["now_ms"] = ToUnixMillis(clock_.Now());  // the scheduler's clock, for dxctl wait
+  return Json(200, j);
 }
 
 ApiResponse AdminApi::Runs(const ApiRequest& request) {
@@ -197,16 +217,20 @@ ApiResponse AdminApi::Catalog() {
 ApiResponse AdminApi::Apply(const ApiRequest& request) {
   std::string name = "manifest";
   if (auto it = request.query.find("file"); it != request.query.end()) name = it->second;
-  auto outcomes = ApplyManifest(store_, request.body, name);
+  // Entries are checked against their sources (the scheduler holds the connection strings).
+  OdbcSourceReader sources;
+  auto outcomes = ApplyManifest(store_, request.body, name, &sources);
   if (!outcomes.ok()) {
     AuditCall(request, "apply", name, "refused: " + outcomes.status().message());
     return Error(HttpStatusFor(outcomes.status()), outcomes.status().message());
   }
   json out = json::array();
   for (const ApplyOutcome& o : outcomes.value()) {
-    out.push_back({{"kind", o.kind}, {"name", o.name}, {"action", o.action}});
+    out.push_back({{"kind", o.kind}, {"name", o.name}, {"action", o.action}, {"note", o.note}});
     if (o.action != "unchanged")
       AuditCall(request, "apply." + o.action, o.kind + "/" + o.name, "ok");
+    if (o.action != "resumed" && o.note.rfind("resumed", 0) == 0)
+      AuditCall(request, "apply.resumed", o.kind + "/" + o.name, "ok");
   }
   return Json(200, out);
 }

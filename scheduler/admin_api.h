@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "common/clock.h"
@@ -37,6 +38,9 @@ class AdminApi {
  private:
   ApiResponse Agents();
   ApiResponse Subscriptions();
+  // One subscription with its state and the scheduler's clock (dxctl describe, dxctl wait).
+  ApiResponse SubscriptionDetail(const std::string& name);
+  nlohmann::json SubscriptionState(const Subscription& s);
   ApiResponse Runs(const ApiRequest& request);
   ApiResponse Catalog();
   ApiResponse Receipt(const std::string& run_id);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "scheduler/retry_policy.h"
 #include "scheduler/schedule.h"
 
 namespace dx::scheduler {
@@ -45,7 +46,16 @@ Result<int64_t> Dispatcher::Trigger(const std::string& subscription, bool resync
     return FailedPrecondition("subscription '" + subscription + "' is " + sub->status);
   }
   DX_ASSIGN_OR_RETURN(auto last, store_.LastRun(subscription));
-  DX_RETURN_IF_ERROR(store_.SetPending(subscription, true, resync || sub->resync_pending));
+  if (sub->stopped()) {
+    // The operator acts: a stopped subscription runs again (and stops again if it must).
+    DX_RETURN_IF_ERROR(store_.SetStopped(subscription, "", 0));
+    LOG_INFO("subscription " << subscription << " resumed by an operator");
+  }
+  if (resync) {
+    DX_RETURN_IF_ERROR(store_.RequestResync(subscription, true));
+  } else {
+    DX_RETURN_IF_ERROR(store_.SetPending(subscription, true, sub->resync_pending));
+  }
   cv_.notify_all();
   return last ? last->id : 0;
 }
@@ -69,10 +79,16 @@ void Dispatcher::Tick() {
   const int64_t now = ToUnixSeconds(clock_.Now());
   for (Subscription& sub : subs.value()) {
     if (sub.status != "active") continue;
+    if (sub.stopped() && !sub.manual_pending) continue;  // waits for an operator
     auto schedule = Schedule::Parse(sub.schedule);
-    if (!schedule.ok()) continue;  // validated on apply; an old row cannot stop the others
+    if (!schedule.ok()) {  // validated on apply; an old row stops only itself
+      StopSubscription(sub.name, "schedule: " + schedule.status().message());
+      continue;
+    }
+    // A failed run (a resync too) waits out its back-off before the next attempt.
+    const bool backing_off = sub.failures > 0 && sub.next_due > now;
     bool scheduled_due = sub.next_due <= now && (!schedule->manual() || sub.failures > 0);
-    bool due = sub.manual_pending || sub.resync_pending || scheduled_due;
+    bool due = sub.manual_pending || (sub.resync_pending && !backing_off) || scheduled_due;
     if (!due) continue;
     // Only an operator's "run now" reports an offline agent at once; everything else waits
     // for the agent to dial in instead of failing over and over.
@@ -97,25 +113,42 @@ void Dispatcher::Tick() {
   }
 }
 
+void Dispatcher::StopSubscription(const std::string& name, const std::string& error) {
+  const int64_t now = ToUnixSeconds(clock_.Now());
+  Status st = store_.SetStopped(name, error, now);
+  if (!st.ok()) {
+    LOG_ERROR("cannot stop " << name << ": " << st.message());
+    return;
+  }
+  LOG_ERROR("subscription " << name << " stopped until an operator acts: " << error);
+  (void)store_.Audit(
+      {ToUnixMillis(clock_.Now()), "scheduler", "stop", name, "stopped: " + error, ""});
+}
+
 void Dispatcher::RunOne(Subscription sub, std::string trigger, bool reset) {
   RunRecord run = exchange_.Execute(sub, trigger, reset);
   const int64_t now = ToUnixSeconds(clock_.Now());
   auto schedule = Schedule::Parse(sub.schedule);
   Status st;
   if (run.status == "succeeded") {
-    int64_t next = schedule.ok() ? schedule->NextAfter(now) : 0;
-    st = store_.SetSchedule(sub.name, schedule.ok() && schedule->manual() ? 0 : next, 0);
-    if (st.ok()) st = store_.SetLastSuccess(sub.name, now);
-    if (st.ok() && reset) {
-      auto latest = store_.GetSubscription(sub.name);
-      bool manual = latest.ok() && latest.value() && latest.value()->manual_pending;
-      st = store_.SetPending(sub.name, manual, false);
+    int64_t next = 0;
+    if (schedule.ok() && !schedule->manual()) {
+      next = schedule->NextAfter(now);
+      if (next == 0) StopSubscription(sub.name, "schedule '" + sub.schedule + "' never fires");
     }
+    st = store_.SetSchedule(sub.name, next, 0);
+    if (st.ok()) st = store_.SetLastSuccess(sub.name, now);
+    if (st.ok()) st = store_.SetCaughtUp(sub.name, run.started_at);
+    if (st.ok() && reset) st = store_.FinishResync(sub.name, sub.resync_id);
+  } else if (IsPermanentFailure(run.code)) {
+    StopSubscription(sub.name, run.error);
+    st = store_.SetSchedule(sub.name, now, 0);
   } else {
-    int failures = std::min(sub.failures + 1, 30);
-    int64_t backoff = config_.exchange.retry_min_s;
-    for (int i = 1; i < failures && backoff < config_.exchange.retry_max_s; ++i) backoff *= 2;
-    backoff = std::min<int64_t>(backoff, config_.exchange.retry_max_s);
+    auto latest = store_.GetSubscription(sub.name);
+    bool progressed = latest.ok() && latest.value() && latest.value()->acked_seq > sub.acked_seq;
+    int failures = FailuresAfter(sub.failures, progressed);
+    int64_t backoff =
+        RetryDelaySeconds(failures, config_.exchange.retry_min_s, config_.exchange.retry_max_s);
     st = store_.SetSchedule(sub.name, now + backoff, failures);
   }
   if (!st.ok()) LOG_ERROR("cannot update schedule of " << sub.name << ": " << st.message());

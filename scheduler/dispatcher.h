@@ -1,7 +1,8 @@
 // Dispatcher: decides when subscriptions run. Every tick it starts the runs that are due
 // (schedule, manual trigger, resync) on a bounded pool of workers, never two runs of one
-// subscription at once. A missed schedule after downtime runs once; a failed run is retried
-// with exponential back-off; a scheduled run waits while its agent is offline.
+// subscription at once. A missed schedule after downtime runs once; a transient failure is
+// retried with exponential back-off (resyncs too); a permanent one stops the subscription
+// until an operator acts (RetryPolicy); a scheduled run waits while its agent is offline.
 #pragma once
 
 #include <atomic>
@@ -39,6 +40,8 @@ class Dispatcher {
  private:
   void Loop();
   void RunOne(Subscription sub, std::string trigger, bool reset);
+  // Records a permanent failure: the subscription waits for an operator.
+  void StopSubscription(const std::string& name, const std::string& error);
 
   Store& store_;
   AgentHub& hub_;

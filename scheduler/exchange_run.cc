@@ -9,6 +9,8 @@
 #include "scheduler/extractor.h"
 #include "scheduler/file_run.h"
 #include "scheduler/manifest.h"
+#include "scheduler/source_schema.h"
+#include "scheduler/source_text.h"
 
 namespace dx::scheduler {
 namespace {
@@ -49,6 +51,7 @@ RunRecord ExchangeRun::Execute(const Subscription& sub, const std::string& trigg
   run.finished_at = ToUnixMillis(clock_.Now());
   run.status = st.ok() ? "succeeded" : "failed";
   run.error = st.ok() ? "" : st.message();
+  run.code = st.code();
   if (run.id == 0 && (!st.ok() || run.rows > 0)) (void)Record(&run);
   if (run.id == 0) return run;  // an empty scheduled poll: nothing to record
   Status recorded = store_.FinishRun(run);
@@ -92,11 +95,18 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
   }
   DX_ASSIGN_OR_RETURN(auto source, store_.GetSource(entry->source));
   if (!source) return FailedPrecondition("source '" + entry->source + "' no longer exists");
+  DX_ASSIGN_OR_RETURN(auto subscriptions, store_.ListSubscriptions());
+  DX_RETURN_IF_ERROR(CheckTargetTableFree(sub, subscriptions));
   std::shared_ptr<AgentSession> session = hub_.Find(sub.agent);
   if (!session) return Unavailable("agent " + sub.agent + " is offline");
 
   // Open the source first: if it is unreachable, nothing is announced and nothing moves.
   DX_ASSIGN_OR_RETURN(auto extractor, Extractor::Open(source->connection));
+  // What the source really has: a column renamed, dropped or widened behind the catalog's back
+  // stops the run before anything is read (and the names are the source's own spelling).
+  DX_ASSIGN_OR_RETURN(ResolvedSource resolved,
+                      CheckEntryAgainstSource(extractor->connection(), extractor->dialect().dbms(),
+                                              *entry, ColumnsUsedBy(sub, *entry)));
   DX_ASSIGN_OR_RETURN(std::string source_now, extractor->SourceNow());
   DX_ASSIGN_OR_RETURN(std::string bound, ShiftTimestamp(source_now, -options_.safety_lag_s));
 
@@ -105,6 +115,7 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
   begin.run_id = ++attempts_;
   begin.reset = reset;
   begin.spec = SubscribedTable(sub, *entry);
+  begin.reset_id = reset ? sub.resync_id : "";
   session->ResetMailbox(sub.name);
   DX_RETURN_IF_ERROR(session->Send(MessageType::kTableBegin, Encode(begin)));
   TableReady ready;
@@ -112,15 +123,36 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     DX_ASSIGN_OR_RETURN(ready, session->AwaitTableReady(sub.name, seconds(options_.ack_timeout_s)));
   } while (ready.run_id != begin.run_id);  // a late answer to an earlier run
   if (ready.code != StatusCode::kOk) return Status(ready.code, "agent: " + ready.error);
-  if (reset) DX_RETURN_IF_ERROR(store_.SetProgress(sub.name, ready.ledger.batch_seq, ""));
+  if (reset) {
+    DX_RETURN_IF_ERROR(
+        store_.SetProgress(sub.name, ready.ledger.batch_seq, ready.ledger.watermark));
+  }
 
+  // The query names what the source has; the agent keeps the catalog's names.
   ExtractSpec spec;
-  spec.source_table = entry->source_table;
+  spec.source_table = resolved.table;
   spec.columns = begin.spec.columns;
+  for (ColumnSpec& c : spec.columns) c.name = resolved.Column(c.name);
   spec.updatetime = entry->FindField(entry->updatetime_column)->column;
+  spec.updatetime.name = resolved.Column(spec.updatetime.name);
   spec.filter = sub.filter;
-  for (const RowCondition& c : sub.filter)
+  for (RowCondition& c : spec.filter) {
     spec.filter_columns.push_back(entry->FindField(c.column)->column);
+    spec.filter_columns.back().name = resolved.Column(c.column);
+    c.column = spec.filter_columns.back().name;
+  }
+  // Text leaves as UTF-8, converted correctly from what the source holds, or not at all.
+  TextSpec text_spec;
+  text_spec.dbms = extractor->dialect().dbms();
+  text_spec.connection = source->connection;
+  text_spec.source_table = resolved.table;
+  text_spec.columns = spec.columns;
+  for (const ColumnSpec& c : begin.spec.columns) {
+    auto it = resolved.columns.find(c.name);
+    text_spec.charsets.push_back(it == resolved.columns.end() ? "" : it->second.charset);
+  }
+  text_spec.encoding = source->encoding;
+  DX_ASSIGN_OR_RETURN(auto text, SourceText::Make(std::move(text_spec)));
   DX_ASSIGN_OR_RETURN(spec.after, Watermark::Decode(ready.ledger.watermark));
   spec.bound = bound;
   DX_RETURN_IF_ERROR(extractor->Start(spec));
@@ -157,6 +189,8 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     DX_ASSIGN_OR_RETURN(size_t n,
                         extractor->Read(static_cast<size_t>(options_.batch_rows), &batch, &last));
     if (n == 0) break;
+    DX_RETURN_IF_ERROR(text->Normalize(&batch));
+    DX_RETURN_IF_ERROR(text->CheckPosition(last));
     raw.clear();
     batch.EncodeTo(&raw);
     BatchMessage message;
@@ -183,7 +217,9 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     done.subscription = sub.name;
     done.run_id = begin.run_id;
     done.seq = ++seq;
-    done.watermark = extractor->FinishedWatermark().Encode();
+    Watermark finished = extractor->FinishedWatermark();
+    finished.resync = spec.after.resync;
+    done.watermark = finished.Encode();
     raw.clear();
     RowBatch(columns).EncodeTo(&raw);
     DX_ASSIGN_OR_RETURN(done.payload, Compress(raw, options_.compression_level));

@@ -33,6 +33,8 @@ class Extractor {
   static Result<std::unique_ptr<Extractor>> Open(const std::string& connection_string);
 
   const SqlDialect& dialect() const { return dialect_; }
+  // The source connection, for catalog look-ups before Start (not while rows are read).
+  OdbcConnection& connection() { return *conn_; }
   // The source's current local time, "YYYY-MM-DD HH:MM:SS".
   Result<std::string> SourceNow();
   Status Start(const ExtractSpec& spec);

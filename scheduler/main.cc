@@ -45,6 +45,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   dx::SystemClock clock;
+  // A run the last stop interrupted runs again at once (a resync resumes its load), so an
+  // operator waiting for it (dxctl run --wait) sees it finish.
+  if (auto subs = (*store)->ListSubscriptions(); subs.ok()) {
+    for (const auto& sub : subs.value()) {
+      auto last = (*store)->LastRun(sub.name);
+      if (last.ok() && last.value() && last.value()->status == "running") {
+        (void)(*store)->SetPending(sub.name, true, sub.resync_pending);
+      }
+    }
+  }
   auto interrupted = (*store)->MarkInterruptedRuns(dx::ToUnixMillis(clock.Now()));
   if (interrupted.ok() && interrupted.value() > 0) {
     LOG_WARN(interrupted.value() << " run(s) were interrupted by the last stop; they resume");

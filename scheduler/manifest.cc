@@ -1,14 +1,17 @@
 #include "scheduler/manifest.h"
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/ascii.h"
 #include "common/config_value.h"
 #include "common/file_path.h"
 #include "scheduler/schedule.h"
 #include "scheduler/secret.h"
+#include "scheduler/source_text.h"
 
 namespace dx::scheduler {
 namespace {
@@ -22,6 +25,32 @@ struct Parsed {
   std::map<std::string, ConfigValue> where;  // "Kind/name" -> document, for error locations
 };
 
+// The keys each kind accepts (ManifestKeys); docs/MANIFEST.md documents every one.
+const std::vector<std::string> kSourceKeys = {"kind", "name", "connection", "encoding"};
+const std::vector<std::string> kFieldKeys = {"item",        "column",  "type",   "not_null",
+                                             "primary_key", "meaning", "format", "example"};
+// The description every catalog resource carries (第十七条, 附件三), table or file.
+const std::vector<std::string> kDescriptionKeys = {
+    "kind",       "name",       "provider",       "mounted",
+    "summary",    "share_type", "security_level", "update_frequency",
+    "time_range", "topic",      "scope"};
+const std::vector<std::string> kEntryOnlyKeys = {"source", "source_table", "updatetime_column",
+                                                 "fields"};
+const std::vector<std::string> kFileOnlyKeys = {"directory", "include", "exclude", "recursive"};
+const std::vector<std::string> kAgentKeys = {"kind",        "name",        "secret",
+                                             "secret_hash", "description", "bandwidth_kbps"};
+const std::vector<std::string> kSubscriptionKeys = {
+    "kind",         "name",        "agent",
+    "entry",        "columns",     "filter",
+    "target_table", "target_path", "propagate_deletes",
+    "schedule",     "status"};
+const std::vector<std::string> kFilterKeys = {"column", "op", "value", "values"};
+
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 bool OneOf(const std::string& v, std::initializer_list<const char*> options) {
   for (const char* o : options) {
     if (v == o) return true;
@@ -30,17 +59,23 @@ bool OneOf(const std::string& v, std::initializer_list<const char*> options) {
 }
 
 Status ParseSource(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "connection"}));
+  DX_RETURN_IF_ERROR(doc.CheckKeys(kSourceKeys));
   Source s;
   DX_RETURN_IF_ERROR(doc.GetString("name", &s.name, true));
   DX_RETURN_IF_ERROR(doc.GetString("connection", &s.connection, true));
+  DX_RETURN_IF_ERROR(doc.GetString("encoding", &s.encoding));
+  s.encoding = AsciiLower(s.encoding);
+  if (s.encoding == "utf-8" || s.encoding == "utf8") s.encoding.clear();
+  if (!s.encoding.empty()) {
+    Status st = CheckSourceEncoding(s.encoding);
+    if (!st.ok()) return doc["encoding"].Error(st.message());
+  }
   out->sources.push_back(s);
   return Status::Ok();
 }
 
 Status ParseField(const ConfigValue& f, Field* field) {
-  DX_RETURN_IF_ERROR(f.CheckKeys(
-      {"item", "column", "type", "not_null", "primary_key", "meaning", "format", "example"}));
+  DX_RETURN_IF_ERROR(f.CheckKeys(kFieldKeys));
   std::string type;
   DX_RETURN_IF_ERROR(f.GetString("type", &type, true));
   auto spec = ParseColumnType(type);
@@ -59,18 +94,6 @@ Status ParseField(const ConfigValue& f, Field* field) {
   DX_RETURN_IF_ERROR(f.GetString("example", &field->example));
   if (field->column.primary_key) field->column.not_null = true;
   return Status::Ok();
-}
-
-// The description every catalog resource carries (第十七条, 附件三), table or file.
-const std::vector<std::string> kDescriptionKeys = {
-    "kind",       "name",       "provider",       "mounted",
-    "summary",    "share_type", "security_level", "update_frequency",
-    "time_range", "topic",      "scope"};
-
-std::vector<std::string> WithDescriptionKeys(std::initializer_list<const char*> more) {
-  std::vector<std::string> keys = kDescriptionKeys;
-  keys.insert(keys.end(), more.begin(), more.end());
-  return keys;
 }
 
 Status ParseCatalogDescription(const ConfigValue& doc, CatalogEntry* entry) {
@@ -99,8 +122,7 @@ Status ParseCatalogDescription(const ConfigValue& doc, CatalogEntry* entry) {
 }
 
 Status ParseEntry(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(doc.CheckKeys(
-      WithDescriptionKeys({"source", "source_table", "updatetime_column", "fields"})));
+  DX_RETURN_IF_ERROR(doc.CheckKeys(Concat(kDescriptionKeys, kEntryOnlyKeys)));
   CatalogEntry e;
   DX_RETURN_IF_ERROR(ParseCatalogDescription(doc, &e));
   DX_RETURN_IF_ERROR(doc.GetString("source", &e.source, true));
@@ -139,8 +161,7 @@ Status ParseEntry(const ConfigValue& doc, Parsed* out) {
 }
 
 Status ParseFileResource(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(
-      doc.CheckKeys(WithDescriptionKeys({"directory", "include", "exclude", "recursive"})));
+  DX_RETURN_IF_ERROR(doc.CheckKeys(Concat(kDescriptionKeys, kFileOnlyKeys)));
   CatalogEntry e;
   e.kind = "file";
   DX_RETURN_IF_ERROR(ParseCatalogDescription(doc, &e));
@@ -156,8 +177,7 @@ Status ParseFileResource(const ConfigValue& doc, Parsed* out) {
 }
 
 Status ParseAgent(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(
-      doc.CheckKeys({"kind", "name", "secret", "secret_hash", "description", "bandwidth_kbps"}));
+  DX_RETURN_IF_ERROR(doc.CheckKeys(kAgentKeys));
   AgentRecord a;
   DX_RETURN_IF_ERROR(doc.GetInt("bandwidth_kbps", &a.bandwidth_kbps, 0, 100000000));
   std::string secret;
@@ -177,9 +197,7 @@ Status ParseAgent(const ConfigValue& doc, Parsed* out) {
 }
 
 Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(
-      doc.CheckKeys({"kind", "name", "agent", "entry", "columns", "filter", "target_table",
-                     "target_path", "propagate_deletes", "schedule", "status"}));
+  DX_RETURN_IF_ERROR(doc.CheckKeys(kSubscriptionKeys));
   Subscription s;
   DX_RETURN_IF_ERROR(doc.GetString("name", &s.name, true));
   DX_RETURN_IF_ERROR(doc.GetString("agent", &s.agent, true));
@@ -198,6 +216,10 @@ Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
   DX_RETURN_IF_ERROR(doc.GetString("schedule", &s.schedule));
   auto schedule = Schedule::Parse(s.schedule);
   if (!schedule.ok()) return doc["schedule"].Error(schedule.status().message());
+  if (!schedule->manual() && schedule->NextAfter(static_cast<int64_t>(std::time(nullptr))) == 0) {
+    return doc["schedule"].Error("'" + s.schedule +
+                                 "' never fires (no such date in the next five years)");
+  }
   DX_RETURN_IF_ERROR(doc.GetString("status", &s.status));
   if (!OneOf(s.status, {"active", "suspended"})) {
     return doc["status"].Error("expected active or suspended");
@@ -206,7 +228,7 @@ Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
   if (filter.present() && !filter.IsSequence())
     return filter.Error("expected a list of conditions");
   for (const ConfigValue& c : filter.Items()) {
-    DX_RETURN_IF_ERROR(c.CheckKeys({"column", "op", "value", "values"}));
+    DX_RETURN_IF_ERROR(c.CheckKeys(kFilterKeys));
     RowCondition cond;
     DX_RETURN_IF_ERROR(c.GetString("column", &cond.column, true));
     DX_RETURN_IF_ERROR(c.GetString("op", &cond.op));
@@ -280,8 +302,36 @@ Status CheckSubscriptionAgainstEntry(const Subscription& sub, const CatalogEntry
   return Status::Ok();
 }
 
+Status CheckTargetTableFree(const Subscription& sub, const std::vector<Subscription>& all) {
+  if (sub.target_table.empty()) return Status::Ok();
+  const std::string table = AsciiLower(sub.target_table);
+  for (const Subscription& other : all) {
+    if (other.name == sub.name || other.agent != sub.agent || other.target_table.empty()) continue;
+    if (AsciiLower(other.target_table) == table) {
+      return FailedPrecondition("subscription '" + other.name + "' already writes table '" +
+                                other.target_table + "' at agent '" + sub.agent +
+                                "': two subscriptions may not write one table (a resync of one "
+                                "would delete the other's rows); choose another target_table");
+    }
+  }
+  return Status::Ok();
+}
+
+const std::map<std::string, std::vector<std::string>>& ManifestKeys() {
+  static const auto* keys = new std::map<std::string, std::vector<std::string>>{
+      {"Source", kSourceKeys},
+      {"CatalogEntry", Concat(kDescriptionKeys, kEntryOnlyKeys)},
+      {"CatalogEntry.fields", kFieldKeys},
+      {"FileResource", Concat(kDescriptionKeys, kFileOnlyKeys)},
+      {"Agent", kAgentKeys},
+      {"Subscription", kSubscriptionKeys},
+      {"Subscription.filter", kFilterKeys}};
+  return *keys;
+}
+
 Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string& text,
-                                                const std::string& source_name) {
+                                                const std::string& source_name,
+                                                SourceReader* reader) {
   DX_ASSIGN_OR_RETURN(auto docs, ConfigValue::LoadText(text, source_name));
   if (docs.empty()) return InvalidArgument(source_name + ": no documents");
   Parsed parsed;
@@ -339,6 +389,69 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
     if (!st.ok()) return doc.Error(st.message());
   }
 
+  // Two subscriptions may not write one table at one agent, in this manifest or with what
+  // the store already has (a subscription redefined here replaces its stored definition).
+  DX_ASSIGN_OR_RETURN(auto stored_subs, store.ListSubscriptions());
+  std::vector<Subscription> all = parsed.subscriptions;
+  for (const Subscription& s : stored_subs) {
+    if (FindByName(parsed.subscriptions, s.name) == nullptr) all.push_back(s);
+  }
+  for (const Subscription& s : parsed.subscriptions) {
+    Status st = CheckTargetTableFree(s, all);
+    if (!st.ok()) return parsed.where["Subscription/" + s.name]["target_table"].Error(st.message());
+  }
+
+  // Every table entry against its source: in this manifest, and already applied ones whose
+  // source this manifest redefines. Nothing is applied when one does not match.
+  std::map<std::string, std::string> unchecked;  // entry -> why it was not checked
+  if (reader != nullptr) {
+    std::vector<std::pair<CatalogEntry, bool>> to_check;  // entry, in this manifest
+    for (const CatalogEntry& e : parsed.entries) {
+      if (!e.is_file()) to_check.emplace_back(e, true);
+    }
+    if (!parsed.sources.empty()) {
+      DX_ASSIGN_OR_RETURN(auto stored_entries, store.ListCatalogEntries());
+      for (const CatalogEntry& e : stored_entries) {
+        if (!e.is_file() && FindByName(parsed.entries, e.name) == nullptr &&
+            FindByName(parsed.sources, e.source) != nullptr) {
+          to_check.emplace_back(e, false);
+        }
+      }
+    }
+    for (const auto& [e, in_manifest] : to_check) {
+      std::optional<Source> source;
+      if (const Source* src = FindByName(parsed.sources, e.source)) {
+        source = *src;
+      } else {
+        DX_ASSIGN_OR_RETURN(source, store.GetSource(e.source));
+      }
+      if (!source) continue;  // refused above
+      ConfigValue doc = in_manifest ? parsed.where["CatalogEntry/" + e.name]
+                                    : parsed.where["Source/" + e.source]["connection"];
+      const std::string context =
+          in_manifest ? "" : "catalog entry '" + e.name + "' (already applied): ";
+      auto table = reader->ReadTable(*source, e.source_table);
+      if (!table.ok()) {
+        if (table.status().code() == StatusCode::kUnavailable) {
+          unchecked[e.name] = "not checked: source '" + e.source + "' is unreachable (" +
+                              table.status().message() + "); every run checks before it reads";
+          continue;
+        }
+        ConfigValue at = in_manifest ? doc["source_table"] : doc;
+        return at.Error(context + "source '" + e.source + "': " + table.status().message());
+      }
+      const auto& [dbms, source_table] = table.value();
+      for (size_t i = 0; i < e.fields.size(); ++i) {
+        auto checked = CheckEntryColumns(e, source_table, dbms, {e.fields[i].column.name});
+        if (checked.ok()) continue;
+        ConfigValue at = in_manifest ? doc["fields"].Items()[i]["column"] : doc;
+        return at.Error(context + checked.status().message());
+      }
+      // Encoded sources: a key the source holds in another encoding must be plain ASCII
+      // (checked per row at run time), so only the encoding itself is checked here.
+    }
+  }
+
   std::vector<ApplyOutcome> outcomes;
   Status st = store.InTransaction([&]() -> Status {
     for (const Source& s : parsed.sources) {
@@ -351,8 +464,8 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       DX_ASSIGN_OR_RETURN(auto old, store.GetCatalogEntry(e.name));
       bool same = old && ToJson(*old) == ToJson(e);
       if (!same) DX_RETURN_IF_ERROR(store.PutCatalogEntry(e));
-      outcomes.push_back(
-          {e.is_file() ? "FileResource" : "CatalogEntry", e.name, Action(old.has_value(), same)});
+      outcomes.push_back({e.is_file() ? "FileResource" : "CatalogEntry", e.name,
+                          Action(old.has_value(), same), unchecked[e.name]});
     }
     for (size_t i = 0; i < parsed.agents.size(); ++i) {
       AgentRecord a = parsed.agents[i];
@@ -379,9 +492,32 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       if (old && (old->entry != s.entry || old->columns != s.columns ||
                   ToJson(*old)["filter"] != ToJson(s)["filter"] ||
                   old->target_table != s.target_table || old->target_path != s.target_path)) {
-        DX_RETURN_IF_ERROR(store.SetPending(s.name, old->manual_pending, true));
+        DX_RETURN_IF_ERROR(store.RequestResync(s.name, old->manual_pending));
       }
       outcomes.push_back({"Subscription", s.name, Action(old.has_value(), same)});
+    }
+    // The operator acted: stopped subscriptions this manifest concerns run again (and stop
+    // again if the cause is still there).
+    DX_ASSIGN_OR_RETURN(auto subs, store.ListSubscriptions());
+    for (const Subscription& s : subs) {
+      if (!s.stopped()) continue;
+      bool concerned = FindByName(parsed.subscriptions, s.name) != nullptr ||
+                       FindByName(parsed.entries, s.entry) != nullptr;
+      if (!concerned && !parsed.sources.empty()) {
+        DX_ASSIGN_OR_RETURN(auto entry, store.GetCatalogEntry(s.entry));
+        concerned = entry && FindByName(parsed.sources, entry->source) != nullptr;
+      }
+      if (!concerned) continue;
+      DX_RETURN_IF_ERROR(store.SetStopped(s.name, "", 0));
+      const std::string note = "resumed (was stopped: " + s.stopped_error + ")";
+      auto it = std::find_if(outcomes.begin(), outcomes.end(), [&](const ApplyOutcome& o) {
+        return o.kind == "Subscription" && o.name == s.name;
+      });
+      if (it != outcomes.end()) {
+        it->note = note;
+      } else {
+        outcomes.push_back({"Subscription", s.name, "resumed", note});
+      }
     }
     return Status::Ok();
   });

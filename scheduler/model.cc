@@ -13,7 +13,11 @@ const Field* CatalogEntry::FindField(const std::string& column) const {
   return nullptr;
 }
 
-json ToJson(const Source& s) { return {{"name", s.name}, {"connection", s.connection}}; }
+json ToJson(const Source& s) {
+  json j = {{"name", s.name}, {"connection", s.connection}};
+  if (!s.encoding.empty()) j["encoding"] = s.encoding;
+  return j;
+}
 
 json ToJson(const CatalogEntry& e) {
   json fields = json::array();
@@ -98,6 +102,7 @@ bool FromJson(const json& j, Source* s) {
   if (!j.is_object()) return false;
   s->name = j.value("name", "");
   s->connection = j.value("connection", "");
+  s->encoding = j.value("encoding", "");
   return true;
 }
 

@@ -15,6 +15,9 @@ namespace dx::scheduler {
 struct Source {
   std::string name;
   std::string connection;  // ODBC connection string or "DSN=..."
+  // Encoding of the text the driver delivers, when it is not UTF-8 (e.g. a SQLite file that a
+  // GBK application wrote): "gbk", "gb18030", ... (iconv names). Empty: UTF-8.
+  std::string encoding;
 };
 
 // One field of a catalog entry (附件三: 数据项名称, 字段名, 业务含义, 类型及长度, ...).
@@ -94,6 +97,13 @@ struct Subscription {
   uint64_t acked_seq = 0;
   std::string watermark;
   int64_t last_ok_at = 0;
+  // A permanent failure stops the subscription until an operator acts (apply, run, resync).
+  std::string stopped_error;  // empty: not stopped
+  int64_t stopped_at = 0;     // unix seconds
+  std::string resync_id;      // names the pending resync request; the agent clears once per id
+  int64_t caught_up_ms = 0;   // start (unix ms) of the latest run that succeeded
+
+  bool stopped() const { return !stopped_error.empty(); }
 };
 
 struct RunRecord {
@@ -107,6 +117,7 @@ struct RunRecord {
   int64_t bytes = 0;
   int64_t batches = 0;
   std::string error;
+  StatusCode code = StatusCode::kOk;  // how a failed run failed (not stored)
 };
 
 // The definition parts as JSON (runtime state excluded), for storage and comparison.

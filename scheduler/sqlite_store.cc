@@ -141,7 +141,27 @@ Status SqliteStore::Exec(const std::string& sql) {
   return Status::Ok();
 }
 
-Status SqliteStore::Migrate() { return Exec(kSchema); }
+Status SqliteStore::Migrate() {
+  DX_RETURN_IF_ERROR(Exec(kSchema));
+  // Subscription state added after the first release.
+  DX_RETURN_IF_ERROR(
+      AddColumnIfMissing("subscriptions", "stopped_error", "TEXT NOT NULL DEFAULT ''"));
+  DX_RETURN_IF_ERROR(
+      AddColumnIfMissing("subscriptions", "stopped_at", "INTEGER NOT NULL DEFAULT 0"));
+  DX_RETURN_IF_ERROR(AddColumnIfMissing("subscriptions", "resync_id", "TEXT NOT NULL DEFAULT ''"));
+  DX_RETURN_IF_ERROR(
+      AddColumnIfMissing("subscriptions", "caught_up_ms", "INTEGER NOT NULL DEFAULT 0"));
+  return Status::Ok();
+}
+
+Status SqliteStore::AddColumnIfMissing(const std::string& table, const std::string& column,
+                                       const std::string& declaration) {
+  Query q(db_, ("SELECT 1 FROM pragma_table_info('" + table + "') WHERE name=?").c_str());
+  q.Bind(column);
+  DX_ASSIGN_OR_RETURN(bool present, q.Step());
+  if (present) return Status::Ok();
+  return Exec("ALTER TABLE " + table + " ADD COLUMN " + column + " " + declaration);
+}
 
 Status SqliteStore::InTransaction(const std::function<Status()>& body) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
@@ -315,7 +335,8 @@ Status SqliteStore::PutSubscriptionDefinition(const Subscription& s) {
 
 namespace {
 constexpr const char* kSubscriptionColumns =
-    "spec, next_due, failures, resync_pending, manual_pending, acked_seq, watermark, last_ok_at";
+    "spec, next_due, failures, resync_pending, manual_pending, acked_seq, watermark, last_ok_at, "
+    "stopped_error, stopped_at, resync_id, caught_up_ms";
 
 Subscription ReadSubscription(const std::string& spec, int64_t next_due, int64_t failures,
                               int64_t resync, int64_t manual, int64_t acked,
@@ -341,8 +362,13 @@ Result<std::optional<Subscription>> SqliteStore::GetSubscription(const std::stri
   q.Bind(name);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<Subscription>();
-  return std::optional<Subscription>(ReadSubscription(q.Text(0), q.Int(1), q.Int(2), q.Int(3),
-                                                      q.Int(4), q.Int(5), q.Text(6), q.Int(7)));
+  Subscription s = ReadSubscription(q.Text(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5),
+                                    q.Text(6), q.Int(7));
+  s.stopped_error = q.Text(8);
+  s.stopped_at = q.Int(9);
+  s.resync_id = q.Text(10);
+  s.caught_up_ms = q.Int(11);
+  return std::optional<Subscription>(std::move(s));
 }
 
 Result<std::vector<Subscription>> SqliteStore::ListSubscriptions() {
@@ -353,8 +379,13 @@ Result<std::vector<Subscription>> SqliteStore::ListSubscriptions() {
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    out.push_back(ReadSubscription(q.Text(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5),
-                                   q.Text(6), q.Int(7)));
+    Subscription s = ReadSubscription(q.Text(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5),
+                                      q.Text(6), q.Int(7));
+    s.stopped_error = q.Text(8);
+    s.stopped_at = q.Int(9);
+    s.resync_id = q.Text(10);
+    s.caught_up_ms = q.Int(11);
+    out.push_back(std::move(s));
   }
   return out;
 }
@@ -390,6 +421,41 @@ Status SqliteStore::SetProgress(const std::string& name, uint64_t acked_seq,
 Status SqliteStore::SetLastSuccess(const std::string& name, int64_t at) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_, "UPDATE subscriptions SET last_ok_at=? WHERE name=?").Bind(at).Bind(name).Run();
+}
+
+Status SqliteStore::SetStopped(const std::string& name, const std::string& error, int64_t at) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "UPDATE subscriptions SET stopped_error=?, stopped_at=? WHERE name=?")
+      .Bind(error)
+      .Bind(error.empty() ? int64_t{0} : at)
+      .Bind(name)
+      .Run();
+}
+
+Status SqliteStore::RequestResync(const std::string& name, bool manual) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_,
+               "UPDATE subscriptions SET resync_pending=1, manual_pending=?, "
+               "resync_id=lower(hex(randomblob(8))) WHERE name=?")
+      .Bind(manual ? 1 : 0)
+      .Bind(name)
+      .Run();
+}
+
+Status SqliteStore::FinishResync(const std::string& name, const std::string& resync_id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "UPDATE subscriptions SET resync_pending=0 WHERE name=? AND resync_id=?")
+      .Bind(name)
+      .Bind(resync_id)
+      .Run();
+}
+
+Status SqliteStore::SetCaughtUp(const std::string& name, int64_t run_started_ms) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "UPDATE subscriptions SET caught_up_ms=max(caught_up_ms, ?) WHERE name=?")
+      .Bind(run_started_ms)
+      .Bind(name)
+      .Run();
 }
 
 Result<int64_t> SqliteStore::StartRun(const RunRecord& r) {

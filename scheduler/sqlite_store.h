@@ -45,6 +45,10 @@ class SqliteStore : public Store {
   Status SetProgress(const std::string& name, uint64_t acked_seq,
                      const std::string& watermark) override;
   Status SetLastSuccess(const std::string& name, int64_t at) override;
+  Status SetStopped(const std::string& name, const std::string& error, int64_t at) override;
+  Status RequestResync(const std::string& name, bool manual) override;
+  Status FinishResync(const std::string& name, const std::string& resync_id) override;
+  Status SetCaughtUp(const std::string& name, int64_t run_started_ms) override;
 
   Result<int64_t> StartRun(const RunRecord& run) override;
   Status FinishRun(const RunRecord& run) override;
@@ -70,6 +74,9 @@ class SqliteStore : public Store {
   class Query;
   Status Exec(const std::string& sql);
   Status Migrate();
+  // Adds `column` (with its SQL declaration) to `table` unless the table already has it.
+  Status AddColumnIfMissing(const std::string& table, const std::string& column,
+                            const std::string& declaration);
 
   sqlite3* db_;
   std::recursive_mutex mu_;

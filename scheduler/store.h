@@ -78,6 +78,17 @@ class Store {
   virtual Status SetProgress(const std::string& name, uint64_t acked_seq,
                              const std::string& watermark) = 0;
   virtual Status SetLastSuccess(const std::string& name, int64_t at) = 0;
+  // Stops the subscription with `error` (a permanent failure) until an operator acts; an
+  // empty error resumes it.
+  virtual Status SetStopped(const std::string& name, const std::string& error, int64_t at) = 0;
+  // Asks for a reload from scratch under a new resync id: the agent clears the table once per
+  // id, so a resync interrupted by a crash resumes its load instead of starting over.
+  virtual Status RequestResync(const std::string& name, bool manual) = 0;
+  // Clears the resync request `resync_id` once its reload succeeded (a newer request stays).
+  virtual Status FinishResync(const std::string& name, const std::string& resync_id) = 0;
+  // Records the start (unix ms) of a run that succeeded: every source row stamped before it,
+  // minus the safety lag, is at the agent.
+  virtual Status SetCaughtUp(const std::string& name, int64_t run_started_ms) = 0;
 
   virtual Result<int64_t> StartRun(const RunRecord& run) = 0;
   virtual Status FinishRun(const RunRecord& run) = 0;

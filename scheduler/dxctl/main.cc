@@ -30,10 +30,8 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-// Calls the API; on success parses the body into *out. Returns an exit code (0 = ok).
-int Call(AdminClient& client, const std::string& method, const std::string& path,
-         const std::string& body, json* out) {
-  auto reply = method == "GET" ? client.Get(path) : client.Post(path, body);
+// Turns an API reply into *out (on success) and an exit code (0 = ok).
+int Interpret(const dx::Result<dx::ctl::HttpReply>& reply, json* out) {
   if (!reply.ok()) return Fail(reply.status().message());
   json j = json::parse(reply->body, nullptr, false);
   if (reply->status >= 300) {
@@ -45,6 +43,31 @@ int Call(AdminClient& client, const std::string& method, const std::string& path
   if (j.is_discarded()) return Fail("the scheduler answered with something that is not JSON");
   *out = std::move(j);
   return 0;
+}
+
+// Calls the API; on success parses the body into *out. Returns an exit code (0 = ok).
+int Call(AdminClient& client, const std::string& method, const std::string& path,
+         const std::string& body, json* out) {
+  return Interpret(method == "GET" ? client.Get(path) : client.Post(path, body), out);
+}
+
+using Deadline = std::chrono::steady_clock::time_point;
+
+// A GET that survives a scheduler restart: while the scheduler cannot be reached (or answers
+// 503), it is asked again until `deadline`. Returns an exit code like Call.
+int GetUntil(AdminClient& client, const std::string& path, json* out, Deadline deadline) {
+  bool told = false;
+  while (true) {
+    auto reply = client.Get(path);
+    const bool down = !reply.ok() || reply->status == 503;
+    if (!down || std::chrono::steady_clock::now() >= deadline) return Interpret(reply, out);
+    if (!told) {
+      std::fprintf(stderr, "dxctl: %s; retrying until the deadline\n",
+                   reply.ok() ? "the scheduler is unavailable" : reply.status().message().c_str());
+      told = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
 }
 
 std::string Str(const json& j, const char* key) {
@@ -75,6 +98,14 @@ std::string Bytes(int64_t b) {
   return buf;
 }
 
+// At most `bytes` bytes of `text`, not cutting a UTF-8 character in two.
+std::string Shorten(const std::string& text, size_t bytes) {
+  if (text.size() <= bytes) return text;
+  size_t end = bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xc0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
 void PrintAgents(const json& agents) {
   TablePrinter t({"AGENT", "ONLINE", "LAST SEEN", "ADDRESS", "LOCAL DB", "VERSION"});
   for (const json& a : agents) {
@@ -85,7 +116,7 @@ void PrintAgents(const json& agents) {
   std::cout << t.Render();
 }
 
-void PrintSubscriptions(const json& subs) {
+void PrintSubscriptions(const json& subs, bool wide) {
   TablePrinter t({"SUBSCRIPTION", "AGENT", "SCHEDULE", "STATUS", "LAST RUN", "ROWS", "LAG",
                   "NEXT DUE", "ERROR"});
   for (const json& s : subs) {
@@ -97,10 +128,14 @@ void PrintSubscriptions(const json& subs) {
       last = "#" + Str(r, "id") + " " + Str(r, "status");
       rows = Str(r, "rows");
       error = Str(r, "error");
-      if (error.size() > 60) error = error.substr(0, 57) + "...";
     }
     std::string status = Str(s, "status");
+    if (s.value("stopped", false)) {
+      status = "stopped";
+      error = Str(s, "stopped_error");
+    }
     if (s.value("running", false)) status = "running";
+    if (!wide && error.size() > 60) error = Shorten(error, 57) + "...";
     std::string lag = s["lag_s"].is_null() ? "-" : Str(s, "lag_s") + " s";
     int64_t next = s.value("next_due", int64_t{0});
     std::string next_due =
@@ -123,26 +158,114 @@ void PrintRuns(const json& runs) {
   std::cout << t.Render();
 }
 
-// Waits until a run newer than `after_id` of `sub` has finished; returns its exit code.
+// Waits until a run newer than `after_id` of `sub` has finished; returns its exit code. A run
+// interrupted by a scheduler restart is not the end: the scheduler runs it again, and the
+// scheduler being unreachable meanwhile is waited out until the deadline.
 int WaitForRun(AdminClient& client, const std::string& sub, int64_t after_id, int timeout_s,
                bool as_json) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  const Deadline deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   while (std::chrono::steady_clock::now() < deadline) {
     json runs;
-    int rc = Call(client, "GET", "/api/v1/runs?limit=1&subscription=" + AdminClient::Escape(sub),
-                  "", &runs);
+    int rc = GetUntil(client, "/api/v1/runs?limit=1&subscription=" + AdminClient::Escape(sub),
+                      &runs, deadline);
     if (rc != 0) return rc;
-    if (!runs.empty() && runs[0].value("id", int64_t{0}) > after_id &&
-        Str(runs[0], "status") != "running") {
+    const std::string status = runs.empty() ? "" : Str(runs[0], "status");
+    if (!runs.empty() && runs[0].value("id", int64_t{0}) > after_id && status != "running" &&
+        status != "interrupted") {
       if (as_json)
         std::cout << runs[0].dump(2) << "\n";
       else
         PrintRuns(runs);
-      return Str(runs[0], "status") == "succeeded" ? 0 : 1;
+      return status == "succeeded" ? 0 : 1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return Fail("no finished run of " + sub + " within " + std::to_string(timeout_s) + " s");
+}
+
+// dxctl wait: see the subcommand's help for what "caught up" means and the exit codes.
+int WaitCaughtUp(AdminClient& client, const std::string& sub, int timeout_s) {
+  const Deadline deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  const std::string path = "/api/v1/subscriptions/" + AdminClient::Escape(sub);
+  json j;
+  int rc = GetUntil(client, path, &j, deadline);
+  if (rc != 0) return rc;
+  const int64_t since_ms = j.value("now_ms", int64_t{0});
+  while (true) {
+    if (j.value("caught_up_ms", int64_t{0}) >= since_ms) {
+      std::cout << sub << " caught up (a run that started after the call succeeded)\n";
+      return 0;
+    }
+    if (j.value("stopped", false)) {
+      Fail(sub + " is stopped until an operator acts: " + Str(j, "stopped_error"));
+      return 3;
+    }
+    if (Str(j, "status") != "active") {
+      Fail(sub + " is " + Str(j, "status") + ": nothing will run");
+      return 2;
+    }
+    const bool idle = !j.value("running", false) && !j.value("manual_pending", false) &&
+                      !j.value("resync_pending", false) && j.value("failures", 0) == 0;
+    if (Str(j, "schedule") == "manual" && idle) {
+      Fail(sub + " runs only when triggered and none is queued (dxctl run " + sub + " --wait)");
+      return 2;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    rc = GetUntil(client, path, &j, deadline);
+    if (rc != 0) return rc;
+  }
+  std::string why;
+  if (j.contains("last_run") && j["last_run"].is_object() && !Str(j["last_run"], "error").empty())
+    why = " (last run: " + Str(j["last_run"], "error") + ")";
+  Fail(sub + " has not caught up within " + std::to_string(timeout_s) + " s" + why);
+  return 1;
+}
+
+void PrintDescription(const json& s) {
+  auto line = [](const std::string& key, const std::string& value) {
+    std::cout << key << ":" << std::string(key.size() < 15 ? 15 - key.size() : 1, ' ') << value
+              << "\n";
+  };
+  std::string status = Str(s, "status");
+  if (s.value("stopped", false))
+    status = "stopped since " + When(s.value("stopped_at", int64_t{0}));
+  if (s.value("running", false)) status += " (running)";
+  line("subscription", Str(s, "name"));
+  line("agent", Str(s, "agent"));
+  line("entry", Str(s, "entry"));
+  line("status", status);
+  if (s.value("stopped", false)) line("stopped by", Str(s, "stopped_error"));
+  line("schedule", Str(s, "schedule"));
+  if (!Str(s, "target_table").empty()) line("target table", Str(s, "target_table"));
+  if (!Str(s, "target_path").empty()) line("target path", Str(s, "target_path"));
+  std::string columns;
+  for (const json& c : s.value("columns", json::array())) {
+    columns += (columns.empty() ? "" : ", ") + c.get<std::string>();
+  }
+  if (!columns.empty()) line("columns", columns);
+  for (const json& f : s.value("filter", json::array())) {
+    std::string values;
+    for (const json& v : f.value("values", json::array())) {
+      values += (values.empty() ? "" : ", ") + v.get<std::string>();
+    }
+    line("filter", Str(f, "column") + " " + Str(f, "op") + " " + values);
+  }
+  line("next due", Str(s, "schedule") == "manual" && s.value("failures", 0) == 0
+                       ? "when triggered"
+                       : When(s.value("next_due", int64_t{0})));
+  line("failures", Str(s, "failures"));
+  line("resync pending", s.value("resync_pending", false) ? "yes" : "no");
+  line("last success", When(s.value("last_ok_at", int64_t{0})));
+  line("caught up to", When(s.value("caught_up_ms", int64_t{0}) / 1000));
+  line("watermark", Str(s, "watermark").empty() ? "-" : Str(s, "watermark"));
+  if (s.contains("last_run") && s["last_run"].is_object()) {
+    const json& r = s["last_run"];
+    line("last run", "#" + Str(r, "id") + " " + Str(r, "trigger") + " " + Str(r, "status") + ", " +
+                         Str(r, "rows") + " rows, " +
+                         When(r.value("started_at_ms", int64_t{0}) / 1000));
+    if (!Str(r, "error").empty()) line("last error", Str(r, "error"));
+  }
 }
 
 }  // namespace
@@ -163,7 +286,23 @@ int main(int argc, char** argv) {
   auto* apply = app.add_subcommand("apply", "apply catalog/agent/subscription manifests");
   apply->add_option("-f,--file", file, "YAML manifest")->required();
   app.add_subcommand("agents", "list agents");
-  app.add_subcommand("subscriptions", "list subscriptions")->alias("subs");
+  bool wide = false;
+  auto* subscriptions = app.add_subcommand("subscriptions", "list subscriptions")->alias("subs");
+  subscriptions->add_flag("-w,--wide", wide, "show whole error messages");
+  std::string describe_sub;
+  auto* describe = app.add_subcommand(
+      "describe", "one subscription in full: definition, state, whole errors, last run");
+  describe->add_option("subscription", describe_sub, "subscription name")->required();
+  std::string wait_sub;
+  int wait_timeout_s = 600;
+  auto* wait_cmd = app.add_subcommand(
+      "wait",
+      "wait until a subscription has caught up: a run that started after this call has "
+      "succeeded, so every source row stamped before the call (minus the safety lag) is at the "
+      "agent. Exit 0 caught up, 1 not within the timeout, 2 unknown subscription or nothing "
+      "will run (suspended, or manual with no run queued), 3 stopped until an operator acts");
+  wait_cmd->add_option("subscription", wait_sub, "subscription name")->required();
+  wait_cmd->add_option("--timeout", wait_timeout_s, "seconds to wait")->capture_default_str();
   app.add_subcommand("catalog", "list catalog entries");
   std::string run_sub;
   int limit = 20;
@@ -214,17 +353,25 @@ int main(int argc, char** argv) {
     text << in.rdbuf();
     rc = Call(client, "POST", "/api/v1/apply?file=" + AdminClient::Escape(file), text.str(), &out);
     if (rc == 0 && !as_json) {
-      TablePrinter t({"KIND", "NAME", "ACTION"});
-      for (const json& o : out) t.AddRow({Str(o, "kind"), Str(o, "name"), Str(o, "action")});
+      TablePrinter t({"KIND", "NAME", "ACTION", "NOTE"});
+      for (const json& o : out) {
+        t.AddRow({Str(o, "kind"), Str(o, "name"), Str(o, "action"), Str(o, "note")});
+      }
       std::cout << t.Render();
       return 0;
     }
   } else if (app.got_subcommand("agents")) {
     rc = Call(client, "GET", "/api/v1/agents", "", &out);
     if (rc == 0 && !as_json) return PrintAgents(out), 0;
-  } else if (app.got_subcommand("subscriptions")) {
+  } else if (*subscriptions) {
     rc = Call(client, "GET", "/api/v1/subscriptions", "", &out);
-    if (rc == 0 && !as_json) return PrintSubscriptions(out), 0;
+    if (rc == 0 && !as_json) return PrintSubscriptions(out, wide), 0;
+  } else if (*describe) {
+    rc =
+        Call(client, "GET", "/api/v1/subscriptions/" + AdminClient::Escape(describe_sub), "", &out);
+    if (rc == 0 && !as_json) return PrintDescription(out), 0;
+  } else if (*wait_cmd) {
+    return WaitCaughtUp(client, wait_sub, wait_timeout_s);
   } else if (app.got_subcommand("catalog")) {
     rc = Call(client, "GET", "/api/v1/catalog", "", &out);
     if (rc == 0 && !as_json) {
