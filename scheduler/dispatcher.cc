@@ -149,7 +149,9 @@ void Dispatcher::RunOne(Subscription sub, std::string trigger, bool reset) {
     int failures = FailuresAfter(sub.failures, progressed);
     int64_t backoff =
         RetryDelaySeconds(failures, config_.exchange.retry_min_s, config_.exchange.retry_max_s);
-    st = store_.SetSchedule(sub.name, now + backoff, failures);
+    // Due times are whole seconds: round up so that the wait is never shorter than the back-off.
+    const int64_t now_ms = ToUnixMillis(clock_.Now());
+    st = store_.SetSchedule(sub.name, (now_ms + backoff * 1000 + 999) / 1000, failures);
   }
   if (!st.ok()) LOG_ERROR("cannot update schedule of " << sub.name << ": " << st.message());
   std::lock_guard<std::mutex> lock(mu_);

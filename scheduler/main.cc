@@ -1,5 +1,6 @@
 // dx-scheduler: the central daemon (catalog, subscriptions, schedules, exchange, admin API).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -45,13 +46,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   dx::SystemClock clock;
-  // A run the last stop interrupted runs again at once (a resync resumes its load), so an
-  // operator waiting for it (dxctl run --wait) sees it finish.
+  // A run the last stop interrupted is retried as soon as its agent is back (a resync
+  // resumes its load), so an operator waiting for it (dxctl run --wait) sees it finish.
   if (auto subs = (*store)->ListSubscriptions(); subs.ok()) {
     for (const auto& sub : subs.value()) {
       auto last = (*store)->LastRun(sub.name);
       if (last.ok() && last.value() && last.value()->status == "running") {
-        (void)(*store)->SetPending(sub.name, true, sub.resync_pending);
+        (void)(*store)->SetSchedule(sub.name, dx::ToUnixSeconds(clock.Now()),
+                                    std::max(sub.failures, 1));
       }
     }
   }
