@@ -1,14 +1,44 @@
 #include "agent/agent_config.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "common/ascii.h"
 #include "common/config_value.h"
 #include "common/frame_link.h"
 #include "common/log.h"
 
 namespace dx::agent {
+
+std::string SqliteDatabaseOf(const std::string& conn) {
+  std::string database;
+  bool sqlite = false;
+  size_t start = 0;
+  while (start < conn.size()) {
+    size_t eq = conn.find('=', start);
+    if (eq == std::string::npos) break;
+    std::string key = AsciiLower(conn.substr(start, eq - start));
+    key.erase(0, key.find_first_not_of(' '));
+    size_t end;
+    std::string value;
+    if (eq + 1 < conn.size() && conn[eq + 1] == '{') {  // {value; with semicolons}
+      end = conn.find('}', eq + 2);
+      if (end == std::string::npos) end = conn.size();
+      value = conn.substr(eq + 2, end - eq - 2);
+      end = conn.find(';', end);
+    } else {
+      end = conn.find(';', eq + 1);
+      value = conn.substr(eq + 1, (end == std::string::npos ? conn.size() : end) - eq - 1);
+    }
+    if (key == "driver") sqlite = AsciiLower(value).find("sqlite") != std::string::npos;
+    if (key == "database") database = value;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return sqlite ? database : "";
+}
 
 Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   DX_ASSIGN_OR_RETURN(auto docs, ConfigValue::LoadFile(path));
@@ -42,11 +72,23 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(tls.GetString("ca", &c.tls_ca));
   DX_RETURN_IF_ERROR(tls.GetString("server_name", &c.tls_server_name));
   if (c.tls_server_name.empty()) c.tls_server_name = c.scheduler_host;
+  const std::string database = SqliteDatabaseOf(c.target_connection);
+  if (!database.empty()) {
+    std::error_code ec;
+    std::filesystem::path dir = std::filesystem::path(database).parent_path();
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
+      return target["connection"].Error("the directory '" + dir.string() +
+                                        "' of the SQLite database does not exist (create it, or "
+                                        "correct Database=)");
+    }
+  }
   ConfigValue files = root["files"];
   DX_RETURN_IF_ERROR(files.CheckKeys({"shared_root", "mode"}));
-  DX_RETURN_IF_ERROR(files.GetString("shared_root", &c.shared_root));
-  if (c.shared_root.empty() || c.shared_root[0] != '/') {
-    return files["shared_root"].Error("must be an absolute path");
+  if (files.present()) {
+    DX_RETURN_IF_ERROR(files.GetString("shared_root", &c.shared_root, true));
+    if (c.shared_root.empty() || c.shared_root[0] != '/') {
+      return files["shared_root"].Error("must be an absolute path");
+    }
   }
   std::string mode;
   DX_RETURN_IF_ERROR(files.GetString("mode", &mode));

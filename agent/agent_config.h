@@ -18,12 +18,19 @@ struct AgentConfig {
   int reconnect_min_ms = 200;     // first back-off after a lost connection
   int reconnect_max_ms = 30000;   // back-off ceiling
   int queue_batches = 8;          // decoded batches/chunks buffered between receiving and writing
-  std::string shared_root = "/var/lib/dx/shared";  // where subscribed files are delivered
-  unsigned file_mode = 0640;                       // mode of delivered files
-  std::string log_level = "info";                  // debug | info | warn | error
+  // Where subscribed files are delivered (files.shared_root). Empty (no files section): this
+  // agent takes tables only and refuses file subscriptions.
+  std::string shared_root;
+  unsigned file_mode = 0640;       // mode of delivered files
+  std::string log_level = "info";  // debug | info | warn | error
 };
 
-// Loads and validates the file; errors name the file, line and key.
+// Loads and validates the file; errors name the file, line and key. A SQLite target whose
+// directory does not exist is refused here (the driver would only say "connect failed").
 Result<AgentConfig> LoadAgentConfig(const std::string& path);
+
+// The database file of a SQLite connection string ("Driver=SQLite3;Database=/x/y.db"); empty
+// when the string names another driver or a DSN.
+std::string SqliteDatabaseOf(const std::string& connection_string);
 
 }  // namespace dx::agent

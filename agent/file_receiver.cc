@@ -90,6 +90,7 @@ struct FileReceiver::Transfer {
 
 FileReceiver::FileReceiver(std::string shared_root, unsigned mode, Recorder recorder)
     : shared_root_(std::move(shared_root)), mode_(mode), recorder_(std::move(recorder)) {
+  if (shared_root_.empty()) return;  // a tables-only agent: every file is refused
   root_fd_ = ::open(shared_root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0)
     LOG_ERROR("cannot open shared root " << shared_root_ << ": " << std::strerror(errno));
@@ -121,6 +122,11 @@ FileResult FileReceiver::Outcome(const std::string& sub, const std::string& path
 }
 
 Result<FileReceiver::Target> FileReceiver::Resolve(const std::string& path, bool create_dirs) {
+  if (shared_root_.empty()) {
+    return FailedPrecondition(
+        "this agent takes no files: its config has no files.shared_root (add one to deliver "
+        "file subscriptions)");
+  }
   if (root_fd_ < 0) return Unavailable("shared root " + shared_root_ + " is not available");
   if (!IsSafeRelativePath(path)) {
     return InvalidArgument("path '" + path + "' would leave the shared root");

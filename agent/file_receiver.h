@@ -30,7 +30,8 @@ class FileReceiver {
  public:
   // Records received files in the agent's own ledger, all in one transaction.
   using Recorder = std::function<Status(const std::vector<ReceivedFile>&)>;
-  // `shared_root` must exist; `mode` is applied to every delivered file.
+  // `shared_root` must exist (empty: no files are taken, each is refused); `mode` is applied to
+  // every delivered file.
   FileReceiver(std::string shared_root, unsigned mode, Recorder recorder);
   ~FileReceiver();
 

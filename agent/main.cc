@@ -56,11 +56,15 @@ int main(int argc, char** argv) {
     return writer.status().code() == dx::StatusCode::kInvalidArgument ? 2 : 1;
   }
   if (stopping) return 0;
-  std::error_code ec;
-  std::filesystem::create_directories(config->shared_root, ec);
-  if (ec) {
-    LOG_ERROR("cannot create shared root " << config->shared_root << ": " << ec.message());
-    return 2;
+  if (!config->shared_root.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(config->shared_root, ec);
+    if (ec) {
+      LOG_ERROR("cannot create shared root " << config->shared_root << ": " << ec.message());
+      return 2;
+    }
+  } else {
+    LOG_INFO("no files.shared_root: this agent takes tables only and refuses file subscriptions");
   }
   dx::agent::TableWriter* table_writer = writer->get();
   dx::agent::FileReceiver files(config->shared_root, config->file_mode,

@@ -37,10 +37,9 @@ echo "files: $(find "$T/provider-files" -type f | wc -l) teaching resources in $
 
 step "2. Start dx-scheduler (store, agent port and admin API on loopback)"
 TOKEN=demo-operator-token-$RANDOM$RANDOM
-# The agent port speaks TLS with a certificate made for this demo; the agents trust exactly it.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-  -keyout "$T/tls.key" -out "$T/tls.crt" -subj "/CN=dx-scheduler" \
-  -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1
+# The agent port speaks TLS with a certificate made for this demo (scripts/make-cert.sh): it
+# names the address the agents dial, and the agents trust exactly it.
+show bash "$ROOT/scripts/make-cert.sh" -d 1 -o "$T/tls" 127.0.0.1
 cat >"$T/scheduler.yaml" <<YAML
 store: {path: $T/scheduler.db}
 listen: {agents: "127.0.0.1:0", admin: "127.0.0.1:0"}

@@ -42,9 +42,7 @@ harness_cleanup() {
 # make_tls_cert PREFIX: a self-signed certificate for the scheduler at 127.0.0.1 (PREFIX.crt,
 # PREFIX.key); the agents trust exactly this certificate.
 make_tls_cert() {
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
-    -keyout "$1.key" -out "$1.crt" -subj "/CN=dx-scheduler" \
-    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1
+  bash "$ROOT/scripts/make-cert.sh" -q -f -d 30 -o "$1" 127.0.0.1 localhost
 }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
