@@ -82,7 +82,8 @@ void Dispatcher::Tick() {
     if (sub.stopped() && !sub.manual_pending) continue;  // waits for an operator
     auto schedule = Schedule::Parse(sub.schedule);
     if (!schedule.ok()) {  // validated on apply; an old row stops only itself
-      StopSubscription(sub.name, "schedule: " + schedule.status().message());
+      if (!sub.stopped()) StopSubscription(sub.name, "schedule: " + schedule.status().message());
+      if (sub.manual_pending) (void)store_.SetPending(sub.name, false, sub.resync_pending);
       continue;
     }
     // A failed run (a resync too) waits out its back-off before the next attempt.
