@@ -171,23 +171,32 @@ Result<size_t> ResolveName(const std::vector<std::string>& names, const std::str
 }
 
 Result<SourceTable> ReadSourceTable(OdbcConnection& conn, Dbms dbms, const std::string& name) {
-  DX_ASSIGN_OR_RETURN(auto tables, conn.Tables());
-  const std::string catalog = conn.CurrentCatalog();
-  std::vector<std::string> names;
-  for (const DbTableInfo& t : tables) {
-    // MariaDB lists other databases' tables too; a run reads the current one.
-    if (!catalog.empty() && !t.catalog.empty() && t.catalog != catalog) continue;
-    names.push_back(t.name);
-  }
-  auto index = ResolveName(names, name, "table");
-  if (!index.ok()) return FailedPrecondition(index.status().message());
   SourceTable table;
-  table.name = names[index.value()];
-  DX_ASSIGN_OR_RETURN(auto columns, conn.Columns(table.name));
-  for (const DbColumnInfo& c : columns) {
-    // Table names are search patterns ('_' matches any character): keep the table's own.
-    if (!c.table.empty() && c.table != table.name) continue;
-    table.columns.push_back({c.name, c.data_type, c.type_name, c.size, c.decimal_digits, ""});
+  auto read_columns = [&](const std::string& spelling) -> Status {
+    table.name = spelling;
+    table.columns.clear();
+    DX_ASSIGN_OR_RETURN(auto columns, conn.Columns(spelling));
+    for (const DbColumnInfo& c : columns) {
+      // Table names are search patterns ('_' matches any character): keep the table's own.
+      if (!c.table.empty() && c.table != spelling) continue;
+      table.columns.push_back({c.name, c.data_type, c.type_name, c.size, c.decimal_digits, ""});
+    }
+    return Status::Ok();
+  };
+  // The exact spelling first (one catalog call, the usual case); else every table's name.
+  DX_RETURN_IF_ERROR(read_columns(name));
+  if (table.columns.empty()) {
+    DX_ASSIGN_OR_RETURN(auto tables, conn.Tables());
+    const std::string catalog = conn.CurrentCatalog();
+    std::vector<std::string> names;
+    for (const DbTableInfo& t : tables) {
+      // MariaDB lists other databases' tables too; a run reads the current one.
+      if (!catalog.empty() && !t.catalog.empty() && t.catalog != catalog) continue;
+      names.push_back(t.name);
+    }
+    auto index = ResolveName(names, name, "table");
+    if (!index.ok()) return FailedPrecondition(index.status().message());
+    DX_RETURN_IF_ERROR(read_columns(names[index.value()]));
   }
   if (table.columns.empty()) {
     return FailedPrecondition("table '" + table.name + "' has no columns the driver can list");
