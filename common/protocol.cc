@@ -140,7 +140,8 @@ Status Decode(std::string_view in, TableBegin* m) {
     c.not_null = (flags & 1) != 0;
     c.primary_key = (flags & 2) != 0;
   }
-  DX_RETURN_IF_ERROR(r.GetString(&m->reset_id));
+  m->reset_id.clear();
+  if (!r.done()) DX_RETURN_IF_ERROR(r.GetString(&m->reset_id));  // absent from older schedulers
   return Finish(r, "table begin");
 }
 

@@ -7,6 +7,7 @@
 
 #include "agent/table_writer.h"
 #include "common/odbc.h"
+#include "common/protocol.h"
 #include "common/watermark.h"
 #include "scheduler/manifest.h"
 #include "scheduler/retry_policy.h"
@@ -262,6 +263,23 @@ TEST_CASE("a resync's id survives in the watermark") {
   Watermark loading{"2026-06-01 00:00:00", "", {"42"}, "9f3a"};
   CHECK(Watermark::Decode(loading.Encode()).value() == loading);
   CHECK_FALSE(Watermark::Decode(R"({"key":["1"],"resync":"x"})").ok());
+}
+
+TEST_CASE("TableBegin carries the resync id; one without it (an older scheduler) decodes") {
+  TableBegin begin;
+  begin.subscription = "s1";
+  begin.reset = true;
+  begin.reset_id = "9f3a";
+  begin.spec.table = "student";
+  begin.spec.columns = {{"id", ColumnType::kBigint, 0, 0, true, true}};
+  TableBegin back;
+  REQUIRE(Decode(Encode(begin), &back).ok());
+  CHECK(back.reset_id == "9f3a");
+  std::string older = Encode(begin);
+  older.resize(older.size() - 5);  // varint length 4 + "9f3a"
+  REQUIRE(Decode(older, &back).ok());
+  CHECK(back.reset_id.empty());
+  CHECK(back.reset);
 }
 
 TEST_CASE("the store keeps stops and resync ids; a newer resync request is not cleared") {
