@@ -83,7 +83,7 @@ void Dispatcher::Tick() {
     auto schedule = Schedule::Parse(sub.schedule);
     if (!schedule.ok()) {  // validated on apply; an old row stops only itself
       if (!sub.stopped()) StopSubscription(sub.name, "schedule: " + schedule.status().message());
-      if (sub.manual_pending) (void)store_.SetPending(sub.name, false, sub.resync_pending);
+      if (sub.manual_pending) (void)store_.ClearManualPending(sub.name);
       continue;
     }
     // A failed run (a resync too) waits out its back-off before the next attempt.
@@ -105,8 +105,9 @@ void Dispatcher::Tick() {
       ++active_;
     }
     bool reset = sub.resync_pending;
-    // The resync request stays until a reload succeeds, so a crash cannot lose it.
-    Status st = store_.SetPending(sub.name, false, reset);
+    // The resync request stays until a reload succeeds, so a crash cannot lose it (and one
+    // made meanwhile is not overwritten).
+    Status st = store_.ClearManualPending(sub.name);
     if (!st.ok()) LOG_ERROR("cannot clear pending flags of " << sub.name << ": " << st.message());
     std::thread([this, s = std::move(sub), trigger, reset]() mutable {
       RunOne(std::move(s), trigger, reset);

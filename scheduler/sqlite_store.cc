@@ -442,6 +442,11 @@ Status SqliteStore::RequestResync(const std::string& name, bool manual) {
       .Run();
 }
 
+Status SqliteStore::ClearManualPending(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "UPDATE subscriptions SET manual_pending=0 WHERE name=?").Bind(name).Run();
+}
+
 Status SqliteStore::FinishResync(const std::string& name, const std::string& resync_id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_, "UPDATE subscriptions SET resync_pending=0 WHERE name=? AND resync_id=?")

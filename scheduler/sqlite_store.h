@@ -47,6 +47,7 @@ class SqliteStore : public Store {
   Status SetLastSuccess(const std::string& name, int64_t at) override;
   Status SetStopped(const std::string& name, const std::string& error, int64_t at) override;
   Status RequestResync(const std::string& name, bool manual) override;
+  Status ClearManualPending(const std::string& name) override;
   Status FinishResync(const std::string& name, const std::string& resync_id) override;
   Status SetCaughtUp(const std::string& name, int64_t run_started_ms) override;
 

@@ -84,6 +84,8 @@ class Store {
   // Asks for a reload from scratch under a new resync id: the agent clears the table once per
   // id, so a resync interrupted by a crash resumes its load instead of starting over.
   virtual Status RequestResync(const std::string& name, bool manual) = 0;
+  // Clears the "run now" request as a run starts (a resync request is left as it is).
+  virtual Status ClearManualPending(const std::string& name) = 0;
   // Clears the resync request `resync_id` once its reload succeeded (a newer request stays).
   virtual Status FinishResync(const std::string& name, const std::string& resync_id) = 0;
   // Records the start (unix ms) of a run that succeeded: every source row stamped before it,
