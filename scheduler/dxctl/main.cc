@@ -140,6 +140,7 @@ void PrintSubscriptions(const json& subs, bool wide) {
     int64_t next = s.value("next_due", int64_t{0});
     std::string next_due =
         Str(s, "schedule") == "manual" && s.value("failures", 0) == 0 ? "manual" : When(next);
+    if (s.value("stopped", false)) next_due = "-";  // until an operator acts
     t.AddRow({Str(s, "name"), Str(s, "agent"), Str(s, "schedule"), status, last, rows, lag,
               next_due, error});
   }
@@ -295,12 +296,13 @@ int main(int argc, char** argv) {
   describe->add_option("subscription", describe_sub, "subscription name")->required();
   std::string wait_sub;
   int wait_timeout_s = 600;
-  auto* wait_cmd = app.add_subcommand(
-      "wait",
-      "wait until a subscription has caught up: a run that started after this call has "
-      "succeeded, so every source row stamped before the call (minus the safety lag) is at the "
-      "agent. Exit 0 caught up, 1 not within the timeout, 2 unknown subscription or nothing "
-      "will run (suspended, or manual with no run queued), 3 stopped until an operator acts");
+  auto* wait_cmd = app.add_subcommand("wait", "wait until a subscription has caught up");
+  wait_cmd->footer(
+      "Caught up: a run that started after this call has succeeded, so every source row "
+      "stamped before the call (minus the safety lag) is at the agent. A scheduler restart "
+      "meanwhile is waited out.\nExit codes: 0 caught up; 1 not within the timeout; 2 unknown "
+      "subscription, or nothing will run (suspended, or manual with no run queued); 3 stopped "
+      "until an operator acts (dxctl describe shows why).");
   wait_cmd->add_option("subscription", wait_sub, "subscription name")->required();
   wait_cmd->add_option("--timeout", wait_timeout_s, "seconds to wait")->capture_default_str();
   app.add_subcommand("catalog", "list catalog entries");
@@ -316,7 +318,8 @@ int main(int argc, char** argv) {
   auto* resync = app.add_subcommand("resync", "reload a subscription from scratch");
   for (auto* cmd : {run, resync}) {
     cmd->add_option("subscription", target, "subscription name")->required();
-    cmd->add_flag("--wait", wait, "wait for the run to finish; exit 1 if it failed");
+    cmd->add_flag("--wait", wait,
+                  "wait for the run to finish, through a scheduler restart; exit 1 if it failed");
     cmd->add_option("--timeout", timeout_s, "seconds to wait")->capture_default_str();
   }
   app.add_subcommand("audit-verify", "check the audit log's hash chain");
