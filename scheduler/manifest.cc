@@ -435,6 +435,7 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
         if (table.status().code() == StatusCode::kUnavailable) {
           unchecked[e.name] = "not checked: source '" + e.source + "' is unreachable (" +
                               table.status().message() + "); every run checks before it reads";
+          unchecked["Source/" + e.source] = unchecked[e.name];
           continue;
         }
         ConfigValue at = in_manifest ? doc["source_table"] : doc;
@@ -447,8 +448,6 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
         ConfigValue at = in_manifest ? doc["fields"].Items()[i]["column"] : doc;
         return at.Error(context + checked.status().message());
       }
-      // Encoded sources: a key the source holds in another encoding must be plain ASCII
-      // (checked per row at run time), so only the encoding itself is checked here.
     }
   }
 
@@ -458,7 +457,8 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       DX_ASSIGN_OR_RETURN(auto old, store.GetSource(s.name));
       bool same = old && ToJson(*old) == ToJson(s);
       if (!same) DX_RETURN_IF_ERROR(store.PutSource(s));
-      outcomes.push_back({"Source", s.name, Action(old.has_value(), same)});
+      outcomes.push_back(
+          {"Source", s.name, Action(old.has_value(), same), unchecked["Source/" + s.name]});
     }
     for (const CatalogEntry& e : parsed.entries) {
       DX_ASSIGN_OR_RETURN(auto old, store.GetCatalogEntry(e.name));
