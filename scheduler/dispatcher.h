@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -15,6 +16,7 @@
 #include "common/clock.h"
 #include "scheduler/agent_hub.h"
 #include "scheduler/exchange_run.h"
+#include "scheduler/reconcile_run.h"
 #include "scheduler/scheduler_config.h"
 #include "scheduler/store.h"
 
@@ -32,6 +34,9 @@ class Dispatcher {
   // the id of its latest run before the request, so callers can wait for a newer one.
   Result<int64_t> Trigger(const std::string& subscription, bool resync);
   bool IsRunning(const std::string& subscription);
+  // Marks `subscription` for a reconciliation (对账) now; a dry run only reports. Returns the
+  // id of its latest run before the request.
+  Result<int64_t> TriggerReconcile(const std::string& subscription, bool dry_run);
 
   // One pass over the subscriptions (exposed for tests with a fake clock).
   void Tick();
@@ -39,12 +44,18 @@ class Dispatcher {
  private:
   void Loop();
   void RunOne(Subscription sub, std::string trigger, bool reset);
+  // Starts a reconciliation of `sub` when one is requested or its `reconcile` schedule is due
+  // (and no run of it is under way); `states` are the reconciliation states by subscription.
+  void MaybeReconcile(const Subscription& sub, std::map<std::string, ReconcileState>& states,
+                      int64_t now);
+  void RunReconcile(Subscription sub, ReconcileState state);
 
   Store& store_;
   AgentHub& hub_;
   const SchedulerConfig& config_;
   const Clock& clock_;
   ExchangeRun exchange_;
+  ReconcileRun reconcile_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::string> running_;

@@ -179,7 +179,7 @@ Status ParseAgent(const ConfigValue& doc, Parsed* out) {
 Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
   DX_RETURN_IF_ERROR(
       doc.CheckKeys({"kind", "name", "agent", "entry", "columns", "filter", "target_table",
-                     "target_path", "propagate_deletes", "schedule", "status"}));
+                     "target_path", "propagate_deletes", "schedule", "status", "reconcile"}));
   Subscription s;
   DX_RETURN_IF_ERROR(doc.GetString("name", &s.name, true));
   DX_RETURN_IF_ERROR(doc.GetString("agent", &s.agent, true));
@@ -198,6 +198,11 @@ Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
   DX_RETURN_IF_ERROR(doc.GetString("schedule", &s.schedule));
   auto schedule = Schedule::Parse(s.schedule);
   if (!schedule.ok()) return doc["schedule"].Error(schedule.status().message());
+  DX_RETURN_IF_ERROR(doc.GetString("reconcile", &s.reconcile));
+  if (!s.reconcile.empty()) {
+    auto when = Schedule::Parse(s.reconcile);
+    if (!when.ok()) return doc["reconcile"].Error(when.status().message());
+  }
   DX_RETURN_IF_ERROR(doc.GetString("status", &s.status));
   if (!OneOf(s.status, {"active", "suspended"})) {
     return doc["status"].Error("expected active or suspended");
@@ -253,6 +258,10 @@ Status CheckSubscriptionAgainstEntry(const Subscription& sub, const CatalogEntry
                              "target_table");
     }
     if (sub.target_path.empty()) return InvalidArgument("target_path is required for files");
+    if (!sub.reconcile.empty()) {
+      return InvalidArgument("reconcile is for table subscriptions ('" + entry.name +
+                             "' is a file resource)");
+    }
     return Status::Ok();
   }
   if (sub.columns.empty()) return InvalidArgument("columns are required: the approved columns");

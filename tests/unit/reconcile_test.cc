@@ -2,6 +2,9 @@
 // order, range and bucket digests, bucket comparison, and the wire messages (with hostile input).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <tuple>
+
 #include "common/canonical_value.h"
 #include "common/protocol.h"
 #include "common/range_digest.h"
