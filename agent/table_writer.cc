@@ -446,6 +446,9 @@ Result<ApplyOutcome> TableWriter::ApplyBatch(const std::string& subscription, ui
 Status TableWriter::ReadLocal(
     const std::function<Status(OdbcConnection&, const SqlDialect&)>& read) {
   DX_RETURN_IF_ERROR(Check(EnsureConnected()));
+  // Writes are always committed at once, so a transaction open here is a read left open (e.g.
+  // by SQLColumns with autocommit off): end it, or the read would see that old snapshot.
+  DX_RETURN_IF_ERROR(Check(conn_->Rollback()));
   Status st = read(*conn_, dialect_);
   Status ended = conn_->Rollback();
   if (st.ok()) st = ended;

@@ -57,8 +57,9 @@ class TableWriter {
   Status RecordFiles(const std::vector<ReceivedFile>& files);
 
   // Reconciliation (agent/table_reconciler.h) reaches the local database only through these.
-  // ReadLocal runs `read` on the connection, then ends the transaction the read opened (a
-  // rollback: reading changes nothing), so that no DX transaction stays open between messages;
+  // ReadLocal runs `read` on the connection in a fresh transaction (ending one a read left
+  // open, so the read sees what other programs committed), then ends it (a rollback: reading
+  // changes nothing), so that no DX transaction stays open between messages;
   // a lost connection marks the writer for reconnection as a failed write does.
   Status ReadLocal(const std::function<Status(OdbcConnection&, const SqlDialect&)>& read);
   // Applies a repair as batch `seq` of `subscription` (prepared by BeginTable): deletes the
