@@ -144,6 +144,7 @@ Result<int64_t> Dispatcher::TriggerReconcile(const std::string& subscription, bo
     return FailedPrecondition("reconciliation is for table subscriptions; '" + subscription +
                               "' delivers files");
   }
+  if (!hub_.Find(sub->agent)) return Unavailable("agent " + sub->agent + " is offline");
   DX_ASSIGN_OR_RETURN(auto last, store_.LastRun(subscription));
   DX_ASSIGN_OR_RETURN(auto states, store_.ListReconcileStates());
   ReconcileState state;
@@ -152,6 +153,8 @@ Result<int64_t> Dispatcher::TriggerReconcile(const std::string& subscription, bo
     if (s.subscription == subscription) state = s;
   }
   state.pending = dry_run ? 2 : 1;
+  state.failures = 0;
+  state.requested_at = ToUnixMillis(clock_.Now());
   DX_RETURN_IF_ERROR(store_.PutReconcileState(state));
   cv_.notify_all();
   return last ? last->id : 0;
@@ -168,13 +171,18 @@ void Dispatcher::MaybeReconcile(const Subscription& sub,
     if (state.next_due == 0) {  // a new schedule: first due at its next time, not now
       state.next_due = when->NextAfter(now);
       Status st = store_.PutReconcileState(state);
-      if (!st.ok())
+      if (!st.ok()) {
         LOG_ERROR("cannot schedule reconciliation of " << sub.name << ": " << st.message());
+      }
       return;
     }
-    // A scheduled reconciliation waits for its agent; an operator's request reports at once.
-    if (state.next_due > now || !hub_.Find(sub.agent)) return;
+    if (state.next_due > now) return;
+  } else if (state.failures > 0 && state.next_due > now) {
+    return;  // a request that failed for a passing reason: retried after its back-off
   }
+  // Reconciliations wait for their agent (a request for an offline agent is refused at once;
+  // one left pending by a crash or a lost agent runs when the agent is back).
+  if (!hub_.Find(sub.agent)) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ || running_.count(sub.name) || active_ >= config_.exchange.workers) return;
@@ -190,19 +198,35 @@ void Dispatcher::MaybeReconcile(const Subscription& sub,
 }
 
 void Dispatcher::RunReconcile(Subscription sub, ReconcileState state) {
-  RunRecord run = reconcile_.Execute(sub, state.pending == 2);
+  const int64_t started_ms = ToUnixMillis(clock_.Now());
+  bool retryable = false;
+  RunRecord run = reconcile_.Execute(sub, state.pending == 2, nullptr, &retryable);
   const int64_t now = ToUnixSeconds(clock_.Now());
   auto when = Schedule::Parse(sub.reconcile.empty() ? "manual" : sub.reconcile);
   const bool scheduled = when.ok() && !when->manual();
-  state.pending = 0;
   if (run.status == "succeeded") {
+    state.pending = 0;
     state.failures = 0;
     state.next_due = scheduled ? when->NextAfter(now) : 0;
   } else {
+    // A failure that may pass (agent gone, database down) keeps the request, retried with
+    // back-off once the agent is back; any other ends it.
+    if (!retryable) state.pending = 0;
     state.failures = std::min(state.failures + 1, 30);
     int64_t backoff = config_.exchange.retry_min_s;
     for (int i = 1; i < state.failures && backoff < config_.exchange.retry_max_s; ++i) backoff *= 2;
-    state.next_due = scheduled ? now + std::min<int64_t>(backoff, config_.exchange.retry_max_s) : 0;
+    state.next_due = scheduled || state.pending != 0
+                         ? now + std::min<int64_t>(backoff, config_.exchange.retry_max_s)
+                         : 0;
+  }
+  // An operator's request made while this one ran is still to be answered.
+  if (auto latest = store_.ListReconcileStates(); latest.ok()) {
+    for (const ReconcileState& l : latest.value()) {
+      if (l.subscription != sub.name || l.requested_at < started_ms || l.pending == 0) continue;
+      state.pending = l.pending;
+      state.failures = 0;
+      state.requested_at = l.requested_at;
+    }
   }
   Status st = store_.PutReconcileState(state);
   if (!st.ok()) LOG_ERROR("cannot update reconciliation of " << sub.name << ": " << st.message());

@@ -115,9 +115,11 @@ struct RunRecord {
 // Where reconciliation of one subscription stands (the scheduler's runtime state).
 struct ReconcileState {
   std::string subscription;
-  int pending = 0;       // 0: none; 1: reconcile; 2: dry run. Kept until one ends.
-  int64_t next_due = 0;  // unix seconds of the next scheduled one; 0: not scheduled yet
-  int failures = 0;      // consecutive failed ones (back-off)
+  int pending = 0;           // 0: none; 1: reconcile; 2: dry run. Kept until one ends.
+  int64_t next_due = 0;      // unix seconds of the next scheduled one; 0: not scheduled yet
+  int failures = 0;          // consecutive failed ones (back-off)
+  int64_t requested_at = 0;  // unix ms of the last operator request (one made during a
+                             // reconciliation is not answered by it)
 };
 
 // What one reconciliation run found and did (the run's record carries the rest).

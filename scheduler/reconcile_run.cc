@@ -320,7 +320,8 @@ ReconcileRun::ReconcileRun(Store& store, AgentHub& hub, const ExchangeOptions& o
                            const Clock& clock, ReconcileOptions reconcile)
     : store_(store), hub_(hub), options_(options), clock_(clock), reconcile_(reconcile) {}
 
-RunRecord ReconcileRun::Execute(const Subscription& sub, bool dry_run, ReconcileCounts* out) {
+RunRecord ReconcileRun::Execute(const Subscription& sub, bool dry_run, ReconcileCounts* out,
+                                bool* retryable) {
   RunRecord run;
   run.subscription = sub.name;
   run.trigger = "reconcile";
@@ -355,6 +356,7 @@ RunRecord ReconcileRun::Execute(const Subscription& sub, bool dry_run, Reconcile
     LOG_WARN("reconciliation " << run.id << " of " << sub.name << " failed: " << run.error);
   }
   if (out) *out = counts;
+  if (retryable) *retryable = !st.ok() && IsRetryable(st);
   return run;
 }
 

@@ -32,9 +32,10 @@ class ReconcileRun {
 
   // Reconciles `subscription` now; a dry run compares and reports, and changes nothing. The
   // run is recorded in the history (trigger "reconcile") with its counts, which are also
-  // returned in `*counts` when given.
+  // returned in `*counts` when given; `*retryable` says whether a failure may pass by itself
+  // (agent offline or gone, database unreachable).
   RunRecord Execute(const Subscription& subscription, bool dry_run,
-                    ReconcileCounts* counts = nullptr);
+                    ReconcileCounts* counts = nullptr, bool* retryable = nullptr);
 
  private:
   class Pass;

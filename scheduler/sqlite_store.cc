@@ -107,7 +107,8 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 constexpr const char* kReconcileSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS reconcile_state (
   subscription TEXT PRIMARY KEY, pending INTEGER NOT NULL DEFAULT 0,
-  next_due INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0);
+  next_due INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
+  requested_at INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS reconcile_runs (
   run_id INTEGER PRIMARY KEY, dry_run INTEGER NOT NULL, compared INTEGER NOT NULL,
   target_rows INTEGER NOT NULL, missing INTEGER NOT NULL, extra INTEGER NOT NULL,
@@ -571,12 +572,14 @@ Result<std::vector<FileReceipt>> SqliteStore::ListReceipts(int64_t run_id) {
 
 Result<std::vector<ReconcileState>> SqliteStore::ListReconcileStates() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT subscription, pending, next_due, failures FROM reconcile_state");
+  Query q(db_,
+          "SELECT subscription, pending, next_due, failures, requested_at FROM reconcile_state");
   std::vector<ReconcileState> out;
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    out.push_back({q.Text(0), static_cast<int>(q.Int(1)), q.Int(2), static_cast<int>(q.Int(3))});
+    out.push_back(
+        {q.Text(0), static_cast<int>(q.Int(1)), q.Int(2), static_cast<int>(q.Int(3)), q.Int(4)});
   }
   return out;
 }
@@ -584,13 +587,15 @@ Result<std::vector<ReconcileState>> SqliteStore::ListReconcileStates() {
 Status SqliteStore::PutReconcileState(const ReconcileState& s) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_,
-               "INSERT INTO reconcile_state(subscription, pending, next_due, failures) "
-               "VALUES(?,?,?,?) ON CONFLICT(subscription) DO UPDATE SET "
-               "pending=excluded.pending, next_due=excluded.next_due, failures=excluded.failures")
+               "INSERT INTO reconcile_state(subscription, pending, next_due, failures, "
+               "requested_at) VALUES(?,?,?,?,?) ON CONFLICT(subscription) DO UPDATE SET "
+               "pending=excluded.pending, next_due=excluded.next_due, "
+               "failures=excluded.failures, requested_at=excluded.requested_at")
       .Bind(s.subscription)
       .Bind(static_cast<int64_t>(s.pending))
       .Bind(s.next_due)
       .Bind(static_cast<int64_t>(s.failures))
+      .Bind(s.requested_at)
       .Run();
 }
 
