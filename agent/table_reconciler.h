@@ -38,7 +38,9 @@ class TableReconciler {
   // A range that differs from the source's: its rows' digests and the keys as stored here.
   struct KeptRange {
     DigestedRange digests;
-    std::vector<std::vector<std::string>> raw_keys;  // parallel to digests.rows()
+    // Parallel to digests.rows(): each key as the local database spells it, encoded like
+    // RowDigest::key (RowHasher::AppendKeyCell), for the deletes of a repair.
+    std::vector<std::string> raw_keys;
   };
   struct State {
     uint64_t run_id = 0;

@@ -105,10 +105,16 @@ bool ReadNumber(std::string_view t, size_t* i, size_t max_digits, int* v) {
   return true;
 }
 
+// Appends `v` (0 <= v < 10^width) as exactly `width` digits; wider values in full.
 void AppendPadded(int v, int width, std::string* out) {
-  std::string s = std::to_string(v);
-  if (static_cast<int>(s.size()) < width) out->append(static_cast<size_t>(width) - s.size(), '0');
-  out->append(s);
+  char buf[12];
+  int n = 0;
+  do {
+    buf[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0 && n < 11);
+  while (n < width) buf[n++] = '0';
+  while (n > 0) out->push_back(buf[--n]);
 }
 
 // "YYYY-M-D" at the start of `t`; *i is left after it.
@@ -128,24 +134,22 @@ bool ReadDate(std::string_view t, size_t* i, std::string* out) {
   return true;
 }
 
+// Both write into `out` directly; on failure the caller drops what they appended.
 bool CanonicalDate(std::string_view text, std::string* out) {
   std::string_view t = TrimSpaces(text);
   size_t i = 0;
-  std::string date;
-  if (!ReadDate(t, &i, &date)) return false;
+  if (!ReadDate(t, &i, out)) return false;
   // A time part (a DATETIME read into a DATE column) is what every DBMS drops on the way in.
-  if (i != t.size() && t[i] != ' ' && t[i] != 'T') return false;
-  out->append(date);
-  return true;
+  return i == t.size() || t[i] == ' ' || t[i] == 'T';
 }
 
 bool CanonicalDatetime(std::string_view text, std::string* out) {
   std::string_view t = TrimSpaces(text);
   size_t i = 0;
-  std::string value;
+  std::string& value = *out;
   if (!ReadDate(t, &i, &value)) return false;
   int hh = 0, mm = 0, ss = 0;
-  std::string fraction;
+  std::string_view fraction;
   if (i < t.size()) {
     if (t[i] != ' ' && t[i] != 'T') return false;
     ++i;
@@ -159,8 +163,8 @@ bool CanonicalDatetime(std::string_view text, std::string* out) {
         ++i;
         size_t start = i;
         while (i < t.size() && IsDigit(t[i])) ++i;
-        fraction.assign(t.substr(start, i - start));
-        while (!fraction.empty() && fraction.back() == '0') fraction.pop_back();
+        fraction = t.substr(start, i - start);
+        while (!fraction.empty() && fraction.back() == '0') fraction.remove_suffix(1);
       }
     }
     if (i != t.size() || hh > 23 || mm > 59 || ss > 60) return false;
@@ -171,8 +175,10 @@ bool CanonicalDatetime(std::string_view text, std::string* out) {
   AppendPadded(mm, 2, &value);
   value.push_back(':');
   AppendPadded(ss, 2, &value);
-  if (!fraction.empty()) value += "." + fraction;
-  out->append(value);
+  if (!fraction.empty()) {
+    value.push_back('.');
+    value.append(fraction);
+  }
   return true;
 }
 
@@ -214,9 +220,49 @@ bool CompareNumbers(std::string_view a, std::string_view b, int* result) {
 
 int Sign(int v) { return (v > 0) - (v < 0); }
 
+// True when `t` is already canonical for an integer: digits without a leading zero, "0", or
+// '-' and such digits (not "-0"). The common case, checked without parsing.
+bool IsPlainInteger(std::string_view t) {
+  size_t i = !t.empty() && t[0] == '-' ? 1 : 0;
+  if (i == t.size() || (t[i] == '0' && t.size() > i + 1) || (i == 1 && t == "-0")) return false;
+  for (; i < t.size(); ++i) {
+    if (!IsDigit(t[i])) return false;
+  }
+  return true;
+}
+
+// True when `t` has exactly the shape of `pattern` ('9' a digit, anything else itself).
+bool HasShape(std::string_view t, std::string_view pattern) {
+  if (t.size() != pattern.size()) return false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (pattern[i] == '9' ? !IsDigit(t[i]) : t[i] != pattern[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void AppendCanonical(const ColumnSpec& column, std::string_view text, std::string* out) {
+  // Fast paths: values that are already in their canonical form (most of them) as they are.
+  // A date or time with a field out of range is kept as it is by the full parse too.
+  switch (column.type) {
+    case ColumnType::kInteger:
+    case ColumnType::kBigint:
+    case ColumnType::kDecimal:
+      if (IsPlainInteger(text)) return out->append(text), void();
+      break;
+    case ColumnType::kDate:
+      if (HasShape(text, "9999-99-99")) return out->append(text), void();
+      break;
+    case ColumnType::kDatetime:
+      if (HasShape(text, "9999-99-99 99:99:99")) return out->append(text), void();
+      break;
+    case ColumnType::kVarchar:
+    case ColumnType::kText:
+      return out->append(text), void();
+    case ColumnType::kChar:
+      break;
+  }
   size_t mark = out->size();
   bool done = false;
   switch (column.type) {

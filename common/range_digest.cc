@@ -47,7 +47,7 @@ uint64_t LowBitsMask(int depth) {
 }  // namespace
 
 bool ListBucket(uint32_t source_count, uint32_t agent_count, int depth) {
-  constexpr uint32_t kSmall = 8;        // rows: listing costs less than 16 summaries
+  constexpr uint32_t kSmall = 16;       // rows: listing costs about what 16 summaries do
   constexpr uint32_t kAllExtra = 4096;  // rows the source lacks that one answer may list
   return depth >= kMaxBucketDepth || agent_count == 0 ||
          (source_count <= kSmall && agent_count <= kSmall) ||
@@ -69,12 +69,11 @@ RowHasher::RowHasher(const TableSpec& spec) : spec_(spec), key_indexes_(spec.Key
 
 void RowHasher::Hash(const RowBatch& rows, size_t row, RowDigest* out) {
   out->key.clear();
-  std::string canonical;
   for (size_t k : key_indexes_) {
-    canonical.clear();
-    AppendCanonical(spec_.columns[k], rows.Cell(row, k), &canonical);
-    PutVarint(canonical.size(), &out->key);
-    out->key += canonical;
+    key_scratch_.clear();
+    AppendCanonical(spec_.columns[k], rows.Cell(row, k), &key_scratch_);
+    PutVarint(key_scratch_.size(), &out->key);
+    out->key += key_scratch_;
   }
   scratch_.clear();
   for (size_t c = 0; c < spec_.columns.size(); ++c) {
@@ -116,6 +115,11 @@ int RowHasher::CompareKeys(std::string_view a, std::string_view b) const {
     if (c != 0) return c;
   }
   return 0;
+}
+
+void RowHasher::AppendKeyCell(std::string_view cell, std::string* key) {
+  PutVarint(cell.size(), key);
+  key->append(cell);
 }
 
 std::vector<std::string_view> RowHasher::SplitKey(std::string_view key) {

@@ -62,8 +62,10 @@ class RowHasher {
   // Orders two canonical keys (RowDigest::key) as the key order SQL does (see
   // CompareCanonical): <0, 0, >0.
   int CompareKeys(std::string_view a, std::string_view b) const;
-  // The canonical key values of a RowDigest::key, in key-column order.
+  // The values of a key encoded like RowDigest::key (canonical or not), in key-column order.
   static std::vector<std::string_view> SplitKey(std::string_view key);
+  // Appends one value to a key in that encoding (length-prefixed).
+  static void AppendKeyCell(std::string_view cell, std::string* key);
 
   const std::vector<size_t>& key_indexes() const { return key_indexes_; }
   const TableSpec& spec() const { return spec_; }
@@ -72,6 +74,7 @@ class RowHasher {
   TableSpec spec_;
   std::vector<size_t> key_indexes_;
   std::string scratch_;
+  std::string key_scratch_;
 };
 
 // The rows of one key range, in key order, with summaries of any bucket of it.

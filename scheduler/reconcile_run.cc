@@ -51,6 +51,11 @@ class ReconcileRun::Pass {
         upserts_(spec.columns.size()),
         deletes_(spec.KeyIndexes().size()) {}
 
+  // Time spent waiting for the agent's answers (the rest is reading and hashing the source).
+  int64_t waited_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(waited_).count();
+  }
+
   Status Run() {
     bool source_done = false;
     std::optional<SourceRange> ahead;  // read, waiting to learn whether it is the last
@@ -71,8 +76,10 @@ class ReconcileRun::Pass {
       if (source_done && in_flight_.empty()) break;
       DX_RETURN_IF_ERROR(FlushCompares());
       DX_RETURN_IF_ERROR(FlushRequests());
+      auto wait_start = std::chrono::steady_clock::now();
       DX_ASSIGN_OR_RETURN(RangeAnswer answer,
                           session_.AwaitRangeAnswer(sub_.name, seconds(options_.ack_timeout_s)));
+      waited_ += std::chrono::steady_clock::now() - wait_start;
       if (answer.run_id != run_id_) continue;  // a late answer to an earlier reconciliation
       run_->bytes += static_cast<int64_t>(Encode(answer).size() + kFrameHeaderBytes);
       if (answer.code != StatusCode::kOk) return Status(answer.code, "agent: " + answer.error);
@@ -314,6 +321,7 @@ class ReconcileRun::Pass {
   RowBatch upserts_;
   RowBatch deletes_;
   std::deque<RepairInFlight> repairs_in_flight_;
+  std::chrono::steady_clock::duration waited_{};
 };
 
 ReconcileRun::ReconcileRun(Store& store, AgentHub& hub, const ExchangeOptions& options,
@@ -407,7 +415,10 @@ Status ReconcileRun::Reconcile(const Subscription& sub, bool dry_run, RunRecord*
   DX_RETURN_IF_ERROR(extractor->Start(spec));
   Pass pass(sub, begin.table.spec, *session, *extractor, options_, reconcile_, begin.table.run_id,
             dry_run, ready.ledger, store_, run, counts);
-  return pass.Run();
+  Status st = pass.Run();
+  LOG_INFO("reconciliation of " << sub.name << ": " << pass.waited_ms()
+                                << " ms waiting for the agent's answers");
+  return st;
 }
 
 }  // namespace dx::scheduler

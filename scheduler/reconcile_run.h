@@ -20,9 +20,9 @@ namespace dx::scheduler {
 
 // How reconciliation cuts and paces its work (fixed for now; see docs/RECONCILIATION.md).
 struct ReconcileOptions {
-  int range_rows = 1024;      // source rows per range
-  int ranges_per_query = 16;  // ranges compared per message (one local query at the agent)
-  int ranges_in_flight = 64;  // ranges read and not yet settled (bounds memory on both sides)
+  int range_rows = 256;        // source rows per range
+  int ranges_per_query = 64;   // ranges compared per message (one local query at the agent)
+  int ranges_in_flight = 512;  // ranges read and not yet settled (bounds memory on both sides)
 };
 
 class ReconcileRun {
