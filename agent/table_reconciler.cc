@@ -9,6 +9,10 @@ namespace {
 using Kind = RangeRequest::Kind;
 using AnswerKind = RangeAnswerItem::Kind;
 
+// Differing ranges the agent keeps for the scheduler's questions at most (the scheduler keeps
+// 512 in flight): memory stays bounded whatever a peer asks.
+constexpr size_t kMaxKeptRanges = 4096;
+
 // "(k1, k2, ...) OP (v1, v2, ...)" spelt out for every DBMS, OP being ">" (after a bound) or
 // "<=" (up to a bound): k1 > ? OR (k1 = ? AND (k2 > ? ...)), the last column taking OP.
 std::string KeyCompare(const SqlDialect& d, const std::vector<const ColumnSpec*>& keys,
@@ -342,6 +346,10 @@ Status TableReconciler::CompareRanges(State& state,
       ListRows(ranges[i].digests, ranges[i].raw_keys, &item);
     }
     out->push_back(std::move(item));
+    if (state.kept.size() >= kMaxKeptRanges) {
+      return FailedPrecondition("the scheduler keeps more than " + std::to_string(kMaxKeptRanges) +
+                                " differing ranges open");
+    }
     state.kept[q.range] = std::move(ranges[i]);
   }
   return Status::Ok();
