@@ -86,9 +86,11 @@ void ListRows(const DigestedRange& range, const std::vector<std::string>& raw_ke
 }
 
 // How the rows of a range are read. PostgreSQL and MariaDB spell the whole row as one text
-// value on the server ("LEN:value" per column, "-" for NULL, LEN in bytes): their ODBC drivers
-// then convert one cell per row instead of one per column, and no date or number is parsed
-// and printed again on the way (measured: the drivers were over a third of the agent's time).
+// value on the server, so that their ODBC drivers convert one cell per row instead of one per
+// column (the drivers were over a third of the agent's time, parsing and printing every date
+// and number again): PostgreSQL as its composite-row literal (ROW(...)::text, the cheapest
+// form for the server: measured 1.0 s for 1M rows, against 0.6 s for plain columns and 2.0 s
+// for concatenated casts), MariaDB as "LEN:value" per column ("-" for NULL, LEN in bytes).
 // SQLite (whose driver hands out its text directly) and generic DBMSs read plain columns.
 bool ReadsPackedRows(const SqlDialect& d) {
   return d.dbms() == Dbms::kPostgres || d.dbms() == Dbms::kMysql;
@@ -99,20 +101,18 @@ std::string PackedRow(const SqlDialect& d, const TableSpec& spec) {
   for (const ColumnSpec& c : spec.columns) {
     std::string q = d.Quote(c.name);
     if (d.dbms() == Dbms::kPostgres) {
-      std::string v = "CAST(" + q + " AS TEXT)";
-      row += (row.empty() ? "" : " || ") + std::string("COALESCE(CAST(octet_length(") + v +
-             ") AS TEXT) || ':' || " + v + ", '-')";
+      row += (row.empty() ? "" : ", ") + q;
     } else {
       std::string v = "CAST(" + q + " AS CHAR)";
       row += (row.empty() ? "" : ", ") + std::string("COALESCE(CONCAT(LENGTH(") + v + "), ':', " +
              v + "), '-')";
     }
   }
-  return d.dbms() == Dbms::kPostgres ? row : "CONCAT(" + row + ")";
+  return d.dbms() == Dbms::kPostgres ? "CAST(ROW(" + row + ") AS TEXT)" : "CONCAT(" + row + ")";
 }
 
-// Splits a packed row into `out` (one cell per column); false when it is malformed.
-bool UnpackRow(std::string_view packed, size_t columns, RowBatch* out) {
+// Splits a MariaDB packed row into `out`; false when it is malformed.
+bool UnpackLengthPrefixed(std::string_view packed, size_t columns, RowBatch* out) {
   for (size_t c = 0; c < columns; ++c) {
     if (packed.empty()) return false;
     if (packed[0] == '-') {
@@ -132,6 +132,52 @@ bool UnpackRow(std::string_view packed, size_t columns, RowBatch* out) {
     packed.remove_prefix(i + 1 + len);
   }
   return packed.empty();
+}
+
+// Splits a PostgreSQL composite-row literal ("(1,\"a b\",,2010-01-01)": an empty field is
+// NULL, "" is the empty string, quoted fields escape '"' and '\\' by doubling or a backslash)
+// into `out`; false when it is malformed.
+bool UnpackRowLiteral(std::string_view packed, size_t columns, RowBatch* out, std::string* cell) {
+  if (packed.size() < 2 || packed.front() != '(' || packed.back() != ')') return false;
+  size_t i = 1;
+  const size_t end = packed.size() - 1;
+  for (size_t c = 0; c < columns; ++c) {
+    if (c > 0) {
+      if (i >= end || packed[i] != ',') return false;
+      ++i;
+    }
+    if (i == end || packed[i] == ',') {
+      out->AddNull();
+      continue;
+    }
+    if (packed[i] != '"') {
+      size_t start = i;
+      while (i < end && packed[i] != ',') ++i;
+      out->AddCell(packed.substr(start, i - start));
+      continue;
+    }
+    cell->clear();
+    ++i;
+    while (true) {
+      if (i >= end) return false;
+      char ch = packed[i++];
+      if (ch == '\\') {
+        if (i >= end) return false;
+        cell->push_back(packed[i++]);
+      } else if (ch == '"') {
+        if (i < end && packed[i] == '"') {
+          cell->push_back('"');
+          ++i;
+        } else {
+          break;
+        }
+      } else {
+        cell->push_back(ch);
+      }
+    }
+    out->AddCell(*cell);
+  }
+  return i == end;
 }
 
 }  // namespace
@@ -278,6 +324,7 @@ Status TableReconciler::CompareRanges(State& state,
     DX_RETURN_IF_ERROR(stmt->Execute());
     RowBatch row(spec.columns.size());
     std::string cell;
+    std::string quoted;
     std::string previous;
     size_t current = 0;
     while (true) {
@@ -286,7 +333,11 @@ Status TableReconciler::CompareRanges(State& state,
       row.Clear();
       if (packed) {
         DX_ASSIGN_OR_RETURN(bool not_null, stmt->GetText(0, &cell));
-        if (!not_null || !UnpackRow(cell, spec.columns.size(), &row)) {
+        bool unpacked =
+            not_null && (d.dbms() == Dbms::kPostgres
+                             ? UnpackRowLiteral(cell, spec.columns.size(), &row, &quoted)
+                             : UnpackLengthPrefixed(cell, spec.columns.size(), &row));
+        if (!unpacked) {
           return Internal("a row of " + spec.table + " read back malformed: '" +
                           cell.substr(0, 80) + "'");
         }

@@ -45,17 +45,26 @@ stop_all; SCHEDULER_PID=""; AGENT_PIDS=()
 start_scheduler
 restart_agent bench
 wait_for 30 "agent online" agent_online bench-agent
+# CPU seconds of the PostgreSQL server: the postmaster, its live children and those it reaped.
+pg_cpu_s() {
+  local pm; pm=$(head -1 "$T/pg/data/postmaster.pid")
+  { awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat"
+    for c in $(pgrep -P "$pm"); do awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null; done
+  } | awk '{s += $1} END {printf "%.2f", s / 100}'
+}
+pg_before=$(pg_cpu_s)
 dxctl --json reconcile bench --wait --timeout 1200 >"$T/reconcile.json" || echo "reconciliation failed: $(last_run_field bench error)" >&2
 cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
 s_cpu=$(cpu_s "$SCHEDULER_PID")
 a_cpu=$(cpu_s "${AGENT_PIDS[bench]}")
+pg_cpu=$(python3 -c "print(f'{$(pg_cpu_s) - $pg_before:.2f}')")
 s_rss=$(peak_rss_mb "$SCHEDULER_PID")
 a_rss=$(peak_rss_mb "${AGENT_PIDS[bench]}")
 read -r rec_status rec_ms rec_bytes compared missing extra changed repaired < <(python3 -c "
 import json,sys; r=json.load(open(sys.argv[1])); c=r['reconcile']
 print(r['status'], r['duration_ms'], r['bytes'], c['compared'], c['missing'], c['extra'], c['changed'], c['repaired'])" "$T/reconcile.json")
 [ "$rec_status" = succeeded ] || echo "WARNING: the reconciliation $rec_status: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['error'])" "$T/reconcile.json")" >&2
-echo "reconciliation: $compared rows compared; missing $missing, extra $extra, changed $changed; repaired $repaired; $rec_bytes bytes in $rec_ms ms; peak RSS scheduler ${s_rss} MB, agent ${a_rss} MB; CPU scheduler ${s_cpu} s, agent ${a_cpu} s"
+echo "reconciliation: $compared rows compared; missing $missing, extra $extra, changed $changed; repaired $repaired; $rec_bytes bytes in $rec_ms ms; peak RSS scheduler ${s_rss} MB, agent ${a_rss} MB; CPU scheduler ${s_cpu} s, agent ${a_cpu} s, PostgreSQL ${pg_cpu} s"
 
 # The target against the source, with independent clients.
 src_digest=$(sqlite3 -separator '|' "$T/source.db" "SELECT id, name, id_card, school_code, birth, gender, updatetime FROM student ORDER BY id" | md5sum)
