@@ -176,6 +176,14 @@ void Dispatcher::MaybeReconcile(const Subscription& sub,
       }
       return;
     }
+    // A schedule made more frequent takes effect now, not after the time the old one set.
+    if (state.failures == 0 && state.next_due > when->NextAfter(now)) {
+      state.next_due = when->NextAfter(now);
+      Status st = store_.PutReconcileState(state);
+      if (!st.ok()) {
+        LOG_ERROR("cannot schedule reconciliation of " << sub.name << ": " << st.message());
+      }
+    }
     if (state.next_due > now) return;
   } else if (state.failures > 0 && state.next_due > now) {
     return;  // a request that failed for a passing reason: retried after its back-off

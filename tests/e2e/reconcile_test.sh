@@ -163,3 +163,12 @@ dxctl runs -n 4
 dxctl --json subscriptions | python3 -c "import json,sys; s=[x for x in json.load(sys.stdin) if x['name']=='sub-pg'][0]; sys.exit(0 if s['reconcile']=='daily 03:00' else 1)" ||
   fail "the reconcile schedule is not shown"
 grep -q '"reconcile"' <(dxctl --json runs -n 1) || fail "runs --json carries no reconcile counts"
+
+# On a schedule: with `reconcile: realtime 1s`, damage is repaired without anyone asking.
+sed 's/reconcile: daily 03:00/reconcile: realtime 1s/' "$T/manifest.yaml" >"$T/scheduled.yaml"
+dxctl apply -f "$T/scheduled.yaml" >/dev/null
+target_sql sq "DELETE FROM student WHERE id = ${K[9]}" >/dev/null
+target_sql pg "UPDATE student SET name = '又坏了' WHERE id = ${K[8]}" >/dev/null
+wait_for 30 "scheduled reconciliation of sub-sq" same_as_source sq
+wait_for 30 "scheduled reconciliation of sub-pg" same_as_source pg
+pass "scheduled reconciliations repaired new damage on their own"
