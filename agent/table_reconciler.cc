@@ -12,6 +12,10 @@ using AnswerKind = RangeAnswerItem::Kind;
 // Differing ranges the agent keeps for the scheduler's questions at most (the scheduler keeps
 // 512 in flight): memory stays bounded whatever a peer asks.
 constexpr size_t kMaxKeptRanges = 4096;
+// Rows one query may read beyond the source's rows of the ranges asked for: the local table
+// may hold any number of rows between two source keys (or after the last one), and its
+// digests are held until they are compared.
+constexpr size_t kMaxRangeRowsHere = 1u << 18;
 
 // "(k1, k2, ...) OP (v1, v2, ...)" spelt out for every DBMS, OP being ">" (after a bound) or
 // "<=" (up to a bound): k1 > ? OR (k1 = ? AND (k2 > ? ...)), the last column taking OP.
@@ -323,6 +327,10 @@ Status TableReconciler::CompareRanges(State& state,
     for (size_t i = 0; i < params.size(); ++i) DX_RETURN_IF_ERROR(stmt->SetParam(i, params[i]));
     DX_RETURN_IF_ERROR(stmt->Execute());
     RowBatch row(spec.columns.size());
+    // The source's rows of these ranges, and at most kMaxRangeRowsHere more, are held.
+    size_t read_limit = kMaxRangeRowsHere;
+    for (const RangeRequest* q : compares) read_limit += q->source.count;
+    size_t rows_read = 0;
     std::string cell;
     std::string quoted;
     std::string previous;
@@ -367,6 +375,13 @@ Status TableReconciler::CompareRanges(State& state,
       }
       if (current == bounds.size()) {
         return FailedPrecondition("a row of " + spec.table + " lies beyond the range asked for");
+      }
+      if (++rows_read > read_limit) {
+        return FailedPrecondition(
+            "the local table holds more than " + std::to_string(kMaxRangeRowsHere) +
+            " rows beyond what the source has in the ranges asked for (from key '" +
+            std::string(row.Cell(0, key_indexes[0])) +
+            "'); reconciliation compares no more at once: resync the subscription");
       }
       previous = digest.key;
       std::string raw;
