@@ -8,6 +8,7 @@
 #include <thread>
 #include <variant>
 
+#include "agent/table_reconciler.h"
 #include "common/log.h"
 #include "common/wire.h"
 
@@ -26,8 +27,15 @@ struct DecodedBatch {
   Result<RowBatch> rows = RowBatch();
 };
 
+// A repair decoded by the reader thread (reconciliation).
+struct DecodedRepair {
+  RepairBatch message;
+  Result<RowBatch> rows = RowBatch();
+  Result<RowBatch> keys = RowBatch();
+};
+
 using Work = std::variant<TableBegin, DecodedBatch, FilePut, FileMeta, FileChunk, FileCommit,
-                          FileCopy, FileDelete>;
+                          FileCopy, FileDelete, ReconcileBegin, RangeQuery, DecodedRepair>;
 
 template <typename T>
 Result<Work> DecodeAs(std::string_view payload) {
@@ -211,6 +219,31 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
           if (!queue.Push(std::move(batch))) return;
           break;
         }
+        case MessageType::kReconcileBegin: {
+          Result<Work> work = DecodeAs<ReconcileBegin>(frame->payload);
+          if (!work.ok()) return finish(work.status());
+          if (!queue.Push(std::move(work).value())) return;
+          break;
+        }
+        case MessageType::kRangeQuery: {
+          Result<Work> work = DecodeAs<RangeQuery>(frame->payload);
+          if (!work.ok()) return finish(work.status());
+          if (!queue.Push(std::move(work).value())) return;
+          break;
+        }
+        case MessageType::kRepairBatch: {
+          DecodedRepair repair;
+          Status st = Decode(frame->payload, &repair.message);
+          if (!st.ok()) return finish(st);
+          for (auto [payload, out] : {std::pair{&repair.message.rows, &repair.rows},
+                                      std::pair{&repair.message.keys, &repair.keys}}) {
+            auto raw = Decompress(*payload, kMaxBatchBytes);
+            *out = raw.ok() ? RowBatch::Decode(raw.value()) : Result<RowBatch>(raw.status());
+            payload->clear();
+          }
+          if (!queue.Push(std::move(repair))) return;
+          break;
+        }
         case MessageType::kFilePut:
         case MessageType::kFileOffer:
         case MessageType::kFileChunk:
@@ -243,6 +276,7 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
 
   // Writer (this thread): applies work in order and acknowledges what is committed.
   Work work;
+  TableReconciler reconciler(writer_);  // state of reconciliations under way in this session
   // Small files are made durable in groups: their results go out once the group's
   // directories are fsynced and their records committed.
   constexpr size_t kMaxDeferredFiles = 32;
@@ -272,6 +306,14 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
         LOG_ERROR("subscription " << begin->subscription << ": " << ready.error);
       }
       sent = link.Send(MessageType::kTableReady, Encode(ready), kSendTimeout);
+    } else if (auto* rb = std::get_if<ReconcileBegin>(&work)) {
+      sent = link.Send(MessageType::kTableReady, Encode(reconciler.Begin(*rb)), kSendTimeout);
+    } else if (auto* query = std::get_if<RangeQuery>(&work)) {
+      sent = link.Send(MessageType::kRangeAnswer, Encode(reconciler.Answer(*query)), kSendTimeout);
+    } else if (auto* repair = std::get_if<DecodedRepair>(&work)) {
+      sent = link.Send(MessageType::kBatchAck,
+                       Encode(reconciler.Repair(repair->message, repair->rows, repair->keys)),
+                       kSendTimeout);
     } else if (auto* put = std::get_if<FilePut>(&work)) {
       files_->PutDeferred(*put);
       if (queue.Empty() || files_->deferred() >= kMaxDeferredFiles) sent = flush_files();

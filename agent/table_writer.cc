@@ -455,4 +455,79 @@ Result<ApplyOutcome> TableWriter::ApplyBatch(const std::string& subscription, ui
   return outcome;
 }
 
+Status TableWriter::ReadLocal(
+    const std::function<Status(OdbcConnection&, const SqlDialect&)>& read) {
+  DX_RETURN_IF_ERROR(Check(EnsureConnected()));
+  // Writes are always committed at once, so a transaction open here is a read left open (e.g.
+  // by SQLColumns with autocommit off): end it, or the read would see that old snapshot.
+  DX_RETURN_IF_ERROR(Check(conn_->Rollback()));
+  Status st = read(*conn_, dialect_);
+  Status ended = conn_->Rollback();
+  if (st.ok()) st = ended;
+  return Check(st);
+}
+
+Result<ApplyOutcome> TableWriter::ApplyRepair(const std::string& subscription, uint64_t seq,
+                                              const RowBatch& rows, const RowBatch& delete_keys) {
+  if (broken_) {
+    return Unavailable("the local database connection was lost; the next run prepares again");
+  }
+  auto table = tables_.find(subscription);
+  if (table == tables_.end()) {
+    return FailedPrecondition("repair for " + subscription + " before its table was prepared");
+  }
+  TableState& state = table->second;
+  LedgerEntry& entry = ledger_[subscription];
+  ApplyOutcome outcome;
+  if (seq <= entry.batch_seq) {
+    outcome.duplicate = true;
+    return outcome;
+  }
+  if (seq != entry.batch_seq + 1) {
+    return DataLoss("repair " + std::to_string(seq) + " for " + subscription + " arrived but " +
+                    std::to_string(entry.batch_seq + 1) + " is next");
+  }
+  const std::vector<size_t> keys = state.spec.KeyIndexes();
+  if ((rows.rows() > 0 && rows.columns() != state.spec.columns.size()) ||
+      (delete_keys.rows() > 0 && delete_keys.columns() != keys.size())) {
+    return InvalidArgument("repair for " + subscription + " does not fit table " +
+                           state.spec.table);
+  }
+  LedgerEntry next = entry;
+  next.batch_seq = seq;  // the watermark stays: a repair never moves it
+  Status st;
+  if (delete_keys.rows() > 0) {
+    std::string where;
+    for (size_t k : keys) {
+      const ColumnSpec& c = state.spec.columns[k];
+      where +=
+          (where.empty() ? "" : " AND ") + dialect_.Quote(c.name) + " = " + dialect_.Placeholder(c);
+    }
+    auto del =
+        conn_->Prepare("DELETE FROM " + dialect_.Quote(state.spec.table) + " WHERE " + where);
+    st = del.status();
+    if (st.ok()) st = (*del)->DeclareParams(keys.size());
+    for (size_t r = 0; st.ok() && r < delete_keys.rows(); ++r) {
+      for (size_t k = 0; st.ok() && k < keys.size(); ++k) {
+        st = (*del)->SetParam(k, delete_keys.Cell(r, k));
+      }
+      if (st.ok()) st = (*del)->Execute();
+      if (st.ok()) st = (*del)->CloseCursor();
+    }
+  }
+  std::vector<size_t> order = CollapseRepeatedKeys(rows, keys);
+  if (st.ok() && !order.empty()) {
+    st = dialect_.HasUpsert() ? WriteRows(state, rows, order) : WriteGeneric(state, rows, order);
+  }
+  if (st.ok()) st = WriteLedger(next);
+  if (st.ok()) st = conn_->Commit();
+  if (!st.ok()) {
+    (void)conn_->Rollback();
+    return Check(st).Annotate("apply repair " + std::to_string(seq) + " of " + subscription);
+  }
+  entry = next;
+  outcome.rows_written = order.size() + delete_keys.rows();
+  return outcome;
+}
+
 }  // namespace dx::agent

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -54,6 +55,19 @@ class TableWriter {
 
   // The agent's own record of the files it holds (table dx_files), committed at once.
   Status RecordFiles(const std::vector<ReceivedFile>& files);
+
+  // Reconciliation (agent/table_reconciler.h) reaches the local database only through these.
+  // ReadLocal runs `read` on the connection in a fresh transaction (ending one a read left
+  // open, so the read sees what other programs committed), then ends it (a rollback: reading
+  // changes nothing), so that no DX transaction stays open between messages;
+  // a lost connection marks the writer for reconnection as a failed write does.
+  Status ReadLocal(const std::function<Status(OdbcConnection&, const SqlDialect&)>& read);
+  // Applies a repair as batch `seq` of `subscription` (prepared by BeginTable): deletes the
+  // rows whose keys are in `delete_keys` (key cells in key-column order), upserts `rows`, and
+  // records `seq` in the ledger with the watermark unchanged, in one transaction. Like
+  // ApplyBatch, a re-sent repair is skipped and a gap is refused.
+  Result<ApplyOutcome> ApplyRepair(const std::string& subscription, uint64_t seq,
+                                   const RowBatch& rows, const RowBatch& delete_keys);
 
  private:
   struct TableState {

@@ -369,3 +369,214 @@ Status Decode(std::string_view in, FileResult* m) {
 }
 
 }  // namespace dx
+
+// Reconciliation (对账) messages.
+namespace dx {
+namespace {
+
+constexpr size_t kMaxKeyCells = 4096;  // a key has at most as many cells as a table has columns
+
+void PutU64(ByteWriter& w, uint64_t v) {
+  for (int i = 0; i < 8; ++i) w.PutU8(static_cast<uint8_t>((v >> (8 * i)) & 0xff));
+}
+
+Status GetU64(ByteReader& r, uint64_t* v) {
+  std::string_view bytes;
+  DX_RETURN_IF_ERROR(r.GetBytes(8, &bytes));
+  *v = 0;
+  for (int i = 0; i < 8; ++i)
+    *v |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+  return Status::Ok();
+}
+
+void PutSummary(ByteWriter& w, const RangeSummary& s) {
+  w.PutVarint(s.count);
+  PutU64(w, s.digest);
+}
+
+Status GetSummary(ByteReader& r, RangeSummary* s) {
+  uint64_t count = 0;
+  DX_RETURN_IF_ERROR(r.GetVarint(&count));
+  if (count > UINT32_MAX) return DataLoss("range count out of range");
+  s->count = static_cast<uint32_t>(count);
+  return GetU64(r, &s->digest);
+}
+
+void PutPath(ByteWriter& w, uint64_t range, const BucketPath& path) {
+  w.PutVarint(range);
+  w.PutU8(path.depth);
+  w.PutVarint(path.prefix);
+}
+
+Status GetPath(ByteReader& r, uint64_t* range, BucketPath* path) {
+  DX_RETURN_IF_ERROR(r.GetVarint(range));
+  DX_RETURN_IF_ERROR(r.GetU8(&path->depth));
+  DX_RETURN_IF_ERROR(r.GetVarint(&path->prefix));
+  if (path->depth > kMaxBucketDepth) return DataLoss("bucket depth out of range");
+  if (path->depth < kMaxBucketDepth && (path->prefix >> (4 * path->depth)) != 0) {
+    return DataLoss("bucket prefix longer than its depth");
+  }
+  return Status::Ok();
+}
+
+void PutKey(ByteWriter& w, const std::vector<std::string>& key) {
+  w.PutVarint(key.size());
+  for (const std::string& cell : key) w.PutString(cell);
+}
+
+Status GetKey(ByteReader& r, std::vector<std::string>* key) {
+  uint64_t n = 0;
+  DX_RETURN_IF_ERROR(r.GetVarint(&n));
+  // Every cell takes at least one byte, so a count beyond what remains is a lie.
+  if (n == 0 || n > kMaxKeyCells || n > r.remaining()) return DataLoss("bad key cell count");
+  key->resize(n);
+  for (std::string& cell : *key) DX_RETURN_IF_ERROR(r.GetString(&cell));
+  return Status::Ok();
+}
+
+// Reads a count of items that take at least `min_bytes` each, bounded by `max`.
+Status GetCount(ByteReader& r, size_t max, size_t min_bytes, const char* what, uint64_t* n) {
+  DX_RETURN_IF_ERROR(r.GetVarint(n));
+  if (*n > max || *n > r.remaining() / min_bytes) {
+    return DataLoss(std::string("bad count of ") + what + ": " + std::to_string(*n));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string Encode(const ReconcileBegin& m) {
+  ByteWriter w;
+  w.PutString(Encode(m.table));
+  w.PutU8(m.dry_run ? 1 : 0);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, ReconcileBegin* m) {
+  ByteReader r(in);
+  std::string_view table;
+  DX_RETURN_IF_ERROR(r.GetStringView(&table));
+  DX_RETURN_IF_ERROR(Decode(table, &m->table));
+  DX_RETURN_IF_ERROR(GetBool(r, &m->dry_run));
+  return Finish(r, "reconcile begin");
+}
+
+std::string Encode(const RangeQuery& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutVarint(m.run_id);
+  w.PutVarint(m.requests.size());
+  for (const RangeRequest& q : m.requests) {
+    w.PutU8(static_cast<uint8_t>(q.kind));
+    PutPath(w, q.range, q.path);
+    if (q.kind != RangeRequest::Kind::kCompare) continue;
+    w.PutU8(q.last ? 1 : 0);
+    if (!q.last) PutKey(w, q.upper_key);
+    PutSummary(w, q.source);
+  }
+  return w.Take();
+}
+
+Status Decode(std::string_view in, RangeQuery* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
+  uint64_t n = 0;
+  DX_RETURN_IF_ERROR(GetCount(r, kMaxRangeRequests, 4, "range requests", &n));
+  m->requests.resize(n);
+  for (RangeRequest& q : m->requests) {
+    uint8_t kind = 0;
+    DX_RETURN_IF_ERROR(r.GetU8(&kind));
+    if (kind < 1 || kind > 4) return DataLoss("unknown range request kind " + std::to_string(kind));
+    q.kind = static_cast<RangeRequest::Kind>(kind);
+    DX_RETURN_IF_ERROR(GetPath(r, &q.range, &q.path));
+    if (q.kind != RangeRequest::Kind::kCompare) continue;
+    if (q.path.depth != 0) return DataLoss("a range comparison names a bucket");
+    DX_RETURN_IF_ERROR(GetBool(r, &q.last));
+    if (!q.last) DX_RETURN_IF_ERROR(GetKey(r, &q.upper_key));
+    DX_RETURN_IF_ERROR(GetSummary(r, &q.source));
+  }
+  return Finish(r, "range query");
+}
+
+std::string Encode(const RangeAnswer& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutVarint(m.run_id);
+  w.PutU8(static_cast<uint8_t>(m.code));
+  w.PutString(m.error);
+  w.PutVarint(m.items.size());
+  for (const RangeAnswerItem& a : m.items) {
+    w.PutU8(static_cast<uint8_t>(a.kind));
+    PutPath(w, a.range, a.path);
+    PutSummary(w, a.whole);
+    if (a.kind == RangeAnswerItem::Kind::kChildren) {
+      for (const RangeSummary& c : a.children) PutSummary(w, c);
+    } else if (a.kind == RangeAnswerItem::Kind::kRows) {
+      w.PutVarint(a.rows.size());
+      for (const ListedRow& row : a.rows) {
+        PutKey(w, row.key);
+        PutU64(w, row.row_hash);
+      }
+    }
+  }
+  return w.Take();
+}
+
+Status Decode(std::string_view in, RangeAnswer* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
+  DX_RETURN_IF_ERROR(GetCode(r, &m->code));
+  DX_RETURN_IF_ERROR(r.GetString(&m->error));
+  uint64_t n = 0;
+  DX_RETURN_IF_ERROR(GetCount(r, kMaxRangeRequests, 12, "range answers", &n));
+  m->items.resize(n);
+  for (RangeAnswerItem& a : m->items) {
+    uint8_t kind = 0;
+    DX_RETURN_IF_ERROR(r.GetU8(&kind));
+    if (kind < 1 || kind > 3) return DataLoss("unknown range answer kind " + std::to_string(kind));
+    a.kind = static_cast<RangeAnswerItem::Kind>(kind);
+    DX_RETURN_IF_ERROR(GetPath(r, &a.range, &a.path));
+    DX_RETURN_IF_ERROR(GetSummary(r, &a.whole));
+    if (a.kind == RangeAnswerItem::Kind::kChildren) {
+      for (RangeSummary& c : a.children) DX_RETURN_IF_ERROR(GetSummary(r, &c));
+    } else if (a.kind == RangeAnswerItem::Kind::kRows) {
+      uint64_t rows = 0;
+      DX_RETURN_IF_ERROR(GetCount(r, kMaxListedRows, 10, "listed rows", &rows));
+      a.rows.resize(rows);
+      for (ListedRow& row : a.rows) {
+        DX_RETURN_IF_ERROR(GetKey(r, &row.key));
+        DX_RETURN_IF_ERROR(GetU64(r, &row.row_hash));
+      }
+    }
+  }
+  return Finish(r, "range answer");
+}
+
+std::string Encode(const RepairBatch& m) {
+  ByteWriter w;
+  w.buffer().reserve(m.rows.size() + m.keys.size() + 128);
+  w.PutString(m.subscription);
+  w.PutVarint(m.run_id);
+  w.PutVarint(m.seq);
+  w.PutVarint(m.upserts);
+  w.PutString(m.rows);
+  w.PutVarint(m.deletes);
+  w.PutString(m.keys);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, RepairBatch* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->seq));
+  DX_RETURN_IF_ERROR(GetU32(r, &m->upserts));
+  DX_RETURN_IF_ERROR(r.GetString(&m->rows));
+  DX_RETURN_IF_ERROR(GetU32(r, &m->deletes));
+  DX_RETURN_IF_ERROR(r.GetString(&m->keys));
+  return Finish(r, "repair batch");
+}
+
+}  // namespace dx

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/range_digest.h"
 #include "common/status.h"
 #include "common/table_spec.h"
 
@@ -32,6 +33,11 @@ enum class MessageType : uint8_t {
   kFileCopy = 13,    // scheduler -> agent: the content is already at another path; copy it
   kFileDelete = 14,  // scheduler -> agent: the source deleted this file
   kFileResult = 15,  // agent -> scheduler: what happened to one file
+  // Reconciliation (对账), docs/RECONCILIATION.md:
+  kReconcileBegin = 16,  // scheduler -> agent: compare this table (answered by kTableReady)
+  kRangeQuery = 17,      // scheduler -> agent: range summaries to compare, buckets to open
+  kRepairBatch = 18,     // scheduler -> agent: rows to upsert, keys to delete (kBatchAck)
+  kRangeAnswer = 19,     // agent -> scheduler: what the agent holds in the ranges asked about
 };
 
 // Files travel in chunks of this size; a resumed transfer restarts at a chunk boundary, so at
@@ -171,6 +177,84 @@ Status Decode(std::string_view in, FileCommit* m);
 Status Decode(std::string_view in, FileCopy* m);
 Status Decode(std::string_view in, FileDelete* m);
 Status Decode(std::string_view in, FileResult* m);
+
+// Reconciliation (对账). The agent answers ReconcileBegin with TableReady (table checked or
+// created, ledger position) and each RepairBatch with BatchAck: repairs take the next batch
+// sequence numbers, so a re-sent repair is recognised like a re-sent batch.
+struct ReconcileBegin {
+  TableBegin table;  // subscription, run attempt id and table shape (reset is never set)
+  bool dry_run = false;
+};
+
+// One request of a RangeQuery, about range `range` (numbered from 0 in key order per run).
+struct RangeRequest {
+  enum class Kind : uint8_t {
+    kCompare = 1,  // the next range: keys after the previous range's bound up to `upper_key`
+    kExpand = 2,   // send the children's summaries of bucket `path`
+    kList = 3,     // send the keys and row hashes of bucket `path`
+    kRelease = 4,  // the scheduler is done with this range: forget it
+  };
+  Kind kind = Kind::kCompare;
+  uint64_t range = 0;
+  BucketPath path;
+  // kCompare: the range's last key (canonical values, key-column order), or none when `last`
+  // (the range runs to the end of the table), and the source's summary of the range.
+  bool last = false;
+  std::vector<std::string> upper_key;
+  RangeSummary source;
+};
+
+struct RangeQuery {
+  std::string subscription;
+  uint64_t run_id = 0;
+  std::vector<RangeRequest> requests;
+};
+
+// The agent's answer to one request (kRelease gets none).
+struct RangeAnswerItem {
+  enum class Kind : uint8_t {
+    kEqual = 1,     // kCompare: the agent's range matches the source's summary
+    kChildren = 2,  // the summaries of the bucket's children
+    kRows = 3,      // the bucket's rows: key cells (as the agent's database spells them) and hash
+  };
+  Kind kind = Kind::kEqual;
+  uint64_t range = 0;
+  BucketPath path;
+  RangeSummary whole;  // the agent's summary of the bucket
+  std::array<RangeSummary, kRangeFanout> children{};
+  std::vector<ListedRow> rows;
+};
+
+struct RangeAnswer {
+  std::string subscription;
+  uint64_t run_id = 0;
+  StatusCode code = StatusCode::kOk;
+  std::string error;
+  std::vector<RangeAnswerItem> items;
+};
+
+struct RepairBatch {
+  std::string subscription;
+  uint64_t run_id = 0;
+  uint64_t seq = 0;      // the next batch sequence: applied with the ledger, watermark kept
+  uint32_t upserts = 0;  // rows in `rows`
+  std::string rows;      // zstd(RowBatch of whole rows, wire order)
+  uint32_t deletes = 0;  // rows in `keys`
+  std::string keys;      // zstd(RowBatch of key cells, key-column order)
+};
+
+// Largest counts a reconciliation message may declare (checked before anything is allocated).
+constexpr size_t kMaxRangeRequests = 1u << 16;
+constexpr size_t kMaxListedRows = 1u << 16;
+
+std::string Encode(const ReconcileBegin& m);
+std::string Encode(const RangeQuery& m);
+std::string Encode(const RangeAnswer& m);
+std::string Encode(const RepairBatch& m);
+Status Decode(std::string_view in, ReconcileBegin* m);
+Status Decode(std::string_view in, RangeQuery* m);
+Status Decode(std::string_view in, RangeAnswer* m);
+Status Decode(std::string_view in, RepairBatch* m);
 
 std::string Encode(const Hello& m);
 std::string Encode(const HelloReply& m);

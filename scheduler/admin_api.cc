@@ -106,6 +106,7 @@ ApiResponse AdminApi::Handle(const ApiRequest& request) {
         std::string verb = tail.substr(slash + 1);
         if (verb == "run") return Trigger(request, name, false);
         if (verb == "resync") return Trigger(request, name, true);
+        if (verb == "reconcile") return Reconcile(request, name);
       }
     }
   } else {
@@ -181,7 +182,12 @@ ApiResponse AdminApi::Runs(const ApiRequest& request) {
   auto runs = store_.ListRuns(sub, limit);
   if (!runs.ok()) return Error(500, runs.status().message());
   json out = json::array();
-  for (const RunRecord& r : runs.value()) out.push_back(ToJson(r));
+  for (const RunRecord& r : runs.value()) {
+    out.push_back(ToJson(r));
+    if (r.trigger != "reconcile") continue;
+    auto counts = store_.GetReconcileCounts(r.id);
+    if (counts.ok() && counts.value()) out.back()["reconcile"] = ToJson(*counts.value());
+  }
   return Json(200, out);
 }
 
@@ -244,6 +250,28 @@ ApiResponse AdminApi::Trigger(const ApiRequest& request, const std::string& name
   }
   AuditCall(request, action, name, "ok");
   return Json(202, json{{"subscription", name}, {"queued", true}, {"after_run_id", last.value()}});
+}
+
+ApiResponse AdminApi::Reconcile(const ApiRequest& request, const std::string& name) {
+  bool dry_run = false;
+  if (auto it = request.query.find("dry_run"); it != request.query.end()) {
+    if (it->second == "1" || it->second == "true") {
+      dry_run = true;
+    } else if (it->second != "0" && it->second != "false") {
+      return Error(400, "dry_run must be true or false, got '" + it->second + "'");
+    }
+  }
+  auto last = dispatcher_.TriggerReconcile(name, dry_run);
+  const char* action = dry_run ? "reconcile.dry_run" : "reconcile";
+  if (!last.ok()) {
+    AuditCall(request, action, name, "refused: " + last.status().message());
+    return Error(HttpStatusFor(last.status()), last.status().message());
+  }
+  AuditCall(request, action, name, "ok");
+  return Json(202, json{{"subscription", name},
+                        {"queued", true},
+                        {"dry_run", dry_run},
+                        {"after_run_id", last.value()}});
 }
 
 }  // namespace dx::scheduler

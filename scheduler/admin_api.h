@@ -46,6 +46,7 @@ class AdminApi {
   ApiResponse Receipt(const std::string& run_id);
   ApiResponse Apply(const ApiRequest& request);
   ApiResponse Trigger(const ApiRequest& request, const std::string& name, bool resync);
+  ApiResponse Reconcile(const ApiRequest& request, const std::string& name);
   void AuditCall(const ApiRequest& request, const std::string& action, const std::string& target,
                  const std::string& result);
 

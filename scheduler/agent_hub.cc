@@ -102,6 +102,11 @@ Result<FileResult> AgentSession::AwaitFileResult(const std::string& subscription
   return Await(subscription, &Mailbox::file_results, timeout);
 }
 
+Result<RangeAnswer> AgentSession::AwaitRangeAnswer(const std::string& subscription,
+                                                   milliseconds timeout) {
+  return Await(subscription, &Mailbox::range_answers, timeout);
+}
+
 template <typename T>
 Status AgentSession::Deliver(std::string_view payload, std::deque<T> Mailbox::*queue) {
   T message;
@@ -143,6 +148,9 @@ Status AgentSession::ReadLoop(milliseconds idle_timeout) {
         break;
       case MessageType::kFileResult:
         st = Deliver(frame->payload, &Mailbox::file_results);
+        break;
+      case MessageType::kRangeAnswer:
+        st = Deliver(frame->payload, &Mailbox::range_answers);
         break;
       default:
         st = DataLoss("unexpected message type " + std::to_string(static_cast<int>(frame->type)));

@@ -41,6 +41,8 @@ class AgentSession {
                                      std::chrono::milliseconds timeout);
   Result<FileResult> AwaitFileResult(const std::string& subscription,
                                      std::chrono::milliseconds timeout);
+  Result<RangeAnswer> AwaitRangeAnswer(const std::string& subscription,
+                                       std::chrono::milliseconds timeout);
 
   // Reads replies until the link fails or Close(); returns why it ended.
   Status ReadLoop(std::chrono::milliseconds idle_timeout);
@@ -54,6 +56,7 @@ class AgentSession {
     std::deque<BatchAck> acks;
     std::deque<FileResume> resumes;
     std::deque<FileResult> file_results;
+    std::deque<RangeAnswer> range_answers;
   };
   // Decodes an agent's reply and queues it in its subscription's mailbox.
   template <typename T>

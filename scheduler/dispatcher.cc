@@ -14,7 +14,8 @@ Dispatcher::Dispatcher(Store& store, AgentHub& hub, const SchedulerConfig& confi
       hub_(hub),
       config_(config),
       clock_(clock),
-      exchange_(store, hub, config.exchange, clock) {}
+      exchange_(store, hub, config.exchange, clock),
+      reconcile_(store, hub, config.exchange, clock) {}
 
 Dispatcher::~Dispatcher() { Stop(); }
 
@@ -77,6 +78,10 @@ void Dispatcher::Tick() {
     return;
   }
   const int64_t now = ToUnixSeconds(clock_.Now());
+  std::map<std::string, ReconcileState> reconcile_states;
+  if (auto states = store_.ListReconcileStates(); states.ok()) {
+    for (ReconcileState& st : states.value()) reconcile_states[st.subscription] = st;
+  }
   for (Subscription& sub : subs.value()) {
     if (sub.status != "active") continue;
     if (sub.stopped() && !sub.manual_pending) continue;  // waits for an operator
@@ -90,7 +95,10 @@ void Dispatcher::Tick() {
     const bool backing_off = sub.failures > 0 && sub.next_due > now;
     bool scheduled_due = sub.next_due <= now && (!schedule->manual() || sub.failures > 0);
     bool due = sub.manual_pending || (sub.resync_pending && !backing_off) || scheduled_due;
-    if (!due) continue;
+    if (!due) {
+      MaybeReconcile(sub, reconcile_states, now);
+      continue;
+    }
     // Only an operator's "run now" reports an offline agent at once; everything else waits
     // for the agent to dial in instead of failing over and over.
     if (!sub.manual_pending && !hub_.Find(sub.agent)) continue;
@@ -156,6 +164,117 @@ void Dispatcher::RunOne(Subscription sub, std::string trigger, bool reset) {
     st = store_.SetSchedule(sub.name, (now_ms + backoff * 1000 + 999) / 1000, failures);
   }
   if (!st.ok()) LOG_ERROR("cannot update schedule of " << sub.name << ": " << st.message());
+  std::lock_guard<std::mutex> lock(mu_);
+  running_.erase(sub.name);
+  --active_;
+  cv_.notify_all();
+}
+
+Result<int64_t> Dispatcher::TriggerReconcile(const std::string& subscription, bool dry_run) {
+  DX_ASSIGN_OR_RETURN(auto sub, store_.GetSubscription(subscription));
+  if (!sub) return NotFound("no subscription named '" + subscription + "'");
+  if (sub->status != "active") {
+    return FailedPrecondition("subscription '" + subscription + "' is " + sub->status);
+  }
+  DX_ASSIGN_OR_RETURN(auto entry, store_.GetCatalogEntry(sub->entry));
+  if (entry && entry->is_file()) {
+    return FailedPrecondition("reconciliation is for table subscriptions; '" + subscription +
+                              "' delivers files");
+  }
+  if (!hub_.Find(sub->agent)) return Unavailable("agent " + sub->agent + " is offline");
+  DX_ASSIGN_OR_RETURN(auto last, store_.LastRun(subscription));
+  DX_ASSIGN_OR_RETURN(auto states, store_.ListReconcileStates());
+  ReconcileState state;
+  state.subscription = subscription;
+  for (const ReconcileState& s : states) {
+    if (s.subscription == subscription) state = s;
+  }
+  state.pending = dry_run ? 2 : 1;
+  state.failures = 0;
+  state.requested_at = ToUnixMillis(clock_.Now());
+  DX_RETURN_IF_ERROR(store_.PutReconcileState(state));
+  cv_.notify_all();
+  return last ? last->id : 0;
+}
+
+void Dispatcher::MaybeReconcile(const Subscription& sub,
+                                std::map<std::string, ReconcileState>& states, int64_t now) {
+  ReconcileState& state = states[sub.name];
+  state.subscription = sub.name;
+  auto when = Schedule::Parse(sub.reconcile.empty() ? "manual" : sub.reconcile);
+  const bool scheduled = when.ok() && !when->manual();
+  if (state.pending == 0) {
+    if (!scheduled) return;
+    if (state.next_due == 0) {  // a new schedule: first due at its next time, not now
+      state.next_due = when->NextAfter(now);
+      Status st = store_.PutReconcileState(state);
+      if (!st.ok()) {
+        LOG_ERROR("cannot schedule reconciliation of " << sub.name << ": " << st.message());
+      }
+      return;
+    }
+    // A schedule made more frequent takes effect now, not after the time the old one set.
+    if (state.failures == 0 && state.next_due > when->NextAfter(now)) {
+      state.next_due = when->NextAfter(now);
+      Status st = store_.PutReconcileState(state);
+      if (!st.ok()) {
+        LOG_ERROR("cannot schedule reconciliation of " << sub.name << ": " << st.message());
+      }
+    }
+    if (state.next_due > now) return;
+  } else if (state.failures > 0 && state.next_due > now) {
+    return;  // a request that failed for a passing reason: retried after its back-off
+  }
+  // Reconciliations wait for their agent (a request for an offline agent is refused at once;
+  // one left pending by a crash or a lost agent runs when the agent is back).
+  if (!hub_.Find(sub.agent)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || running_.count(sub.name) || active_ >= config_.exchange.workers) return;
+    running_.insert(sub.name);
+    ++active_;
+  }
+  ReconcileState claimed = state;
+  if (claimed.pending == 0) claimed.pending = 1;
+  // The request stays recorded until the reconciliation ends, so a crash cannot lose it.
+  Status st = store_.PutReconcileState(claimed);
+  if (!st.ok()) LOG_ERROR("cannot record reconciliation of " << sub.name << ": " << st.message());
+  std::thread([this, s = sub, claimed]() mutable { RunReconcile(std::move(s), claimed); }).detach();
+}
+
+void Dispatcher::RunReconcile(Subscription sub, ReconcileState state) {
+  const int64_t started_ms = ToUnixMillis(clock_.Now());
+  bool retryable = false;
+  RunRecord run = reconcile_.Execute(sub, state.pending == 2, nullptr, &retryable);
+  const int64_t now = ToUnixSeconds(clock_.Now());
+  auto when = Schedule::Parse(sub.reconcile.empty() ? "manual" : sub.reconcile);
+  const bool scheduled = when.ok() && !when->manual();
+  if (run.status == "succeeded") {
+    state.pending = 0;
+    state.failures = 0;
+    state.next_due = scheduled ? when->NextAfter(now) : 0;
+  } else {
+    // A failure that may pass (agent gone, database down) keeps the request, retried with
+    // back-off once the agent is back; any other ends it.
+    if (!retryable) state.pending = 0;
+    state.failures = std::min(state.failures + 1, 30);
+    int64_t backoff = config_.exchange.retry_min_s;
+    for (int i = 1; i < state.failures && backoff < config_.exchange.retry_max_s; ++i) backoff *= 2;
+    state.next_due = scheduled || state.pending != 0
+                         ? now + std::min<int64_t>(backoff, config_.exchange.retry_max_s)
+                         : 0;
+  }
+  // An operator's request made while this one ran is still to be answered.
+  if (auto latest = store_.ListReconcileStates(); latest.ok()) {
+    for (const ReconcileState& l : latest.value()) {
+      if (l.subscription != sub.name || l.requested_at < started_ms || l.pending == 0) continue;
+      state.pending = l.pending;
+      state.failures = 0;
+      state.requested_at = l.requested_at;
+    }
+  }
+  Status st = store_.PutReconcileState(state);
+  if (!st.ok()) LOG_ERROR("cannot update reconciliation of " << sub.name << ": " << st.message());
   std::lock_guard<std::mutex> lock(mu_);
   running_.erase(sub.name);
   --active_;

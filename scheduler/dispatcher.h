@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -16,6 +17,7 @@
 #include "common/clock.h"
 #include "scheduler/agent_hub.h"
 #include "scheduler/exchange_run.h"
+#include "scheduler/reconcile_run.h"
 #include "scheduler/scheduler_config.h"
 #include "scheduler/store.h"
 
@@ -33,6 +35,9 @@ class Dispatcher {
   // the id of its latest run before the request, so callers can wait for a newer one.
   Result<int64_t> Trigger(const std::string& subscription, bool resync);
   bool IsRunning(const std::string& subscription);
+  // Marks `subscription` for a reconciliation (对账) now; a dry run only reports. Returns the
+  // id of its latest run before the request.
+  Result<int64_t> TriggerReconcile(const std::string& subscription, bool dry_run);
 
   // One pass over the subscriptions (exposed for tests with a fake clock).
   void Tick();
@@ -42,12 +47,18 @@ class Dispatcher {
   void RunOne(Subscription sub, std::string trigger, bool reset);
   // Records a permanent failure: the subscription waits for an operator.
   void StopSubscription(const std::string& name, const std::string& error);
+  // Starts a reconciliation of `sub` when one is requested or its `reconcile` schedule is due
+  // (and no run of it is under way); `states` are the reconciliation states by subscription.
+  void MaybeReconcile(const Subscription& sub, std::map<std::string, ReconcileState>& states,
+                      int64_t now);
+  void RunReconcile(Subscription sub, ReconcileState state);
 
   Store& store_;
   AgentHub& hub_;
   const SchedulerConfig& config_;
   const Clock& clock_;
   ExchangeRun exchange_;
+  ReconcileRun reconcile_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::string> running_;

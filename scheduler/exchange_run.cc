@@ -9,8 +9,7 @@
 #include "scheduler/extractor.h"
 #include "scheduler/file_run.h"
 #include "scheduler/manifest.h"
-#include "scheduler/source_schema.h"
-#include "scheduler/source_text.h"
+#include "scheduler/subscription_reader.h"
 
 namespace dx::scheduler {
 namespace {
@@ -100,21 +99,17 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
   std::shared_ptr<AgentSession> session = hub_.Find(sub.agent);
   if (!session) return Unavailable("agent " + sub.agent + " is offline");
 
-  // Open the source first: if it is unreachable, nothing is announced and nothing moves.
-  DX_ASSIGN_OR_RETURN(auto extractor, Extractor::Open(source->connection));
-  // What the source really has: a column renamed, dropped or widened behind the catalog's back
-  // stops the run before anything is read (and the names are the source's own spelling).
-  DX_ASSIGN_OR_RETURN(ResolvedSource resolved,
-                      CheckEntryAgainstSource(extractor->connection(), extractor->dialect().dbms(),
-                                              *entry, ColumnsUsedBy(sub, *entry)));
-  DX_ASSIGN_OR_RETURN(std::string source_now, extractor->SourceNow());
+  // Open the source first: if it is unreachable or no longer matches the catalog, nothing is
+  // announced and nothing moves.
+  DX_ASSIGN_OR_RETURN(auto reader, SubscriptionReader::Open(*source, *entry, sub));
+  DX_ASSIGN_OR_RETURN(std::string source_now, reader->SourceNow());
   DX_ASSIGN_OR_RETURN(std::string bound, ShiftTimestamp(source_now, -options_.safety_lag_s));
 
   TableBegin begin;
   begin.subscription = sub.name;
   begin.run_id = ++attempts_;
   begin.reset = reset;
-  begin.spec = SubscribedTable(sub, *entry);
+  begin.spec = reader->table();
   begin.reset_id = reset ? sub.resync_id : "";
   session->ResetMailbox(sub.name);
   DX_RETURN_IF_ERROR(session->Send(MessageType::kTableBegin, Encode(begin)));
@@ -128,34 +123,8 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
         store_.SetProgress(sub.name, ready.ledger.batch_seq, ready.ledger.watermark));
   }
 
-  // The query names what the source has; the agent keeps the catalog's names.
-  ExtractSpec spec;
-  spec.source_table = resolved.table;
-  spec.columns = begin.spec.columns;
-  for (ColumnSpec& c : spec.columns) c.name = resolved.Column(c.name);
-  spec.updatetime = entry->FindField(entry->updatetime_column)->column;
-  spec.updatetime.name = resolved.Column(spec.updatetime.name);
-  spec.filter = sub.filter;
-  for (RowCondition& c : spec.filter) {
-    spec.filter_columns.push_back(entry->FindField(c.column)->column);
-    spec.filter_columns.back().name = resolved.Column(c.column);
-    c.column = spec.filter_columns.back().name;
-  }
-  // Text leaves as UTF-8, converted correctly from what the source holds, or not at all.
-  TextSpec text_spec;
-  text_spec.dbms = extractor->dialect().dbms();
-  text_spec.connection = source->connection;
-  text_spec.source_table = resolved.table;
-  text_spec.columns = spec.columns;
-  for (const ColumnSpec& c : begin.spec.columns) {
-    auto it = resolved.columns.find(c.name);
-    text_spec.charsets.push_back(it == resolved.columns.end() ? "" : it->second.charset);
-  }
-  text_spec.encoding = source->encoding;
-  DX_ASSIGN_OR_RETURN(auto text, SourceText::Make(std::move(text_spec)));
-  DX_ASSIGN_OR_RETURN(spec.after, Watermark::Decode(ready.ledger.watermark));
-  spec.bound = bound;
-  DX_RETURN_IF_ERROR(extractor->Start(spec));
+  DX_ASSIGN_OR_RETURN(Watermark after, Watermark::Decode(ready.ledger.watermark));
+  DX_RETURN_IF_ERROR(reader->Start(after, bound, /*whole_table=*/false));
 
   uint64_t seq = ready.ledger.batch_seq;
   std::deque<InFlight> in_flight;
@@ -180,17 +149,15 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     return store_.SetProgress(sub.name, expected.seq, expected.watermark);
   };
 
-  const size_t columns = spec.columns.size();
+  const size_t columns = begin.spec.columns.size();
   RowBatch batch(columns);
   std::string raw;
-  Watermark last = spec.after;
+  Watermark last = after;
   while (true) {
     batch.Clear();
     DX_ASSIGN_OR_RETURN(size_t n,
-                        extractor->Read(static_cast<size_t>(options_.batch_rows), &batch, &last));
+                        reader->Read(static_cast<size_t>(options_.batch_rows), &batch, &last));
     if (n == 0) break;
-    DX_RETURN_IF_ERROR(text->Normalize(&batch));
-    DX_RETURN_IF_ERROR(text->CheckPosition(last));
     raw.clear();
     batch.EncodeTo(&raw);
     BatchMessage message;
@@ -210,15 +177,15 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     run->bytes += static_cast<int64_t>(frame.size());
     run->batches += 1;
   }
-  if (extractor->full_load()) {
+  if (reader->full_load()) {
     // The full load is complete: one empty batch moves the agent's ledger to the incremental
     // watermark (every row up to the load's bound is delivered), committed like any batch.
     BatchMessage done;
     done.subscription = sub.name;
     done.run_id = begin.run_id;
     done.seq = ++seq;
-    Watermark finished = extractor->FinishedWatermark();
-    finished.resync = spec.after.resync;
+    Watermark finished = reader->FinishedWatermark();
+    finished.resync = after.resync;
     done.watermark = finished.Encode();
     raw.clear();
     RowBatch(columns).EncodeTo(&raw);

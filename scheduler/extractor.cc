@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "common/canonical_value.h"
+
 namespace dx::scheduler {
 
 Result<std::string> ShiftTimestamp(const std::string& ts, int64_t seconds) {
@@ -103,8 +105,10 @@ std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
 
   // The bound is exclusive: rows stamped in the current second (or within the safety lag) may
   // still be committing at the source, so they wait for a later run.
-  std::string where = ut + " < " + ut_mark;
-  params->push_back(full && after.in_full_load() ? after.full_load_until : spec.bound);
+  std::string where = spec.whole_table ? "1 = 1" : ut + " < " + ut_mark;
+  if (!spec.whole_table) {
+    params->push_back(full && after.in_full_load() ? after.full_load_until : spec.bound);
+  }
   if (full) {
     if (!after.key.empty()) where += " AND (" + KeyAfter(d, keys, after.key, params) + ")";
   } else if (after.key.empty()) {
@@ -134,7 +138,10 @@ std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
     }
   }
   std::string order = full ? "" : ut;
-  for (const ColumnSpec* k : keys) order += (order.empty() ? "" : ", ") + d.Quote(k->name);
+  for (const ColumnSpec* k : keys) {
+    order += (order.empty() ? "" : ", ") +
+             (spec.whole_table ? KeyOrderExpression(d, *k) : d.Quote(k->name));
+  }
   return "SELECT " + select + " FROM " + d.Quote(spec.source_table) + " WHERE " + where +
          " ORDER BY " + order;
 }

@@ -26,6 +26,9 @@ struct ExtractSpec {
   Watermark after;                         // read strictly after this (empty: start a full load)
   std::string bound;                       // read rows with UPDATETIME < bound (a full load in
                                            // progress keeps its own bound)
+  // Reconciliation: every row the filter passes, in key order as CompareCanonical orders keys
+  // (text keys by binary collation), with no UPDATETIME bound; `after` must be empty.
+  bool whole_table = false;
 };
 
 class Extractor {

@@ -43,7 +43,7 @@ const std::vector<std::string> kSubscriptionKeys = {
     "kind",         "name",        "agent",
     "entry",        "columns",     "filter",
     "target_table", "target_path", "propagate_deletes",
-    "schedule",     "status"};
+    "schedule",     "status",      "reconcile"};
 const std::vector<std::string> kFilterKeys = {"column", "op", "value", "values"};
 
 std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -220,6 +220,15 @@ Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
     return doc["schedule"].Error("'" + s.schedule +
                                  "' never fires (no such date in the next five years)");
   }
+  DX_RETURN_IF_ERROR(doc.GetString("reconcile", &s.reconcile));
+  if (!s.reconcile.empty()) {
+    auto when = Schedule::Parse(s.reconcile);
+    if (!when.ok()) return doc["reconcile"].Error(when.status().message());
+    if (!when->manual() && when->NextAfter(static_cast<int64_t>(std::time(nullptr))) == 0) {
+      return doc["reconcile"].Error("'" + s.reconcile +
+                                    "' never fires (no such date in the next five years)");
+    }
+  }
   DX_RETURN_IF_ERROR(doc.GetString("status", &s.status));
   if (!OneOf(s.status, {"active", "suspended"})) {
     return doc["status"].Error("expected active or suspended");
@@ -275,6 +284,10 @@ Status CheckSubscriptionAgainstEntry(const Subscription& sub, const CatalogEntry
                              "target_table");
     }
     if (sub.target_path.empty()) return InvalidArgument("target_path is required for files");
+    if (!sub.reconcile.empty()) {
+      return InvalidArgument("reconcile is for table subscriptions ('" + entry.name +
+                             "' is a file resource)");
+    }
     return Status::Ok();
   }
   if (sub.columns.empty()) return InvalidArgument("columns are required: the approved columns");

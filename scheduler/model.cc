@@ -70,7 +70,8 @@ json ToJson(const Subscription& s) {
           {"target_path", s.target_path},
           {"propagate_deletes", s.propagate_deletes},
           {"schedule", s.schedule},
-          {"status", s.status}};
+          {"status", s.status},
+          {"reconcile", s.reconcile}};
 }
 
 json ToJson(const RunRecord& r) {
@@ -96,6 +97,12 @@ json ToJson(const AgentRecord& a) {
           {"version", a.version},
           {"target_dbms", a.target_dbms},
           {"bandwidth_kbps", a.bandwidth_kbps}};
+}
+
+json ToJson(const ReconcileCounts& c) {
+  return {{"dry_run", c.dry_run},  {"compared", c.compared}, {"target_rows", c.target_rows},
+          {"missing", c.missing},  {"extra", c.extra},       {"changed", c.changed},
+          {"repaired", c.repaired}};
 }
 
 bool FromJson(const json& j, Source* s) {
@@ -155,6 +162,7 @@ bool FromJson(const json& j, Subscription* s) {
   s->target_path = j.value("target_path", "");
   s->propagate_deletes = j.value("propagate_deletes", false);
   s->schedule = j.value("schedule", "manual");
+  s->reconcile = j.value("reconcile", "");
   s->status = j.value("status", "active");
   s->filter.clear();
   for (const json& c : j.value("filter", json::array())) {

@@ -89,6 +89,9 @@ struct Subscription {
   bool propagate_deletes = false;    // file subscriptions: delete what the source deleted
   std::string schedule = "manual";
   std::string status = "active";  // active | suspended (workflow comes later)
+  // Table subscriptions: when to reconcile (对账) with the source, in the schedule syntax
+  // (e.g. "daily 03:00"); empty or "manual": only on demand (dxctl reconcile).
+  std::string reconcile;
   // Runtime state kept by the scheduler.
   int64_t next_due = 0;
   int failures = 0;
@@ -120,12 +123,35 @@ struct RunRecord {
   StatusCode code = StatusCode::kOk;  // how a failed run failed (not stored)
 };
 
+// Where reconciliation of one subscription stands (the scheduler's runtime state).
+struct ReconcileState {
+  std::string subscription;
+  int pending = 0;           // 0: none; 1: reconcile; 2: dry run. Kept until one ends.
+  int64_t next_due = 0;      // unix seconds of the next scheduled one; 0: not scheduled yet
+  int failures = 0;          // consecutive failed ones (back-off)
+  int64_t requested_at = 0;  // unix ms of the last operator request (one made during a
+                             // reconciliation is not answered by it)
+};
+
+// What one reconciliation run found and did (the run's record carries the rest).
+struct ReconcileCounts {
+  int64_t run_id = 0;
+  bool dry_run = false;
+  int64_t compared = 0;     // source rows compared
+  int64_t target_rows = 0;  // rows the agent held in the ranges it compared
+  int64_t missing = 0;      // at the source, not at the agent
+  int64_t extra = 0;        // at the agent, not at the source (deleted there, or inserted here)
+  int64_t changed = 0;      // at both, with different values
+  int64_t repaired = 0;     // rows upserted and deleted at the agent (0 for a dry run)
+};
+
 // The definition parts as JSON (runtime state excluded), for storage and comparison.
 nlohmann::json ToJson(const Source& s);
 nlohmann::json ToJson(const CatalogEntry& e);
 nlohmann::json ToJson(const Subscription& s);
 nlohmann::json ToJson(const RunRecord& r);
 nlohmann::json ToJson(const AgentRecord& a);
+nlohmann::json ToJson(const ReconcileCounts& c);
 bool FromJson(const nlohmann::json& j, Source* s);
 bool FromJson(const nlohmann::json& j, CatalogEntry* e);
 bool FromJson(const nlohmann::json& j, Subscription* s);

@@ -103,6 +103,18 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 )SQL";
 
+// Reconciliation (对账): state per subscription, counts per run.
+constexpr const char* kReconcileSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS reconcile_state (
+  subscription TEXT PRIMARY KEY, pending INTEGER NOT NULL DEFAULT 0,
+  next_due INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
+  requested_at INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS reconcile_runs (
+  run_id INTEGER PRIMARY KEY, dry_run INTEGER NOT NULL, compared INTEGER NOT NULL,
+  target_rows INTEGER NOT NULL, missing INTEGER NOT NULL, extra INTEGER NOT NULL,
+  changed INTEGER NOT NULL, repaired INTEGER NOT NULL);
+)SQL";
+
 int64_t NowSeconds() { return static_cast<int64_t>(time(nullptr)); }
 
 std::string AuditText(int64_t at, const AuditEvent& e, const std::string& prev) {
@@ -143,6 +155,7 @@ Status SqliteStore::Exec(const std::string& sql) {
 
 Status SqliteStore::Migrate() {
   DX_RETURN_IF_ERROR(Exec(kSchema));
+  DX_RETURN_IF_ERROR(Exec(kReconcileSchema));
   // Subscription state added after the first release.
   DX_RETURN_IF_ERROR(
       AddColumnIfMissing("subscriptions", "stopped_error", "TEXT NOT NULL DEFAULT ''"));
@@ -624,6 +637,63 @@ Result<std::vector<FileReceipt>> SqliteStore::ListReceipts(int64_t run_id) {
     out.push_back({q.Text(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Int(5)});
   }
   return out;
+}
+
+Result<std::vector<ReconcileState>> SqliteStore::ListReconcileStates() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_,
+          "SELECT subscription, pending, next_due, failures, requested_at FROM reconcile_state");
+  std::vector<ReconcileState> out;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(
+        {q.Text(0), static_cast<int>(q.Int(1)), q.Int(2), static_cast<int>(q.Int(3)), q.Int(4)});
+  }
+  return out;
+}
+
+Status SqliteStore::PutReconcileState(const ReconcileState& s) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_,
+               "INSERT INTO reconcile_state(subscription, pending, next_due, failures, "
+               "requested_at) VALUES(?,?,?,?,?) ON CONFLICT(subscription) DO UPDATE SET "
+               "pending=excluded.pending, next_due=excluded.next_due, "
+               "failures=excluded.failures, requested_at=excluded.requested_at")
+      .Bind(s.subscription)
+      .Bind(static_cast<int64_t>(s.pending))
+      .Bind(s.next_due)
+      .Bind(static_cast<int64_t>(s.failures))
+      .Bind(s.requested_at)
+      .Run();
+}
+
+Status SqliteStore::PutReconcileCounts(const ReconcileCounts& c) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_,
+               "INSERT OR REPLACE INTO reconcile_runs(run_id, dry_run, compared, target_rows, "
+               "missing, extra, changed, repaired) VALUES(?,?,?,?,?,?,?,?)")
+      .Bind(c.run_id)
+      .Bind(static_cast<int64_t>(c.dry_run ? 1 : 0))
+      .Bind(c.compared)
+      .Bind(c.target_rows)
+      .Bind(c.missing)
+      .Bind(c.extra)
+      .Bind(c.changed)
+      .Bind(c.repaired)
+      .Run();
+}
+
+Result<std::optional<ReconcileCounts>> SqliteStore::GetReconcileCounts(int64_t run_id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_,
+          "SELECT dry_run, compared, target_rows, missing, extra, changed, repaired "
+          "FROM reconcile_runs WHERE run_id=?");
+  q.Bind(run_id);
+  DX_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<ReconcileCounts>();
+  return std::optional<ReconcileCounts>(ReconcileCounts{run_id, q.Int(0) != 0, q.Int(1), q.Int(2),
+                                                        q.Int(3), q.Int(4), q.Int(5), q.Int(6)});
 }
 
 Status SqliteStore::Audit(const AuditEvent& e) {

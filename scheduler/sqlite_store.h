@@ -67,6 +67,11 @@ class SqliteStore : public Store {
   Status AddReceipt(int64_t run_id, const FileReceipt& receipt) override;
   Result<std::vector<FileReceipt>> ListReceipts(int64_t run_id) override;
 
+  Result<std::vector<ReconcileState>> ListReconcileStates() override;
+  Status PutReconcileState(const ReconcileState& state) override;
+  Status PutReconcileCounts(const ReconcileCounts& counts) override;
+  Result<std::optional<ReconcileCounts>> GetReconcileCounts(int64_t run_id) override;
+
   Status Audit(const AuditEvent& event) override;
   Status VerifyAudit() override;
 

@@ -114,6 +114,13 @@ class Store {
   virtual Status AddReceipt(int64_t run_id, const FileReceipt& receipt) = 0;
   virtual Result<std::vector<FileReceipt>> ListReceipts(int64_t run_id) = 0;
 
+  // Reconciliation (对账): per-subscription state (subscriptions without a record have none
+  // pending and none scheduled) and the counts of each reconciliation run.
+  virtual Result<std::vector<ReconcileState>> ListReconcileStates() = 0;
+  virtual Status PutReconcileState(const ReconcileState& state) = 0;
+  virtual Status PutReconcileCounts(const ReconcileCounts& counts) = 0;
+  virtual Result<std::optional<ReconcileCounts>> GetReconcileCounts(int64_t run_id) = 0;
+
   // Appends to the hash-chained audit log.
   virtual Status Audit(const AuditEvent& event) = 0;
   // Recomputes the chain; kDataLoss names the first record that does not match.

@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libsqlite3-dev sqlite3
   unixodbc unixodbc-dev odbcinst libsqliteodbc odbc-postgresql odbc-mariadb
   libyaml-cpp-dev libcurl4-openssl-dev libzstd-dev libssl-dev nlohmann-json3-dev
-  libcli11-dev doctest-dev
+  libcli11-dev doctest-dev libxxhash-dev
   postgresql mariadb-server mariadb-client
   procps python3 openssl util-linux coreutils
 )

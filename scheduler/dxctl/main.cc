@@ -159,6 +159,53 @@ void PrintRuns(const json& runs) {
   std::cout << t.Render();
 }
 
+// What reconciliation runs (对账) found: one line per reconcile run among `runs`, if any.
+void PrintReconciliations(const json& runs) {
+  TablePrinter t({"RUN", "SUBSCRIPTION", "MODE", "COMPARED", "AGENT ROWS", "MISSING", "EXTRA",
+                  "CHANGED", "REPAIRED"});
+  bool any = false;
+  for (const json& r : runs) {
+    if (!r.contains("reconcile") || !r["reconcile"].is_object()) continue;
+    const json& c = r["reconcile"];
+    t.AddRow({Str(r, "id"), Str(r, "subscription"),
+              c.value("dry_run", false) ? "dry run" : "repair", Str(c, "compared"),
+              Str(c, "target_rows"), Str(c, "missing"), Str(c, "extra"), Str(c, "changed"),
+              Str(c, "repaired")});
+    any = true;
+  }
+  if (any) std::cout << "\nreconciliations (对账):\n" << t.Render();
+}
+
+// Waits until a reconciliation of `sub` newer than `after_id` has finished; prints it and its
+// counts; returns 0 when it succeeded.
+int WaitForReconcile(AdminClient& client, const std::string& sub, int64_t after_id, int timeout_s,
+                     bool as_json) {
+  const Deadline deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    json runs;
+    int rc = GetUntil(client, "/api/v1/runs?limit=20&subscription=" + AdminClient::Escape(sub),
+                      &runs, deadline);
+    if (rc != 0) return rc;
+    for (const json& r : runs) {
+      if (r.value("id", int64_t{0}) <= after_id || Str(r, "trigger") != "reconcile" ||
+          Str(r, "status") == "running") {
+        continue;
+      }
+      if (as_json) {
+        std::cout << r.dump(2) << "\n";
+      } else {
+        json one = json::array({r});
+        PrintRuns(one);
+        PrintReconciliations(one);
+      }
+      return Str(r, "status") == "succeeded" ? 0 : 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Fail("no finished reconciliation of " + sub + " within " + std::to_string(timeout_s) +
+              " s");
+}
+
 // Waits until a run newer than `after_id` of `sub` has finished; returns its exit code. A run
 // interrupted by a scheduler restart is not the end: the scheduler runs it again, and the
 // scheduler being unreachable meanwhile is waited out until the deadline.
@@ -322,6 +369,13 @@ int main(int argc, char** argv) {
                   "wait for the run to finish, through a scheduler restart; exit 1 if it failed");
     cmd->add_option("--timeout", timeout_s, "seconds to wait")->capture_default_str();
   }
+  bool dry_run = false;
+  auto* reconcile =
+      app.add_subcommand("reconcile", "compare a table subscription with its source and repair it");
+  reconcile->add_option("subscription", target, "subscription name")->required();
+  reconcile->add_flag("--dry-run", dry_run, "report the differences and change nothing");
+  reconcile->add_flag("--wait", wait, "wait for it to finish; exit 1 if it failed");
+  reconcile->add_option("--timeout", timeout_s, "seconds to wait")->capture_default_str();
   app.add_subcommand("audit-verify", "check the audit log's hash chain");
   int64_t receipt_run = 0;
   auto* receipt = app.add_subcommand("receipt", "a file run's receipt (回执): one line per file");
@@ -391,7 +445,7 @@ int main(int argc, char** argv) {
     std::string path = "/api/v1/runs?limit=" + std::to_string(limit);
     if (!run_sub.empty()) path += "&subscription=" + AdminClient::Escape(run_sub);
     rc = Call(client, "GET", path, "", &out);
-    if (rc == 0 && !as_json) return PrintRuns(out), 0;
+    if (rc == 0 && !as_json) return PrintRuns(out), PrintReconciliations(out), 0;
   } else if (*run || *resync) {
     const char* verb = *run ? "run" : "resync";
     rc = Call(client, "POST", "/api/v1/subscriptions/" + AdminClient::Escape(target) + "/" + verb,
@@ -401,6 +455,20 @@ int main(int argc, char** argv) {
     }
     if (rc == 0 && !as_json) {
       std::cout << verb << " of " << target << " queued\n";
+      return 0;
+    }
+  } else if (*reconcile) {
+    rc = Call(client, "POST",
+              "/api/v1/subscriptions/" + AdminClient::Escape(target) + "/reconcile" +
+                  (dry_run ? "?dry_run=true" : ""),
+              "", &out);
+    if (rc == 0 && wait) {
+      return WaitForReconcile(client, target, out.value("after_run_id", int64_t{0}), timeout_s,
+                              as_json);
+    }
+    if (rc == 0 && !as_json) {
+      std::cout << (dry_run ? "dry-run reconciliation" : "reconciliation") << " of " << target
+                << " queued\n";
       return 0;
     }
   } else if (*receipt) {

@@ -1,0 +1,85 @@
+#include "scheduler/subscription_reader.h"
+
+#include "scheduler/exchange_run.h"
+#include "scheduler/extractor.h"
+#include "scheduler/source_schema.h"
+#include "scheduler/source_text.h"
+
+namespace dx::scheduler {
+
+// The query's shape in the source's spelling; Start adds the position.
+struct SubscriptionReader::Query {
+  ExtractSpec spec;
+};
+
+SubscriptionReader::~SubscriptionReader() = default;
+
+Result<std::unique_ptr<SubscriptionReader>> SubscriptionReader::Open(const Source& source,
+                                                                     const CatalogEntry& entry,
+                                                                     const Subscription& sub) {
+  std::unique_ptr<SubscriptionReader> reader(new SubscriptionReader());
+  reader->table_ = SubscribedTable(sub, entry);
+  DX_ASSIGN_OR_RETURN(reader->extractor_, Extractor::Open(source.connection));
+  Extractor& extractor = *reader->extractor_;
+  // What the source really has: a column renamed, dropped or widened behind the catalog's back
+  // stops the run before anything is read (and the names are the source's own spelling).
+  DX_ASSIGN_OR_RETURN(ResolvedSource resolved,
+                      CheckEntryAgainstSource(extractor.connection(), extractor.dialect().dbms(),
+                                              entry, ColumnsUsedBy(sub, entry)));
+
+  // The query names what the source has; the agent keeps the catalog's names.
+  auto query = std::make_unique<Query>();
+  ExtractSpec& spec = query->spec;
+  spec.source_table = resolved.table;
+  spec.columns = reader->table_.columns;
+  for (ColumnSpec& c : spec.columns) c.name = resolved.Column(c.name);
+  spec.updatetime = entry.FindField(entry.updatetime_column)->column;
+  spec.updatetime.name = resolved.Column(spec.updatetime.name);
+  spec.filter = sub.filter;
+  for (RowCondition& c : spec.filter) {
+    spec.filter_columns.push_back(entry.FindField(c.column)->column);
+    spec.filter_columns.back().name = resolved.Column(c.column);
+    c.column = spec.filter_columns.back().name;
+  }
+
+  // Text leaves as UTF-8, converted correctly from what the source holds, or not at all.
+  TextSpec text_spec;
+  text_spec.dbms = extractor.dialect().dbms();
+  text_spec.connection = source.connection;
+  text_spec.source_table = resolved.table;
+  text_spec.columns = spec.columns;
+  for (const ColumnSpec& c : reader->table_.columns) {
+    auto it = resolved.columns.find(c.name);
+    text_spec.charsets.push_back(it == resolved.columns.end() ? "" : it->second.charset);
+  }
+  text_spec.encoding = source.encoding;
+  DX_ASSIGN_OR_RETURN(reader->text_, SourceText::Make(std::move(text_spec)));
+  reader->query_ = std::move(query);
+  return reader;
+}
+
+Result<std::string> SubscriptionReader::SourceNow() { return extractor_->SourceNow(); }
+
+Status SubscriptionReader::Start(const Watermark& after, const std::string& bound,
+                                 bool whole_table) {
+  ExtractSpec spec = query_->spec;
+  spec.after = after;
+  spec.bound = bound;
+  spec.whole_table = whole_table;
+  return extractor_->Start(spec);
+}
+
+Result<size_t> SubscriptionReader::Read(size_t max_rows, RowBatch* batch, Watermark* last) {
+  if (batch->rows() != 0) return Internal("SubscriptionReader::Read needs an empty batch");
+  DX_ASSIGN_OR_RETURN(size_t n, extractor_->Read(max_rows, batch, last));
+  if (n == 0) return n;
+  DX_RETURN_IF_ERROR(text_->Normalize(batch));
+  DX_RETURN_IF_ERROR(text_->CheckPosition(*last));
+  return n;
+}
+
+bool SubscriptionReader::full_load() const { return extractor_->full_load(); }
+
+Watermark SubscriptionReader::FinishedWatermark() const { return extractor_->FinishedWatermark(); }
+
+}  // namespace dx::scheduler

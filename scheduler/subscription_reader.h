@@ -1,0 +1,61 @@
+// SubscriptionReader: the rows a table subscription may hold, as they leave the scheduler.
+// Opens the entry's source, checks the catalog against what the source really has (a column
+// renamed, dropped or widened stops the run before anything is read; names are resolved to the
+// source's spelling), then reads the approved columns of the approved rows through the
+// Extractor and makes their text UTF-8 (SourceText). ExchangeRun and ReconcileRun both read
+// through it, so what a reconciliation compares and repairs is exactly what a run delivers.
+// One per run; not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/odbc.h"
+#include "common/row_batch.h"
+#include "common/table_spec.h"
+#include "common/watermark.h"
+#include "scheduler/model.h"
+
+namespace dx::scheduler {
+
+class Extractor;
+class SourceText;
+
+class SubscriptionReader {
+ public:
+  // kUnavailable when the source cannot be reached; kFailedPrecondition when the source no
+  // longer matches the catalog (names the entry, the column and what the source has).
+  static Result<std::unique_ptr<SubscriptionReader>> Open(const Source& source,
+                                                          const CatalogEntry& entry,
+                                                          const Subscription& sub);
+  ~SubscriptionReader();
+  SubscriptionReader(const SubscriptionReader&) = delete;
+  SubscriptionReader& operator=(const SubscriptionReader&) = delete;
+
+  // The table the agent holds: the approved columns in catalog order, catalog names.
+  const TableSpec& table() const { return table_; }
+  // The source's current local time, "YYYY-MM-DD HH:MM:SS".
+  Result<std::string> SourceNow();
+  // Reads rows strictly after `after` with UPDATETIME < `bound` (a full load in progress keeps
+  // its own bound); with `whole_table`, every approved row in key order whatever its UPDATETIME.
+  Status Start(const Watermark& after, const std::string& bound, bool whole_table);
+  // Reads up to `max_rows` rows (UTF-8 text) into the empty `batch`; `*last` becomes the position
+  // after the last row. Returns the number of rows read; 0 at the end.
+  Result<size_t> Read(size_t max_rows, RowBatch* batch, Watermark* last);
+  // True when this run reads (part of) the initial full load.
+  bool full_load() const;
+  // The position after a completed full load.
+  Watermark FinishedWatermark() const;
+
+ private:
+  SubscriptionReader() = default;
+
+  TableSpec table_;
+  std::unique_ptr<Extractor> extractor_;
+  std::unique_ptr<SourceText> text_;
+  // The query's shape in the source's spelling (filled by Open, completed by Start).
+  struct Query;
+  std::unique_ptr<Query> query_;
+};
+
+}  // namespace dx::scheduler
