@@ -74,6 +74,10 @@ struct TableReady {
   StatusCode code = StatusCode::kOk;
   std::string error;
   LedgerEntry ledger;  // the position after any reset
+  // The agent found its table damaged (dropped, emptied, rows missing) and reset it: the run
+  // is a reload from scratch. `note` says why, for the run history.
+  bool reloaded = false;
+  std::string note;
 };
 
 struct BatchMessage {

@@ -112,7 +112,16 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     DX_ASSIGN_OR_RETURN(ready, session->AwaitTableReady(sub.name, seconds(options_.ack_timeout_s)));
   } while (ready.run_id != begin.run_id);  // a late answer to an earlier run
   if (ready.code != StatusCode::kOk) return Status(ready.code, "agent: " + ready.error);
-  if (reset) DX_RETURN_IF_ERROR(store_.SetProgress(sub.name, ready.ledger.batch_seq, ""));
+  if (ready.reloaded) {
+    // The agent found its table dropped or emptied and reset it: this run reloads from
+    // scratch, and the history says why.
+    run->note = ready.note;
+    LOG_WARN("subscription " << sub.name << ": " << ready.note);
+    DX_RETURN_IF_ERROR(Record(run));
+  }
+  if (reset || ready.reloaded) {
+    DX_RETURN_IF_ERROR(store_.SetProgress(sub.name, ready.ledger.batch_seq, ""));
+  }
 
   ExtractSpec spec;
   spec.source_table = entry->source_table;

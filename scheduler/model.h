@@ -107,6 +107,9 @@ struct RunRecord {
   int64_t bytes = 0;
   int64_t batches = 0;
   std::string error;
+  // What the run found worth telling besides its outcome, e.g. "target table student was
+  // missing at the agent; reloading from scratch".
+  std::string note;
 };
 
 // The definition parts as JSON (runtime state excluded), for storage and comparison.

@@ -70,6 +70,9 @@ class SqliteStore : public Store {
   class Query;
   Status Exec(const std::string& sql);
   Status Migrate();
+  // Adds a column to a table of an older store (idempotent).
+  Status AddColumnIfMissing(const std::string& table, const std::string& column,
+                            const std::string& type);
 
   sqlite3* db_;
   std::recursive_mutex mu_;

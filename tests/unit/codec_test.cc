@@ -125,6 +125,11 @@ TEST_CASE("catalog column types parse") {
       {"date", ColumnType::kDate, 0, 0},
       {"timestamp", ColumnType::kDatetime, 0, 0},
       {" text ", ColumnType::kText, 0, 0},
+      {"datetime(3)", ColumnType::kDatetime, 3, 0},
+      {"timestamp(6)", ColumnType::kDatetime, 6, 0},
+      {"datetime(0)", ColumnType::kDatetime, 0, 0},
+      {"BLOB", ColumnType::kBlob, 0, 0},
+      {"varbinary(16)", ColumnType::kVarbinary, 16, 0},
   };
   for (const TypeCase& c : cases) {
     CAPTURE(c.text);
@@ -133,9 +138,15 @@ TEST_CASE("catalog column types parse") {
     CHECK(t->type == c.type);
     CHECK(t->length == c.length);
     CHECK(t->scale == c.scale);
+    // The name a type prints parses back to the same type.
+    auto again = ParseColumnType(ColumnTypeName(t.value()));
+    REQUIRE(again.ok());
+    CHECK(again->type == c.type);
+    CHECK(again->length == c.length);
+    CHECK(again->scale == c.scale);
   }
-  for (const char* bad :
-       {"varchar", "varchar(0)", "varchar(x)", "decimal(2,5)", "blob", "int(3)"}) {
+  for (const char* bad : {"varchar", "varchar(0)", "varchar(x)", "decimal(2,5)", "blob(3)",
+                          "int(3)", "datetime(7)", "varbinary", "varbinary(0)", "bytea"}) {
     CAPTURE(bad);
     CHECK_FALSE(ParseColumnType(bad).ok());
   }
