@@ -46,8 +46,6 @@ Family FamilyOf(int16_t sql_type) {
   }
 }
 
-bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
-
 bool Compatible(const ColumnSpec& want, const DbColumnInfo& have) {
   const Family f = FamilyOf(have.data_type);
   const std::string name = AsciiLower(have.type_name);
@@ -57,9 +55,9 @@ bool Compatible(const ColumnSpec& want, const DbColumnInfo& have) {
     case ColumnType::kBigint:
       return f == Family::kInteger || f == Family::kNumeric;
     case ColumnType::kDecimal:
-      // sqliteodbc reports a DECIMAL(p,s) column as SQL_VARCHAR named "DECIMAL(p,s)".
-      return f == Family::kNumeric || f == Family::kInteger || StartsWith(name, "decimal") ||
-             StartsWith(name, "numeric");
+      // sqliteodbc reports a DECIMAL(p,s) column as SQL_VARCHAR; SQLite keeps decimals wider
+      // than 15 digits in TEXT columns.
+      return f == Family::kNumeric || f == Family::kInteger || f == Family::kText;
     case ColumnType::kVarchar:
     case ColumnType::kChar:
     case ColumnType::kText:

@@ -312,6 +312,7 @@ Status OdbcStatement::SetParam(size_t i, std::string_view value) {
   if (!value.empty()) std::memcpy(slot.buffer.data(), value.data(), value.size());
   slot.buffer[value.size()] = '\0';
   slot.indicator = static_cast<int64_t>(value.size());
+  if (slot.kind == ParamKind::kBinary) return BindSlot(i);
   return Status::Ok();
 }
 

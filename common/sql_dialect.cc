@@ -97,6 +97,9 @@ std::string SqlDialect::ColumnTypeSql(const ColumnSpec& c) const {
     case ColumnType::kBigint:
       return dbms_ == Dbms::kSqlite ? "INTEGER" : "BIGINT";
     case ColumnType::kDecimal:
+      // SQLite's numeric affinity keeps 15 significant digits: wider decimals stay text,
+      // exactly as they travel (docs/DECISIONS.md, "Exact values").
+      if (dbms_ == Dbms::kSqlite && c.length > 15) return "TEXT";
       return (dbms_ == Dbms::kPostgres ? "NUMERIC(" : "DECIMAL(") + len + "," +
              std::to_string(c.scale) + ")";
     case ColumnType::kVarchar:
