@@ -103,8 +103,18 @@ Result<std::unique_ptr<TableWriter>> TableWriter::Open(const std::string& connec
                                                        const TableWriterOptions& options) {
   DX_ASSIGN_OR_RETURN(auto conn, OdbcConnection::Open(connection_string));
   Dbms dbms = DbmsFromName(conn->dbms_name());
-  std::unique_ptr<TableWriter> writer(
-      new TableWriter(connection_string, std::move(conn), dbms, options));
+  // Where the driver owns lock waits, their bound goes into the connection string (unless
+  // the operator set it there) and every reconnect uses the same string.
+  std::string effective = connection_string;
+  std::string lock_option = SqlDialect(dbms).LockTimeoutOption(options.lock_timeout_ms);
+  if (!lock_option.empty()) {
+    effective = WithConnectionOptions(connection_string, lock_option);
+    if (effective != connection_string) {
+      conn.reset();
+      DX_ASSIGN_OR_RETURN(conn, OdbcConnection::Open(effective));
+    }
+  }
+  std::unique_ptr<TableWriter> writer(new TableWriter(effective, std::move(conn), dbms, options));
   DX_RETURN_IF_ERROR(writer->PrepareSession());
   DX_RETURN_IF_ERROR(writer->LoadLedger());
   LOG_INFO("local database: " << writer->conn_->dbms_name() << " via "

@@ -54,8 +54,11 @@ class SqlDialect {
   // (tests/bench/param_limits.sh; docs/PERFORMANCE.md), less a safety margin.
   size_t MaxParameters() const;
   // Statements run once per connection so that a lock wait lasts at most `lock_timeout_ms`
-  // (SQLite busy timeout, MariaDB innodb_lock_wait_timeout, PostgreSQL lock_timeout).
+  // (MariaDB innodb_lock_wait_timeout, PostgreSQL lock_timeout).
   std::vector<std::string> SessionSetup(int lock_timeout_ms) const;
+  // The connection-string option that bounds a lock wait where the driver owns it (SQLite:
+  // sqliteodbc's Timeout), or "".
+  std::string LockTimeoutOption(int lock_timeout_ms) const;
   // A query whose value is "0" when `table` is empty and a positive count otherwise, without
   // reading the whole table where the DBMS allows.
   std::string AnyRowQuery(const std::string& table) const;

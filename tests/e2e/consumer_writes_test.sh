@@ -94,4 +94,33 @@ esac
 [ "$src" = "$dst" ] || fail "the target differs from the source"
 longest_stall=$(printf '%s\n' "${stalls[@]}" | sort -n | tail -n 1)
 pass "$KIND target: $writes consumer writes, none failed or lost; DX's rows identical to the source"
+
+# A consumer transaction that holds a lock DX needs for 3 s (SQLite: the database's write
+# lock; MariaDB: the row DX must update): DX's waits are short (target.lock_timeout_ms) and
+# retried, so the run waits it out instead of failing.
+first=$(sqlite3 "$SRC" "SELECT min(id) FROM student")
+case $KIND in
+  sqlite)
+    python3 -c "import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute('BEGIN IMMEDIATE'); c.execute('INSERT INTO consumer_log VALUES (-1, \'held\')')
+open(sys.argv[2], 'w').close(); time.sleep(3); c.execute('COMMIT')" "$T/target.db" "$T/locked" &
+    HOLDER=$! ;;
+  mariadb)
+    mariadb_dx -e "START TRANSACTION; SELECT id FROM student WHERE id = $first FOR UPDATE; DO SLEEP(3); COMMIT;" >/dev/null &
+    HOLDER=$!
+    lock_held() { [ "$(mariadb_dx -N -B -e "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'DO SLEEP%'")" -ge 1 ]; }
+    wait_for 20 "the consumer's lock" lock_held
+    touch "$T/locked" ;;
+esac
+wait_for 20 "the consumer's lock" test -e "$T/locked"
+sqlite3 "$SRC" "UPDATE student SET name = '锁后', updatetime = datetime('now', 'localtime') WHERE id = $first"
+next_second
+start=$(date +%s%3N)
+dxctl run sub-a --wait --timeout 60 >/dev/null || fail "run beside a held lock: $(last_run_field sub-a error)"
+end=$(date +%s%3N)
+wait "$HOLDER"
+[ "$(target_rows "SELECT name FROM student WHERE id = $first")" = 锁后 ] || fail "the row behind the lock did not arrive"
+grep -q "another program holds a lock" "$T/agent-a.log" || fail "the agent did not wait for the lock"
+pass "a lock held 3 s by the consumer: DX waited and retried, the run took $((end - start)) ms and succeeded"
 echo "FIGURES consumer_writes_$KIND dx_longest_stall_ms=$longest_stall consumer_longest_write_ms=$longest_write consumer_writes=$writes"
