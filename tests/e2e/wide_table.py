@@ -9,6 +9,9 @@ manifest, and a canonical SELECT per DBMS whose output two clients can compare c
   wide_table.py manifest --connection C [--upper]
   wide_table.py select DBMS --names lower|upper|catalog --table T
   wide_table.py compare SOURCE_DUMP TARGET_DUMP
+  wide_table.py bench-sql --rows N              the table with N plain rows (SQLite), for
+                                                tests/bench/table_bench.sh
+  wide_table.py copy-select                     its rows as PostgreSQL COPY text
 
 DBMS is sqlite, pg or mariadb. Values travel in SQL as hex so that no quoting can alter them.
 The canonical SELECT prints each cell as text that every DBMS spells alike, normalising only
@@ -355,6 +358,56 @@ schedule: manual
        ", ".join(name(n, upper) for n, _ in columns()), name(TABLE, upper))
 
 
+def bench_sql(rows):
+    """SQLite script: the 60-column table filled with N plain rows computed in SQL (fast to
+    make in any number; every column set), for the benchmark."""
+    exprs = []
+    for n, t in columns():
+        b, a = base(t), args_of(t)
+        if n == "id":
+            e = "x"
+        elif n == "updatetime":
+            e = "datetime('2024-01-01', '+' || (x / 10) || ' seconds')"
+        elif b == "int":
+            e = "(x * 7919) %% 2147483647 - 1000000"
+        elif b == "bigint":
+            e = "x * 1000003"
+        elif b == "decimal":
+            p, sc = a
+            e = "printf('%%d.%%0%dd', x %% %d, (x * 37) %% %d)" % (sc, 10 ** min(p - sc, 9), 10 ** sc)
+        elif b == "varchar":
+            e = "substr(printf('学生%%d号 上海市徐汇区', x), 1, %d)" % a[0]
+        elif b == "char":
+            e = "substr(printf('%%0%dd', x), 1, %d)" % (a[0], a[0])
+        elif b == "text":
+            e = "printf('备注 %d: 在籍学生基本信息,按学年更新。', x)"
+        elif b == "date":
+            e = "date('2000-01-01', '+' || (x % 9000) || ' days')"
+        elif b == "datetime":
+            p = a[0] if a else 0
+            e = "datetime('2020-01-01', '+' || x || ' seconds')"
+            if p:
+                e += " || printf('.%%0%dd', x %% %d)" % (p, 10 ** p)
+        elif b == "blob":
+            e = "randomblob(32)"
+        else:
+            e = "randomblob(%d)" % a[0]
+        exprs.append(e.replace("%%", "%"))
+    return (ddl("sqlite", False) +
+            "CREATE INDEX wide_ut ON %s (updatetime, id);\n" % TABLE +
+            "INSERT INTO %s WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r "
+            "WHERE x < %d) SELECT %s FROM r;\n" % (TABLE, rows, ", ".join(exprs)))
+
+
+def copy_select():
+    """SELECT of the bench rows as PostgreSQL COPY text: binary as \\x hex, its backslash
+    escaped for COPY."""
+    out = []
+    for n, t in columns():
+        out.append("'\\\\x' || hex(%s)" % n if base(t) in ("blob", "varbinary") else n)
+    return "SELECT %s FROM %s ORDER BY id;" % (", ".join(out), TABLE)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("what")
@@ -376,6 +429,10 @@ def main():
         out.write(manifest(o.connection, o.upper))
     elif o.what == "select":
         out.write(select(o.arg[0], o.names, o.table) + "\n")
+    elif o.what == "bench-sql":
+        out.write(bench_sql(o.rows))
+    elif o.what == "copy-select":
+        out.write(copy_select() + "\n")
     elif o.what == "compare":
         sys.exit(compare(o.arg[0], o.arg[1]))
     else:
