@@ -42,7 +42,10 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(target.GetString("name_case", &name_case));
   if (!name_case.empty() && name_case != "auto") {
     auto parsed = ParseNameCase(name_case);
-    if (!parsed.ok()) return target["name_case"].Error(parsed.status().message());
+    if (!parsed.ok()) {
+      return target["name_case"].Error("expected auto, lower, upper or preserve, not '" +
+                                       name_case + "'");
+    }
     c.target.name_case = parsed.value();
   }
   int64_t ms = c.target.lock_timeout_ms;
