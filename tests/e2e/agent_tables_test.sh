@@ -4,7 +4,8 @@
 #  - a table the consumer dropped, emptied or cut short is reloaded from scratch, and the run
 #    history says why;
 #  - one subscription whose batches the consumer's own rule refuses does not stop another
-#    subscription of the same agent in the middle of its run.
+#    subscription of the same agent in the middle of its run;
+#  - a resync into a table of the consumer's own (not created by DX) is refused untouched.
 source "$(dirname "$0")/harness.sh"
 harness_init agent_tables
 
@@ -36,7 +37,8 @@ kind: Agent
 name: 徐汇区教育局
 secret: agent-a-secret-0001
 YAML
-for sub in "sub-a student" "sub-b student_b" "sub-ledger DX_LEDGER" "sub-files Dx_Files"; do
+for sub in "sub-a student" "sub-b student_b" "sub-ledger DX_LEDGER" "sub-files Dx_Files" \
+  "sub-c timetable"; do
   set -- $sub
   cat >>"$T/manifest.yaml" <<YAML
 ---
@@ -130,3 +132,15 @@ wait_for 60 "sub-a's resync to end" sub_a_done
 [ "$b_finished" -lt "$(run_field sub-a "$resync_run" finished_at_ms)" ] || fail "test setup: sub-a finished before sub-b failed"
 same_as_source student || fail "sub-a's table differs from the source"
 pass "sub-b refused ('$err_b') while sub-a's resync of $(last_run_field sub-a rows) rows went on and succeeded"
+
+# The consumer has a table of its own under a subscription's target name: a resync (which
+# would delete its rows) is refused and the table stays as it was. Last, because the scheduler
+# keeps retrying a failed resync.
+sqlite3 "$T/a.db" "CREATE TABLE timetable (id INTEGER PRIMARY KEY, name TEXT, school_code TEXT, updatetime TEXT);
+  INSERT INTO timetable VALUES (1, '第一节 语文', '3101040001', '2026-09-01 08:00:00');"
+before=$(sqlite3 "$T/a.db" "SELECT * FROM timetable")
+dxctl resync sub-c --wait >/dev/null && fail "a resync into the consumer's own table succeeded"
+err=$(last_run_field sub-c error)
+echo "$err" | grep -q "target table 'timetable' exists but was not created by DX for subscription 'sub-c'" || fail "sub-c: $err"
+[ "$(sqlite3 "$T/a.db" "SELECT * FROM timetable")" = "$before" ] || fail "the consumer's table was changed"
+pass "resync into the consumer's own table refused ('$err'), its rows untouched"

@@ -60,7 +60,15 @@ case $KIND in
   mariadb) mariadb_consumer & CONSUMER_PID=$! ;;
 esac
 # The consumer stops with the test, however it ends.
-trap 'rc=$?; touch "$T/stop"; kill "$CONSUMER_PID" 2>/dev/null; wait "$CONSUMER_PID" 2>/dev/null; (exit $rc); harness_cleanup' EXIT
+stop_consumer() {
+  local rc=$?
+  set +e
+  touch "$T/stop"
+  kill -0 "$CONSUMER_PID" 2>/dev/null && kill "$CONSUMER_PID" && wait "$CONSUMER_PID"
+  (exit $rc)
+  harness_cleanup
+}
+trap stop_consumer EXIT
 consumer_started() { [ -s "$T/consumer.samples" ] && [ "$(wc -l <"$T/consumer.samples")" -ge 5 ]; }
 wait_for 20 "the consumer to write" consumer_started
 
