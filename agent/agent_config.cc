@@ -65,8 +65,28 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   if (!st.ok()) return root["scheduler"].Error(st.message());
   ConfigValue target = root["target"];
   if (!target.IsMap()) return target.Error("is required: a mapping with 'connection'");
-  DX_RETURN_IF_ERROR(target.CheckKeys({"connection"}));
+  DX_RETURN_IF_ERROR(target.CheckKeys(
+      {"connection", "name_case", "lock_timeout_ms", "lock_retry_ms", "row_check_s"}));
   DX_RETURN_IF_ERROR(target.GetString("connection", &c.target_connection, true));
+  std::string name_case;
+  DX_RETURN_IF_ERROR(target.GetString("name_case", &name_case));
+  if (!name_case.empty() && name_case != "auto") {
+    auto parsed = ParseNameCase(name_case);
+    if (!parsed.ok()) {
+      return target["name_case"].Error("expected auto, lower, upper or preserve, not '" +
+                                       name_case + "'");
+    }
+    c.target.name_case = parsed.value();
+  }
+  int64_t ms = c.target.lock_timeout_ms;
+  DX_RETURN_IF_ERROR(target.GetInt("lock_timeout_ms", &ms, 1, 600000));
+  c.target.lock_timeout_ms = static_cast<int>(ms);
+  ms = c.target.lock_retry_ms;
+  DX_RETURN_IF_ERROR(target.GetInt("lock_retry_ms", &ms, 0, 3600000));
+  c.target.lock_retry_ms = static_cast<int>(ms);
+  ms = c.target.row_check_interval_s;
+  DX_RETURN_IF_ERROR(target.GetInt("row_check_s", &ms, 0, 86400 * 7));
+  c.target.row_check_interval_s = static_cast<int>(ms);
   ConfigValue tls = root["tls"];
   DX_RETURN_IF_ERROR(tls.CheckKeys({"ca", "server_name"}));
   DX_RETURN_IF_ERROR(tls.GetString("ca", &c.tls_ca));

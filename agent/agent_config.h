@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "agent/table_writer.h"
 #include "common/status.h"
 
 namespace dx::agent {
@@ -13,11 +14,14 @@ struct AgentConfig {
   std::string scheduler_host;  // from "scheduler: host:port" (required)
   int scheduler_port = 0;
   std::string target_connection;  // ODBC connection string of the local database (required)
-  std::string tls_ca;             // PEM CA file to verify the scheduler; empty = plain TCP
-  std::string tls_server_name;    // name the scheduler's certificate carries (default: its host)
-  int reconnect_min_ms = 200;     // first back-off after a lost connection
-  int reconnect_max_ms = 30000;   // back-off ceiling
-  int queue_batches = 8;          // decoded batches/chunks buffered between receiving and writing
+  // target.name_case, target.lock_timeout_ms, target.lock_retry_ms, target.row_check_s
+  // (see conf/agent.yaml); name_case unset = the target DBMS's natural case.
+  TableWriterOptions target;
+  std::string tls_ca;            // PEM CA file to verify the scheduler; empty = plain TCP
+  std::string tls_server_name;   // name the scheduler's certificate carries (default: its host)
+  int reconnect_min_ms = 200;    // first back-off after a lost connection
+  int reconnect_max_ms = 30000;  // back-off ceiling
+  int queue_batches = 8;         // decoded batches/chunks buffered between receiving and writing
   // Where subscribed files are delivered (files.shared_root). Empty (no files section): this
   // agent takes tables only and refuses file subscriptions.
   std::string shared_root;

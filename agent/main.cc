@@ -49,8 +49,9 @@ int main(int argc, char** argv) {
   });
   watcher.detach();
 
-  auto writer = dx::agent::TableWriter::OpenWhenReachable(
-      config->target_connection, config->reconnect_min_ms, config->reconnect_max_ms, stopping);
+  auto writer = dx::agent::TableWriter::OpenWhenReachable(config->target_connection, config->target,
+                                                          config->reconnect_min_ms,
+                                                          config->reconnect_max_ms, stopping);
   if (!writer.ok()) {
     LOG_ERROR("cannot open the local database: " << writer.status().message());
     return writer.status().code() == dx::StatusCode::kInvalidArgument ? 2 : 1;

@@ -294,15 +294,15 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
       break;
     }
     if (auto* begin = std::get_if<TableBegin>(&work)) {
+      auto prepared = writer_->BeginTable(*begin);
       TableReady ready;
-      ready.subscription = begin->subscription;
-      ready.run_id = begin->run_id;
-      auto entry = writer_->BeginTable(*begin);
-      if (entry.ok()) {
-        ready.ledger = entry.value();
+      if (prepared.ok()) {
+        ready = std::move(prepared).value();
       } else {
-        ready.code = entry.status().code();
-        ready.error = entry.status().message();
+        ready.subscription = begin->subscription;
+        ready.run_id = begin->run_id;
+        ready.code = prepared.status().code();
+        ready.error = prepared.status().message();
         LOG_ERROR("subscription " << begin->subscription << ": " << ready.error);
       }
       sent = link.Send(MessageType::kTableReady, Encode(ready), kSendTimeout);

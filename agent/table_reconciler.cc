@@ -1,5 +1,7 @@
 #include "agent/table_reconciler.h"
 
+#include <algorithm>
+
 #include "common/canonical_value.h"
 #include "common/log.h"
 
@@ -100,6 +102,12 @@ bool ReadsPackedRows(const SqlDialect& d) {
   return d.dbms() == Dbms::kPostgres || d.dbms() == Dbms::kMysql;
 }
 
+// Binary columns are read as bytes, column by column: a packed row would carry them as text.
+bool HasBinaryColumn(const TableSpec& spec) {
+  return std::any_of(spec.columns.begin(), spec.columns.end(),
+                     [](const ColumnSpec& c) { return IsBinaryType(c.type); });
+}
+
 std::string PackedRow(const SqlDialect& d, const TableSpec& spec) {
   std::string row;
   for (const ColumnSpec& c : spec.columns) {
@@ -194,17 +202,25 @@ TableReady TableReconciler::Begin(const ReconcileBegin& begin) {
   states_.erase(sub);
   TableBegin table = begin.table;
   table.reset = false;  // reconciliation never clears a table
-  auto entry = writer_->BeginTable(table);
-  if (!entry.ok()) {
-    ready.code = entry.status().code();
-    ready.error = entry.status().message();
+  // Rows the consumer deleted are repaired here, not by reloading the whole table.
+  auto prepared = writer_->BeginTable(table, /*for_repair=*/true);
+  if (!prepared.ok()) {
+    ready.code = prepared.status().code();
+    ready.error = prepared.status().message();
     return ready;
   }
-  ready.ledger = entry.value();
+  ready = std::move(prepared).value();
+  const TableSpec* target = writer_->TargetTable(sub);
+  if (target == nullptr) {
+    ready.code = StatusCode::kInternal;
+    ready.error = "table of " + sub + " not prepared";
+    return ready;
+  }
   State& state = states_[sub];
   state.run_id = begin.table.run_id;
   state.dry_run = begin.dry_run;
-  state.hasher = std::make_unique<RowHasher>(begin.table.spec);
+  // The target's own names (its name case), in the catalog's column order and types.
+  state.hasher = std::make_unique<RowHasher>(*target);
   LOG_INFO("reconciliation of " << sub << " (table " << begin.table.spec.table << ")"
                                 << (begin.dry_run ? ", dry run" : ""));
   return ready;
@@ -298,7 +314,7 @@ Status TableReconciler::CompareRanges(State& state,
 
   std::vector<KeptRange> ranges(compares.size());
   Status read = writer_->ReadLocal([&](OdbcConnection& conn, const SqlDialect& d) -> Status {
-    const bool packed = ReadsPackedRows(d);
+    const bool packed = ReadsPackedRows(d) && !HasBinaryColumn(spec);
     std::string select;
     if (packed) {
       select = PackedRow(d, spec);
@@ -351,7 +367,9 @@ Status TableReconciler::CompareRanges(State& state,
         }
       } else {
         for (size_t c = 0; c < spec.columns.size(); ++c) {
-          DX_ASSIGN_OR_RETURN(bool not_null, stmt->GetText(c, &cell));
+          DX_ASSIGN_OR_RETURN(bool not_null, IsBinaryType(spec.columns[c].type)
+                                                 ? stmt->GetBytes(c, &cell)
+                                                 : stmt->GetText(c, &cell));
           if (not_null) {
             row.AddCell(cell);
           } else {

@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
+#include <set>
 #include <thread>
 #include <unordered_set>
 
+#include "agent/table_shape.h"
 #include "common/ascii.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -14,77 +15,18 @@
 namespace dx::agent {
 namespace {
 
-// ODBC SQL type codes (from sql.h), kept here so the header stays free of it.
-enum TypeFamily {
-  kFamilyInteger,
-  kFamilyNumeric,
-  kFamilyText,
-  kFamilyDate,
-  kFamilyTime,
-  kFamilyOther
-};
-
-TypeFamily FamilyOf(int16_t sql_type) {
-  switch (sql_type) {
-    case 4:
-    case 5:
-    case -5:
-    case -6:
-    case -7:
-      return kFamilyInteger;
-    case 2:
-    case 3:
-    case 6:
-    case 7:
-    case 8:
-      return kFamilyNumeric;
-    case 1:
-    case 12:
-    case -1:
-    case -8:
-    case -9:
-    case -10:
-      return kFamilyText;
-    case 9:
-    case 91:
-      return kFamilyDate;
-    case 11:
-    case 93:
-      return kFamilyTime;
-    default:
-      return kFamilyOther;
-  }
-}
-
-bool Compatible(const ColumnSpec& want, const DbColumnInfo& have) {
-  TypeFamily f = FamilyOf(have.data_type);
-  if (f == kFamilyOther) return true;  // a type we cannot judge: let the write decide
-  switch (want.type) {
-    case ColumnType::kInteger:
-    case ColumnType::kBigint:
-      return f == kFamilyInteger || f == kFamilyNumeric;
-    case ColumnType::kDecimal:
-      return f == kFamilyNumeric || f == kFamilyInteger;
-    case ColumnType::kVarchar:
-    case ColumnType::kChar:
-    case ColumnType::kText:
-      return f == kFamilyText;
-    case ColumnType::kDate:
-      return f == kFamilyDate || f == kFamilyTime || f == kFamilyText;
-    case ColumnType::kDatetime:
-      return f == kFamilyTime || f == kFamilyText;
-  }
-  return true;
-}
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
 
 TableSpec LedgerSpec() {
   TableSpec spec;
   spec.table = kLedgerTable;
-  ColumnSpec sub{"subscription", ColumnType::kVarchar, 200, 0, true, true};
-  ColumnSpec seq{"batch_seq", ColumnType::kBigint, 0, 0, true, false};
-  ColumnSpec wm{"watermark", ColumnType::kText, 0, 0, false, false};
-  ColumnSpec at{"updated_at", ColumnType::kVarchar, 32, 0, false, false};
-  spec.columns = {sub, seq, wm, at};
+  spec.columns = {{"subscription", ColumnType::kVarchar, 200, 0, true, true},
+                  {"batch_seq", ColumnType::kBigint, 0, 0, true, false},
+                  {"watermark", ColumnType::kText, 0, 0, false, false},
+                  {"updated_at", ColumnType::kVarchar, 32, 0, false, false},
+                  // Added after the first version (older ledgers get it by ALTER TABLE).
+                  {"rows_floor", ColumnType::kBigint, 0, 0, false, false}};
   return spec;
 }
 
@@ -100,7 +42,36 @@ TableSpec FilesSpec() {
   return spec;
 }
 
+TableSpec TablesSpec() {
+  TableSpec spec;
+  spec.table = kTablesTable;
+  spec.columns = {{"subscription", ColumnType::kVarchar, 150, 0, true, true},
+                  {"table_name", ColumnType::kVarchar, 200, 0, true, true},
+                  {"origin", ColumnType::kVarchar, 16, 0, true, false},
+                  {"created_at", ColumnType::kVarchar, 32, 0, true, false},
+                  {"shape", ColumnType::kText, 0, 0, false, false}};
+  return spec;
+}
+
+std::string Now() { return FormatLocalTime(ToUnixSeconds(std::chrono::system_clock::now())); }
+
+// True when the batch after a ledger at `watermark` belongs to a full load, whose rows are
+// distinct keys the table did not hold (it starts from an empty table, in key order).
+bool FullLoadContinues(const std::string& watermark) {
+  if (watermark.empty()) return true;
+  auto w = Watermark::Decode(watermark);
+  return w.ok() && (w->empty() || w->in_full_load());  // empty: right after a resync's reset
+}
+
+// True when a ledger at `watermark` says rows were delivered (a resync's reset alone is not).
+bool Delivered(const std::string& watermark) {
+  auto w = Watermark::Decode(watermark);
+  return !w.ok() || !w->empty();
+}
+
 }  // namespace
+
+bool IsReservedTableName(const std::string& name) { return AsciiLower(name).rfind("dx_", 0) == 0; }
 
 std::vector<size_t> CollapseRepeatedKeys(const RowBatch& rows, const std::vector<size_t>& keys) {
   std::vector<size_t> order;
@@ -123,44 +94,111 @@ std::vector<size_t> CollapseRepeatedKeys(const RowBatch& rows, const std::vector
 }
 
 TableWriter::TableWriter(std::string connection_string, std::unique_ptr<OdbcConnection> conn,
-                         Dbms dbms)
+                         Dbms dbms, const TableWriterOptions& options)
     : connection_string_(std::move(connection_string)),
+      options_(options),
       conn_(std::move(conn)),
       dialect_(dbms),
+      name_case_(
+          options.name_case.value_or(NaturalNameCase(dbms, conn_ ? conn_->identifier_case() : 0))),
       ledger_spec_(LedgerSpec()),
-      files_spec_(FilesSpec()) {}
+      files_spec_(FilesSpec()),
+      tables_spec_(TablesSpec()) {}
 
-Result<std::unique_ptr<TableWriter>> TableWriter::Open(const std::string& connection_string) {
+Result<std::unique_ptr<TableWriter>> TableWriter::Open(const std::string& connection_string,
+                                                       const TableWriterOptions& options) {
   DX_ASSIGN_OR_RETURN(auto conn, OdbcConnection::Open(connection_string));
   Dbms dbms = DbmsFromName(conn->dbms_name());
-  std::unique_ptr<TableWriter> writer(new TableWriter(connection_string, std::move(conn), dbms));
+  // Where the driver owns lock waits, their bound goes into the connection string (unless
+  // the operator set it there) and every reconnect uses the same string.
+  std::string effective = connection_string;
+  std::string lock_option = SqlDialect(dbms).LockTimeoutOption(options.lock_timeout_ms);
+  if (!lock_option.empty()) {
+    effective = WithConnectionOptions(connection_string, lock_option);
+    if (effective != connection_string) {
+      conn.reset();
+      DX_ASSIGN_OR_RETURN(conn, OdbcConnection::Open(effective));
+    }
+  }
+  std::unique_ptr<TableWriter> writer(new TableWriter(effective, std::move(conn), dbms, options));
+  DX_RETURN_IF_ERROR(writer->PrepareSession());
   DX_RETURN_IF_ERROR(writer->LoadLedger());
   LOG_INFO("local database: " << writer->conn_->dbms_name() << " via "
                               << writer->conn_->driver_name() << " (dialect " << DbmsLabel(dbms)
-                              << "), " << writer->ledger_.size()
-                              << " subscription(s) in the ledger");
+                              << ", names " << NameCaseLabel(writer->name_case_) << "), "
+                              << writer->ledger_.size() << " subscription(s) in the ledger");
   return writer;
 }
 
 Result<std::unique_ptr<TableWriter>> TableWriter::OpenWhenReachable(
-    const std::string& connection_string, int min_backoff_ms, int max_backoff_ms,
-    const std::atomic<bool>& stop) {
+    const std::string& connection_string, const TableWriterOptions& options, int min_backoff_ms,
+    int max_backoff_ms, const std::atomic<bool>& stop) {
   int backoff_ms = min_backoff_ms;
   while (true) {
-    auto writer = Open(connection_string);
+    auto writer = Open(connection_string, options);
     if (writer.ok() || !IsRetryable(writer.status()) || stop) return writer;
     LOG_WARN("local database unreachable (" << writer.status().message() << "); retrying in "
                                             << backoff_ms << " ms");
     for (int waited = 0; waited < backoff_ms && !stop; waited += 50) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(milliseconds(50));
     }
     backoff_ms = std::min(backoff_ms * 2, max_backoff_ms);
   }
 }
 
+Status TableWriter::PrepareSession() {
+  // Session settings are made with autocommit on, so that no rollback undoes them.
+  DX_RETURN_IF_ERROR(conn_->SetAutocommit(true));
+  for (const std::string& sql : dialect_.SessionSetup(options_.lock_timeout_ms)) {
+    DX_RETURN_IF_ERROR(conn_->Execute(sql).Annotate("set up the local database session"));
+  }
+  if (dialect_.dbms() == Dbms::kPostgres) {
+    DX_ASSIGN_OR_RETURN(schema_, conn_->QueryScalar("SELECT current_schema()"));
+  }
+  return conn_->SetAutocommit(false);
+}
+
 Status TableWriter::Check(Status st) {
-  if (st.code() == StatusCode::kUnavailable) broken_ = true;
-  return st;
+  if (st.ok() || conn_ == nullptr) return st;
+  (void)conn_->Rollback();
+  bool alive = conn_->DriverSaysAlive();
+  if (alive && dialect_.dbms() != Dbms::kGeneric) {
+    // A statement error leaves the connection usable; a cheap probe tells them apart.
+    alive = conn_->QueryScalar("SELECT 1").ok();
+    (void)conn_->Rollback();
+  }
+  if (alive) return st;  // the statement's own failure: it belongs to its subscription
+  broken_ = true;
+  return Unavailable("lost the connection to the local database: " + st.message());
+}
+
+Status TableWriter::WithLockRetry(const std::string& what, const std::function<Status()>& attempt) {
+  const auto deadline = steady_clock::now() + milliseconds(options_.lock_retry_ms);
+  int backoff_ms = 50;
+  bool warned = false;
+  const auto started = steady_clock::now();
+  while (true) {
+    Status st = attempt();
+    if (st.ok()) {
+      if (warned) {
+        LOG_INFO(
+            what << ": done after waiting "
+                 << std::chrono::duration_cast<milliseconds>(steady_clock::now() - started).count()
+                 << " ms for locks");
+      }
+      return st;
+    }
+    (void)conn_->Rollback();
+    if (!IsLockConflict(st) || steady_clock::now() + milliseconds(backoff_ms) > deadline) {
+      return Check(st).Annotate(what);
+    }
+    if (!warned) {
+      LOG_WARN(what << ": another program holds a lock (" << st.message() << "); retrying");
+      warned = true;
+    }
+    std::this_thread::sleep_for(milliseconds(backoff_ms));
+    backoff_ms = std::min(backoff_ms * 2, 1000);
+  }
 }
 
 Status TableWriter::EnsureConnected() {
@@ -172,38 +210,80 @@ Status TableWriter::EnsureConnected() {
   conn_.reset();
   DX_ASSIGN_OR_RETURN(conn_, OdbcConnection::Open(connection_string_));
   ledger_.clear();
+  owned_.clear();
+  counted_at_.clear();
+  DX_RETURN_IF_ERROR(PrepareSession());
   DX_RETURN_IF_ERROR(LoadLedger());
   broken_ = false;
   LOG_INFO("reconnected to the local database");
   return Status::Ok();
 }
 
+Result<std::vector<DbColumnInfo>> TableWriter::TableColumns(const std::string& table) {
+  return conn_->Columns(table, schema_);
+}
+
+Result<int64_t> TableWriter::CountRows(const std::string& table) {
+  DX_ASSIGN_OR_RETURN(std::string n,
+                      conn_->QueryScalar("SELECT COUNT(*) FROM " + dialect_.Quote(table)));
+  return static_cast<int64_t>(std::atoll(n.c_str()));
+}
+
 Status TableWriter::LoadLedger() {
-  DX_ASSIGN_OR_RETURN(auto cols, conn_->Columns(kLedgerTable));
-  if (cols.empty()) {
-    DX_RETURN_IF_ERROR(conn_->Execute(dialect_.CreateTable(ledger_spec_)));
+  // The agent's own tables; a ledger of an older agent gets the rows_floor column.
+  for (const TableSpec* spec : {&ledger_spec_, &files_spec_, &tables_spec_}) {
+    DX_ASSIGN_OR_RETURN(auto cols, TableColumns(spec->table));
+    if (cols.empty()) {
+      DX_RETURN_IF_ERROR(conn_->Execute(dialect_.CreateTable(*spec)));
+      continue;
+    }
+    for (const ColumnSpec& c : spec->columns) {
+      bool present = std::any_of(cols.begin(), cols.end(), [&](const DbColumnInfo& have) {
+        return AsciiLower(have.name) == c.name;
+      });
+      if (!present && !c.not_null) {
+        DX_RETURN_IF_ERROR(conn_->Execute("ALTER TABLE " + dialect_.Quote(spec->table) +
+                                          " ADD COLUMN " + dialect_.Quote(c.name) + " " +
+                                          dialect_.ColumnTypeSql(c)));
+        LOG_INFO("added column " << c.name << " to " << spec->table);
+      }
+    }
   }
-  DX_ASSIGN_OR_RETURN(auto file_cols, conn_->Columns(kFilesTable));
-  if (file_cols.empty()) {
-    DX_RETURN_IF_ERROR(conn_->Execute(dialect_.CreateTable(files_spec_)));
-  }
-  DX_RETURN_IF_ERROR(conn_->SetAutocommit(false));
-  DX_ASSIGN_OR_RETURN(auto stmt, conn_->Prepare("SELECT subscription, batch_seq, watermark FROM " +
-                                                dialect_.Quote(kLedgerTable)));
+  DX_RETURN_IF_ERROR(conn_->Commit());
+  DX_ASSIGN_OR_RETURN(auto stmt,
+                      conn_->Prepare("SELECT subscription, batch_seq, watermark, rows_floor FROM " +
+                                     dialect_.Quote(kLedgerTable)));
   DX_RETURN_IF_ERROR(stmt->Execute());
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, stmt->Fetch());
     if (!row) break;
-    LedgerEntry e;
+    LedgerRow r;
     std::string seq;
-    DX_RETURN_IF_ERROR(stmt->GetText(0, &e.subscription).status());
+    std::string floor;
+    DX_RETURN_IF_ERROR(stmt->GetText(0, &r.entry.subscription).status());
     DX_RETURN_IF_ERROR(stmt->GetText(1, &seq).status());
-    DX_RETURN_IF_ERROR(stmt->GetText(2, &e.watermark).status());
-    e.batch_seq = std::stoull(seq);
-    ledger_[e.subscription] = e;
+    DX_RETURN_IF_ERROR(stmt->GetText(2, &r.entry.watermark).status());
+    DX_ASSIGN_OR_RETURN(bool has_floor, stmt->GetText(3, &floor));
+    r.entry.batch_seq = std::stoull(seq);
+    if (has_floor) r.rows_floor = std::atoll(floor.c_str());
+    ledger_[r.entry.subscription] = r;
   }
   stmt.reset();
-  DX_RETURN_IF_ERROR(conn_->Commit());
+  DX_ASSIGN_OR_RETURN(stmt, conn_->Prepare("SELECT subscription, table_name, origin, shape FROM " +
+                                           dialect_.Quote(kTablesTable)));
+  DX_RETURN_IF_ERROR(stmt->Execute());
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, stmt->Fetch());
+    if (!row) break;
+    OwnedTable t;
+    DX_RETURN_IF_ERROR(stmt->GetText(0, &t.subscription).status());
+    DX_RETURN_IF_ERROR(stmt->GetText(1, &t.table).status());
+    DX_RETURN_IF_ERROR(stmt->GetText(2, &t.origin).status());
+    DX_RETURN_IF_ERROR(stmt->GetText(3, &t.shape).status());
+    owned_.push_back(std::move(t));
+  }
+  stmt.reset();
+  DX_RETURN_IF_ERROR(conn_->Commit());  // ends the read: no snapshot stays open
   DX_ASSIGN_OR_RETURN(ledger_upsert_, conn_->Prepare(dialect_.Upsert(ledger_spec_, 1)));
   DX_RETURN_IF_ERROR(ledger_upsert_->DeclareParams(ledger_spec_.columns.size()));
   DX_ASSIGN_OR_RETURN(file_upsert_, conn_->Prepare(dialect_.Upsert(files_spec_, 1)));
@@ -216,94 +296,248 @@ Status TableWriter::LoadLedger() {
 
 std::vector<LedgerEntry> TableWriter::Ledger() const {
   std::vector<LedgerEntry> out;
-  for (const auto& [name, entry] : ledger_) out.push_back(entry);
+  for (const auto& [name, row] : ledger_) out.push_back(row.entry);
   return out;
 }
 
-Status TableWriter::CheckColumns(const TableSpec& spec, const std::vector<DbColumnInfo>& existing) {
-  for (const ColumnSpec& want : spec.columns) {
-    auto it = std::find_if(existing.begin(), existing.end(), [&](const DbColumnInfo& c) {
-      return AsciiLower(c.name) == AsciiLower(want.name);
-    });
-    if (it == existing.end()) {
-      return FailedPrecondition("target table '" + spec.table + "' has no column '" + want.name +
-                                "' required by the catalog");
+const TableWriter::OwnedTable* TableWriter::FindOwned(const std::string& table) const {
+  for (const OwnedTable& t : owned_) {
+    if (AsciiLower(t.table) == AsciiLower(table)) return &t;
+  }
+  return nullptr;
+}
+
+Status TableWriter::WriteOwned(const OwnedTable& owned) {
+  DX_ASSIGN_OR_RETURN(auto stmt, conn_->Prepare(dialect_.Upsert(tables_spec_, 1)));
+  DX_RETURN_IF_ERROR(stmt->DeclareParams(tables_spec_.columns.size()));
+  const std::string values[] = {owned.subscription, owned.table, owned.origin, Now(), owned.shape};
+  for (size_t i = 0; i < 5; ++i) DX_RETURN_IF_ERROR(stmt->SetParam(i, values[i]));
+  return stmt->Execute();
+}
+
+Status TableWriter::ForgetOwned(const OwnedTable& owned) {
+  DX_ASSIGN_OR_RETURN(auto stmt,
+                      conn_->Prepare("DELETE FROM " + dialect_.Quote(kTablesTable) + " WHERE " +
+                                     dialect_.Quote("subscription") + " = ? AND " +
+                                     dialect_.Quote("table_name") + " = ?"));
+  DX_RETURN_IF_ERROR(stmt->DeclareParams(2));
+  DX_RETURN_IF_ERROR(stmt->SetParam(0, owned.subscription));
+  DX_RETURN_IF_ERROR(stmt->SetParam(1, owned.table));
+  DX_RETURN_IF_ERROR(stmt->Execute());
+  return conn_->Commit();
+}
+
+Result<TableWriter::Damage> TableWriter::DamageOf(const std::string& subscription,
+                                                  const std::string& table) {
+  const LedgerRow& row = ledger_[subscription];
+  if (!row.rows_floor || *row.rows_floor <= 0) return Damage{};
+  const std::string floor = std::to_string(*row.rows_floor);
+  DX_ASSIGN_OR_RETURN(std::string any, conn_->QueryScalar(dialect_.AnyRowQuery(table)));
+  if (any == "0") {
+    return Damage{"target table " + table + " was empty at the agent although " + floor +
+                      " rows were delivered; reloading from scratch",
+                  true};
+  }
+  auto counted = counted_at_.find(subscription);
+  const auto now = steady_clock::now();
+  if (counted != counted_at_.end() &&
+      now - counted->second < std::chrono::seconds(options_.row_check_interval_s)) {
+    return Damage{};
+  }
+  DX_ASSIGN_OR_RETURN(int64_t rows, CountRows(table));
+  counted_at_[subscription] = now;
+  if (rows < *row.rows_floor) {
+    return Damage{"target table " + table + " held " + std::to_string(rows) +
+                      " rows at the agent, fewer than the " + floor +
+                      " delivered; a reconciliation repairs it",
+                  false};
+  }
+  return Damage{};
+}
+
+Result<TableReady> TableWriter::BeginTable(const TableBegin& begin, bool for_repair) {
+  if (Status st = EnsureConnected(); !st.ok()) return st;
+  const TableSpec& spec = begin.spec;
+  for (const ColumnSpec& c : spec.columns) {
+    if (!IsValidIdentifier(c.name)) return InvalidArgument("bad column name '" + c.name + "'");
+  }
+  if (!IsValidIdentifier(spec.table)) {
+    return InvalidArgument("bad target table name '" + spec.table + "'");
+  }
+  if (IsReservedTableName(spec.table)) {
+    return InvalidArgument("target table name '" + spec.table +
+                           "' is reserved: names starting with dx_ belong to the agent's own "
+                           "tables (" +
+                           kLedgerTable + ", " + kFilesTable + ", " + kTablesTable + ")");
+  }
+  if (spec.KeyIndexes().empty()) return InvalidArgument("table spec has no primary key");
+  // The names the target uses, in its configured case.
+  TableSpec target = spec;
+  target.table = ApplyNameCase(spec.table, name_case_);
+  std::set<std::string> seen;
+  for (ColumnSpec& c : target.columns) {
+    c.name = ApplyNameCase(c.name, name_case_);
+    if (!seen.insert(AsciiLower(c.name)).second) {
+      return InvalidArgument("table spec names column '" + c.name + "' twice");
     }
-    if (!Compatible(want, *it)) {
-      return FailedPrecondition("target table '" + spec.table + "' column '" + want.name + "' is " +
-                                it->type_name + ", the catalog says " + ColumnTypeName(want));
+  }
+  TableReady ready;
+  ready.subscription = begin.subscription;
+  ready.run_id = begin.run_id;
+  Status prepared = WithLockRetry("prepare table " + target.table + " for " + begin.subscription,
+                                  [&] { return PrepareTable(begin, target, for_repair, &ready); });
+  if (!prepared.ok()) return prepared;
+  return ready;
+}
+
+Status TableWriter::PrepareTable(const TableBegin& begin, const TableSpec& target, bool for_repair,
+                                 TableReady* ready) {
+  const std::string& sub = begin.subscription;
+  auto in_ledger = ledger_.find(sub);
+  const bool owns_any = std::any_of(owned_.begin(), owned_.end(),
+                                    [&](const OwnedTable& t) { return t.subscription == sub; });
+  // The table this subscription already owns under this name keeps the spelling it was
+  // created with (name_case applies to tables created from now on).
+  std::string name = target.table;
+  const OwnedTable* mine = nullptr;
+  for (const OwnedTable& t : owned_) {
+    if (t.subscription == sub && AsciiLower(t.table) == AsciiLower(begin.spec.table)) {
+      mine = &t;
+      name = t.table;
     }
-    bool text = want.type == ColumnType::kVarchar || want.type == ColumnType::kChar;
-    if (text && it->size > 0 && it->size < want.length) {
-      return FailedPrecondition("target table '" + spec.table + "' column '" + want.name +
-                                "' holds " + std::to_string(it->size) +
-                                " characters, the catalog says " + ColumnTypeName(want));
+  }
+  if (const OwnedTable* owner = FindOwned(name); owner != nullptr && owner->subscription != sub) {
+    return FailedPrecondition("target table '" + name + "' belongs to subscription '" +
+                              owner->subscription + "' on this agent; DX leaves it untouched");
+  }
+  DX_ASSIGN_OR_RETURN(auto existing, TableColumns(name));
+  // An agent from before dx_tables delivered this subscription: it adopts the table its
+  // ledger filled, spelt as the catalog spells it (older agents did not fold names).
+  const bool adoptable = in_ledger != ledger_.end() && !owns_any;
+  if (existing.empty() && adoptable && name != begin.spec.table) {
+    DX_ASSIGN_OR_RETURN(auto legacy, TableColumns(begin.spec.table));
+    if (!legacy.empty()) {
+      name = begin.spec.table;
+      existing = std::move(legacy);
     }
+  }
+  if (!existing.empty() && mine == nullptr && !adoptable) {
+    return FailedPrecondition("target table '" + name +
+                              "' exists but was not created by DX for subscription '" + sub +
+                              "'; DX leaves it untouched (drop or rename it, or choose another "
+                              "target_table)");
+  }
+
+  LedgerRow row = in_ledger != ledger_.end() ? in_ledger->second : LedgerRow{{sub, 0, ""}, 0};
+  TableSpec want = target;
+  want.table = name;
+  TableSpec resolved;
+  std::optional<OwnedTable> record;  // a dx_tables row written by this call
+  std::string note;
+  bool clear = begin.reset;
+  if (begin.reset && !begin.reset_id.empty() && in_ledger != ledger_.end()) {
+    // One clearing per resync request: its id is recorded with the clearing, so a resync
+    // retried after a crash resumes its load instead of clearing the table again.
+    auto held = Watermark::Decode(row.entry.watermark);
+    if (held.ok() && held->resync == begin.reset_id) clear = false;
+  }
+  if (existing.empty()) {
+    if (begin.reset) clear = true;  // a table created now starts from scratch
+    if (in_ledger != ledger_.end() && !begin.reset &&
+        (Delivered(row.entry.watermark) || row.rows_floor.value_or(0) > 0)) {
+      note = "target table " + name + " was missing at the agent; reloading from scratch";
+    }
+    // The record goes first: MariaDB commits it at CREATE TABLE, so it is never missing
+    // for a table the agent created.
+    record = OwnedTable{sub, name, "created", ""};
+    DX_RETURN_IF_ERROR(WriteOwned(*record));
+    Status st = conn_->Execute(dialect_.CreateTable(want));
+    if (!st.ok()) {
+      (void)conn_->Rollback();
+      (void)ForgetOwned(*record);
+      return st.Annotate("create table " + name);
+    }
+    DX_ASSIGN_OR_RETURN(auto reported, TableColumns(name));
+    record->shape = RecordShape(want, reported);
+    DX_RETURN_IF_ERROR(WriteOwned(*record));
+    DX_RETURN_IF_ERROR(CheckShape(want, reported, record->shape, &resolved));
+    LOG_INFO("created table " << name << " for " << sub);
+    if (!note.empty()) clear = true;
+  } else {
+    DX_RETURN_IF_ERROR(CheckShape(want, existing, mine ? mine->shape : "", &resolved));
+    if (mine == nullptr) {  // adoptable
+      record = OwnedTable{sub, name, "adopted", ""};
+      DX_RETURN_IF_ERROR(WriteOwned(*record));
+      if (!row.rows_floor) {
+        DX_ASSIGN_OR_RETURN(int64_t rows, CountRows(name));
+        row.rows_floor = rows;
+      }
+      LOG_INFO("adopted table " << name << " of " << sub << " (delivered by an older agent)");
+    }
+    if (!begin.reset && !for_repair && in_ledger != ledger_.end() && mine != nullptr) {
+      DX_ASSIGN_OR_RETURN(Damage damage, DamageOf(sub, name));
+      if (damage.reload) {
+        note = damage.note;
+      } else if (!damage.note.empty()) {
+        ready->damaged = true;
+        ready->note = damage.note;
+      }
+    }
+    if (!note.empty()) clear = true;
+    if (clear) DX_RETURN_IF_ERROR(conn_->Execute("DELETE FROM " + dialect_.Quote(name)));
+  }
+  if (clear) {
+    Watermark cleared;
+    if (begin.reset) cleared.resync = begin.reset_id;
+    row.entry.watermark = cleared.Encode();
+    row.rows_floor = 0;
+  }
+  if (clear || (record && in_ledger != ledger_.end())) DX_RETURN_IF_ERROR(WriteLedger(row));
+  // Also after a read only: no transaction (and no SQLite snapshot) stays open.
+  DX_RETURN_IF_ERROR(conn_->Commit());
+
+  ledger_[sub] = row;
+  if (record) {
+    owned_.erase(std::remove_if(owned_.begin(), owned_.end(),
+                                [&](const OwnedTable& t) {
+                                  return t.subscription == sub && t.table == record->table;
+                                }),
+                 owned_.end());
+    owned_.push_back(*record);
+  }
+  TableState& state = tables_[sub];
+  state = TableState();
+  state.spec = resolved;
+  for (const ColumnSpec& c : resolved.columns) {
+    state.kinds.push_back(IsBinaryType(c.type) ? ParamKind::kBinary : ParamKind::kText);
+  }
+  if (begin.reset) {
+    LOG_INFO("resync of " << sub << (clear ? ": cleared table " : ": resuming the load of table ")
+                          << name);
+  }
+  if (!note.empty()) LOG_WARN("subscription " << sub << ": " << note);
+  if (ready->damaged) LOG_WARN("subscription " << sub << ": " << ready->note);
+  ready->ledger = row.entry;
+  if (!note.empty()) {
+    ready->reloaded = true;
+    ready->note = note;
   }
   return Status::Ok();
 }
 
-Result<LedgerEntry> TableWriter::BeginTable(const TableBegin& begin) {
-  DX_RETURN_IF_ERROR(Check(EnsureConnected()));
-  for (const ColumnSpec& c : begin.spec.columns) {
-    if (!IsValidIdentifier(c.name)) return InvalidArgument("bad column name '" + c.name + "'");
-  }
-  if (!IsValidIdentifier(begin.spec.table) || begin.spec.table == kLedgerTable) {
-    return InvalidArgument("bad target table name '" + begin.spec.table + "'");
-  }
-  if (begin.spec.KeyIndexes().empty()) return InvalidArgument("table spec has no primary key");
-  auto columns = conn_->Columns(begin.spec.table);
-  if (!columns.ok()) return Check(columns.status());
-  const std::vector<DbColumnInfo>& existing = columns.value();
-  Status st;
-  if (existing.empty()) {
-    st = conn_->Execute(dialect_.CreateTable(begin.spec));
-    if (st.ok()) st = conn_->Commit();
-    if (!st.ok()) {
-      (void)conn_->Rollback();
-      return Check(st).Annotate("create table " + begin.spec.table);
-    }
-    LOG_INFO("created table " << begin.spec.table << " for " << begin.subscription);
-  } else {
-    DX_RETURN_IF_ERROR(CheckColumns(begin.spec, existing));
-  }
-  TableState& state = tables_[begin.subscription];
-  state = TableState();
-  state.spec = begin.spec;
-  LedgerEntry& entry = ledger_[begin.subscription];
-  entry.subscription = begin.subscription;
-  if (begin.reset) {
-    // One clearing per resync request: the id is recorded with it, so a resync retried after
-    // a crash resumes its load (unless the table had to be created again).
-    auto held = Watermark::Decode(entry.watermark);
-    if (!begin.reset_id.empty() && !existing.empty() && held.ok() &&
-        held->resync == begin.reset_id) {
-      LOG_INFO("resync of " << begin.subscription << ": table " << begin.spec.table
-                            << " already cleared for this request; resuming its load");
-      return entry;
-    }
-    LedgerEntry reset = entry;
-    Watermark cleared;
-    cleared.resync = begin.reset_id;
-    reset.watermark = cleared.Encode();
-    st = conn_->Execute("DELETE FROM " + dialect_.Quote(begin.spec.table));
-    if (st.ok()) st = WriteLedger(reset);
-    if (st.ok()) st = conn_->Commit();
-    if (!st.ok()) {
-      (void)conn_->Rollback();
-      return Check(st).Annotate("reset " + begin.spec.table);
-    }
-    entry = reset;
-    LOG_INFO("resync of " << begin.subscription << ": cleared table " << begin.spec.table);
-  }
-  return entry;
+const TableSpec* TableWriter::TargetTable(const std::string& subscription) const {
+  auto it = tables_.find(subscription);
+  return it == tables_.end() ? nullptr : &it->second.spec;
 }
 
 Result<OdbcStatement*> TableWriter::UpsertStatement(TableState& state, int rows) {
   auto it = state.upserts.find(rows);
   if (it != state.upserts.end()) return it->second.get();
   DX_ASSIGN_OR_RETURN(auto stmt, conn_->Prepare(dialect_.Upsert(state.spec, rows)));
-  DX_RETURN_IF_ERROR(stmt->DeclareParams(state.spec.columns.size() * rows));
+  std::vector<ParamKind> kinds;
+  kinds.reserve(state.kinds.size() * static_cast<size_t>(rows));
+  for (int r = 0; r < rows; ++r) kinds.insert(kinds.end(), state.kinds.begin(), state.kinds.end());
+  DX_RETURN_IF_ERROR(stmt->DeclareParams(kinds));
   OdbcStatement* raw = stmt.get();
   state.upserts[rows] = std::move(stmt);
   return raw;
@@ -341,13 +575,15 @@ Status TableWriter::WriteGeneric(TableState& state, const RowBatch& rows,
   std::vector<size_t> keys = spec.KeyIndexes();
   if (!state.delete_by_key) {
     std::string where;
+    std::vector<ParamKind> key_kinds;
     for (size_t k : keys) {
       where += (where.empty() ? "" : " AND ") + dialect_.Quote(spec.columns[k].name) + " = ?";
+      key_kinds.push_back(state.kinds[k]);
     }
     DX_ASSIGN_OR_RETURN(
         state.delete_by_key,
         conn_->Prepare("DELETE FROM " + dialect_.Quote(spec.table) + " WHERE " + where));
-    DX_RETURN_IF_ERROR(state.delete_by_key->DeclareParams(keys.size()));
+    DX_RETURN_IF_ERROR(state.delete_by_key->DeclareParams(key_kinds));
     std::string cols;
     std::string marks;
     for (const ColumnSpec& c : spec.columns) {
@@ -357,7 +593,7 @@ Status TableWriter::WriteGeneric(TableState& state, const RowBatch& rows,
     DX_ASSIGN_OR_RETURN(state.insert_row,
                         conn_->Prepare("INSERT INTO " + dialect_.Quote(spec.table) + " (" + cols +
                                        ") VALUES (" + marks + ")"));
-    DX_RETURN_IF_ERROR(state.insert_row->DeclareParams(spec.columns.size()));
+    DX_RETURN_IF_ERROR(state.insert_row->DeclareParams(state.kinds));
   }
   for (size_t r : order) {
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -376,41 +612,40 @@ Status TableWriter::WriteGeneric(TableState& state, const RowBatch& rows,
   return Status::Ok();
 }
 
-Status TableWriter::WriteLedger(const LedgerEntry& entry) {
+Status TableWriter::WriteLedger(const LedgerRow& row) {
+  const LedgerEntry& entry = row.entry;
   DX_RETURN_IF_ERROR(ledger_upsert_->SetParam(0, entry.subscription));
   DX_RETURN_IF_ERROR(ledger_upsert_->SetParam(1, std::to_string(entry.batch_seq)));
   DX_RETURN_IF_ERROR(ledger_upsert_->SetParam(2, entry.watermark));
-  DX_RETURN_IF_ERROR(ledger_upsert_->SetParam(
-      3, FormatLocalTime(ToUnixSeconds(std::chrono::system_clock::now()))));
+  DX_RETURN_IF_ERROR(ledger_upsert_->SetParam(3, Now()));
+  if (row.rows_floor) {
+    DX_RETURN_IF_ERROR(ledger_upsert_->SetParam(4, std::to_string(*row.rows_floor)));
+  } else {
+    ledger_upsert_->SetNull(4);
+  }
   DX_RETURN_IF_ERROR(ledger_upsert_->Execute());
   return ledger_upsert_->CloseCursor();
 }
 
 Status TableWriter::RecordFiles(const std::vector<ReceivedFile>& files) {
-  DX_RETURN_IF_ERROR(Check(EnsureConnected()));
-  Status st;
-  for (const ReceivedFile& file : files) {
-    if (!st.ok()) break;
-    if (file.deleted) {
-      st = file_delete_->SetParam(0, file.subscription);
-      if (st.ok()) st = file_delete_->SetParam(1, file.path);
-      if (st.ok()) st = file_delete_->Execute();
-      if (st.ok()) st = file_delete_->CloseCursor();
-    } else {
-      const std::string values[] = {
-          file.subscription, file.path, std::to_string(file.size), file.sha256,
-          FormatLocalTime(ToUnixSeconds(std::chrono::system_clock::now()))};
-      for (size_t i = 0; i < 5 && st.ok(); ++i) st = file_upsert_->SetParam(i, values[i]);
-      if (st.ok()) st = file_upsert_->Execute();
-      if (st.ok()) st = file_upsert_->CloseCursor();
+  if (Status st = EnsureConnected(); !st.ok()) return st;
+  return WithLockRetry("record received files", [&]() -> Status {
+    for (const ReceivedFile& file : files) {
+      if (file.deleted) {
+        DX_RETURN_IF_ERROR(file_delete_->SetParam(0, file.subscription));
+        DX_RETURN_IF_ERROR(file_delete_->SetParam(1, file.path));
+        DX_RETURN_IF_ERROR(file_delete_->Execute());
+        DX_RETURN_IF_ERROR(file_delete_->CloseCursor());
+      } else {
+        const std::string values[] = {file.subscription, file.path, std::to_string(file.size),
+                                      file.sha256, Now()};
+        for (size_t i = 0; i < 5; ++i) DX_RETURN_IF_ERROR(file_upsert_->SetParam(i, values[i]));
+        DX_RETURN_IF_ERROR(file_upsert_->Execute());
+        DX_RETURN_IF_ERROR(file_upsert_->CloseCursor());
+      }
     }
-  }
-  if (st.ok()) st = conn_->Commit();
-  if (!st.ok()) {
-    (void)conn_->Rollback();
-    return Check(st).Annotate("record received files");
-  }
-  return Status::Ok();
+    return conn_->Commit();
+  });
 }
 
 Result<ApplyOutcome> TableWriter::ApplyBatch(const std::string& subscription, uint64_t seq,
@@ -423,15 +658,15 @@ Result<ApplyOutcome> TableWriter::ApplyBatch(const std::string& subscription, ui
     return FailedPrecondition("batch for " + subscription + " before its table was prepared");
   }
   TableState& state = table->second;
-  LedgerEntry& entry = ledger_[subscription];
+  LedgerRow& row = ledger_[subscription];
   ApplyOutcome outcome;
-  if (seq <= entry.batch_seq) {
+  if (seq <= row.entry.batch_seq) {
     outcome.duplicate = true;
     return outcome;
   }
-  if (seq != entry.batch_seq + 1) {
+  if (seq != row.entry.batch_seq + 1) {
     return DataLoss("batch " + std::to_string(seq) + " for " + subscription + " arrived but " +
-                    std::to_string(entry.batch_seq + 1) + " is next");
+                    std::to_string(row.entry.batch_seq + 1) + " is next");
   }
   if (rows.columns() != state.spec.columns.size()) {
     return InvalidArgument("batch has " + std::to_string(rows.columns()) + " columns, table " +
@@ -439,18 +674,21 @@ Result<ApplyOutcome> TableWriter::ApplyBatch(const std::string& subscription, ui
                            std::to_string(state.spec.columns.size()));
   }
   std::vector<size_t> order = CollapseRepeatedKeys(rows, state.spec.KeyIndexes());
-  LedgerEntry next = entry;
-  next.batch_seq = seq;
-  next.watermark = watermark;
-  Status st =
-      dialect_.HasUpsert() ? WriteRows(state, rows, order) : WriteGeneric(state, rows, order);
-  if (st.ok()) st = WriteLedger(next);
-  if (st.ok()) st = conn_->Commit();
-  if (!st.ok()) {
-    (void)conn_->Rollback();
-    return Check(st).Annotate("apply batch " + std::to_string(seq) + " of " + subscription);
+  LedgerRow next = row;
+  next.entry.batch_seq = seq;
+  next.entry.watermark = watermark;
+  if (next.rows_floor && FullLoadContinues(row.entry.watermark)) {
+    *next.rows_floor += static_cast<int64_t>(order.size());
   }
-  entry = next;
+  Status applied =
+      WithLockRetry("apply batch " + std::to_string(seq) + " of " + subscription, [&]() -> Status {
+        DX_RETURN_IF_ERROR(dialect_.HasUpsert() ? WriteRows(state, rows, order)
+                                                : WriteGeneric(state, rows, order));
+        DX_RETURN_IF_ERROR(WriteLedger(next));
+        return conn_->Commit();
+      });
+  if (!applied.ok()) return applied;
+  row = next;
   outcome.rows_written = order.size();
   return outcome;
 }
@@ -477,15 +715,15 @@ Result<ApplyOutcome> TableWriter::ApplyRepair(const std::string& subscription, u
     return FailedPrecondition("repair for " + subscription + " before its table was prepared");
   }
   TableState& state = table->second;
-  LedgerEntry& entry = ledger_[subscription];
+  LedgerRow& row = ledger_[subscription];
   ApplyOutcome outcome;
-  if (seq <= entry.batch_seq) {
+  if (seq <= row.entry.batch_seq) {
     outcome.duplicate = true;
     return outcome;
   }
-  if (seq != entry.batch_seq + 1) {
+  if (seq != row.entry.batch_seq + 1) {
     return DataLoss("repair " + std::to_string(seq) + " for " + subscription + " arrived but " +
-                    std::to_string(entry.batch_seq + 1) + " is next");
+                    std::to_string(row.entry.batch_seq + 1) + " is next");
   }
   const std::vector<size_t> keys = state.spec.KeyIndexes();
   if ((rows.rows() > 0 && rows.columns() != state.spec.columns.size()) ||
@@ -493,39 +731,45 @@ Result<ApplyOutcome> TableWriter::ApplyRepair(const std::string& subscription, u
     return InvalidArgument("repair for " + subscription + " does not fit table " +
                            state.spec.table);
   }
-  LedgerEntry next = entry;
-  next.batch_seq = seq;  // the watermark stays: a repair never moves it
-  Status st;
-  if (delete_keys.rows() > 0) {
-    std::string where;
-    for (size_t k : keys) {
-      const ColumnSpec& c = state.spec.columns[k];
-      where +=
-          (where.empty() ? "" : " AND ") + dialect_.Quote(c.name) + " = " + dialect_.Placeholder(c);
-    }
-    auto del =
-        conn_->Prepare("DELETE FROM " + dialect_.Quote(state.spec.table) + " WHERE " + where);
-    st = del.status();
-    if (st.ok()) st = (*del)->DeclareParams(keys.size());
-    for (size_t r = 0; st.ok() && r < delete_keys.rows(); ++r) {
-      for (size_t k = 0; st.ok() && k < keys.size(); ++k) {
-        st = (*del)->SetParam(k, delete_keys.Cell(r, k));
-      }
-      if (st.ok()) st = (*del)->Execute();
-      if (st.ok()) st = (*del)->CloseCursor();
-    }
+  LedgerRow next = row;
+  next.entry.batch_seq = seq;  // the watermark stays: a repair never moves it
+  // Rows deleted on purpose lower the count the table must hold at least (each key deletes at
+  // most one row), so that the damage check does not take them for the consumer's loss.
+  if (next.rows_floor) {
+    *next.rows_floor =
+        std::max<int64_t>(0, *next.rows_floor - static_cast<int64_t>(delete_keys.rows()));
   }
   std::vector<size_t> order = CollapseRepeatedKeys(rows, keys);
-  if (st.ok() && !order.empty()) {
-    st = dialect_.HasUpsert() ? WriteRows(state, rows, order) : WriteGeneric(state, rows, order);
-  }
-  if (st.ok()) st = WriteLedger(next);
-  if (st.ok()) st = conn_->Commit();
-  if (!st.ok()) {
-    (void)conn_->Rollback();
-    return Check(st).Annotate("apply repair " + std::to_string(seq) + " of " + subscription);
-  }
-  entry = next;
+  Status applied =
+      WithLockRetry("apply repair " + std::to_string(seq) + " of " + subscription, [&]() -> Status {
+        if (delete_keys.rows() > 0) {
+          std::string where;
+          for (size_t k : keys) {
+            const ColumnSpec& c = state.spec.columns[k];
+            where += (where.empty() ? "" : " AND ") + dialect_.Quote(c.name) + " = " +
+                     dialect_.Placeholder(c);
+          }
+          DX_ASSIGN_OR_RETURN(auto del,
+                              conn_->Prepare("DELETE FROM " + dialect_.Quote(state.spec.table) +
+                                             " WHERE " + where));
+          DX_RETURN_IF_ERROR(del->DeclareParams(keys.size()));
+          for (size_t r = 0; r < delete_keys.rows(); ++r) {
+            for (size_t k = 0; k < keys.size(); ++k) {
+              DX_RETURN_IF_ERROR(del->SetParam(k, delete_keys.Cell(r, k)));
+            }
+            DX_RETURN_IF_ERROR(del->Execute());
+            DX_RETURN_IF_ERROR(del->CloseCursor());
+          }
+        }
+        if (!order.empty()) {
+          DX_RETURN_IF_ERROR(dialect_.HasUpsert() ? WriteRows(state, rows, order)
+                                                  : WriteGeneric(state, rows, order));
+        }
+        DX_RETURN_IF_ERROR(WriteLedger(next));
+        return conn_->Commit();
+      });
+  if (!applied.ok()) return applied;
+  row = next;
   outcome.rows_written = order.size() + delete_keys.rows();
   return outcome;
 }

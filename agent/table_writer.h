@@ -1,14 +1,18 @@
 // TableWriter: writes subscribed rows into the consumer's local database through ODBC.
-// Creates a target table from the catalog's columns when missing, refuses one whose shape
-// conflicts, upserts rows by primary key with the fastest statement shape the driver allows,
-// and commits each batch together with its BatchLedger row in one transaction.
+// Creates a target table from the catalog's columns when missing and records that it did
+// (dx_tables); touches no table it did not create for that subscription; reloads a table the
+// consumer dropped or emptied; upserts rows by primary key with the fastest statement shape
+// the driver allows, and commits each batch together with its ledger row in one transaction.
+// No transaction stays open between operations, lock waits are short and retried.
 // Not thread-safe: owned by the agent's writer thread.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,10 +24,23 @@
 
 namespace dx::agent {
 
-// Name of the ledger table kept in the target database.
-inline constexpr char kLedgerTable[] = "dx_ledger";
-// Name of the table of received files kept in the target database.
-inline constexpr char kFilesTable[] = "dx_files";
+// The agent's own tables in the target database. Target tables may not start with "dx_" in
+// any case: the prefix is reserved for them.
+inline constexpr char kLedgerTable[] = "dx_ledger";  // subscription, batch sequence, watermark
+inline constexpr char kFilesTable[] = "dx_files";    // files received
+inline constexpr char kTablesTable[] = "dx_tables";  // tables the agent created, and for whom
+bool IsReservedTableName(const std::string& name);
+
+// Settings of the target database (agent.yaml `target`); defaults as documented there.
+struct TableWriterOptions {
+  // How catalog names become target names; empty: the DBMS's natural case (NaturalNameCase).
+  std::optional<NameCase> name_case;
+  int lock_timeout_ms = 1000;  // longest single wait for a lock another program holds
+  int lock_retry_ms = 15000;   // how long one operation keeps retrying lock waits
+  // How often (at most) BeginTable counts a table's rows against the ledger; emptiness and
+  // absence are checked on every run. 0 counts on every run.
+  int row_check_interval_s = 300;
+};
 
 struct ApplyOutcome {
   bool duplicate = false;   // already applied earlier: skipped
@@ -32,24 +49,36 @@ struct ApplyOutcome {
 
 class TableWriter {
  public:
-  // Connects to the local database and loads the ledger (creating its table if needed).
-  // kUnavailable when the database cannot be reached (the caller retries with back-off).
-  static Result<std::unique_ptr<TableWriter>> Open(const std::string& connection_string);
+  // Connects to the local database and loads the ledger (creating the agent's tables if
+  // needed). kUnavailable when the database cannot be reached (the caller retries).
+  static Result<std::unique_ptr<TableWriter>> Open(const std::string& connection_string,
+                                                   const TableWriterOptions& options = {});
   // Open, retried with exponential back-off while the database is unreachable, until `stop`.
   static Result<std::unique_ptr<TableWriter>> OpenWhenReachable(
-      const std::string& connection_string, int min_backoff_ms, int max_backoff_ms,
-      const std::atomic<bool>& stop);
+      const std::string& connection_string, const TableWriterOptions& options, int min_backoff_ms,
+      int max_backoff_ms, const std::atomic<bool>& stop);
 
   Dbms dbms() const { return dialect_.dbms(); }
+  const SqlDialect& dialect() const { return dialect_; }
+  NameCase name_case() const { return name_case_; }
   std::vector<LedgerEntry> Ledger() const;
 
-  // Prepares a subscription's table: creates it when missing, checks its columns otherwise
-  // (kFailedPrecondition, table untouched, on conflict). With `reset`, deletes the rows and
-  // the ledger watermark in one transaction (the batch sequence continues).
-  Result<LedgerEntry> BeginTable(const TableBegin& begin);
+  // Prepares a subscription's table and answers the scheduler's TableBegin:
+  //  - refuses a reserved name (kInvalidArgument) and a table that exists but that the agent
+  //    did not create for this subscription (kFailedPrecondition), untouched, reset or not;
+  //  - creates the table when missing and records it; checks its columns otherwise;
+  //  - with `reset` (resync), deletes its rows and the ledger watermark in one transaction
+  //    (the batch sequence continues);
+  //  - when the table is missing or empty, resets it the same way and says so
+  //    (TableReady::reloaded and note); when it holds fewer rows than the agent delivered, keeps
+  //    it and says so (TableReady::damaged): a reconciliation repairs the rows the consumer
+  //    deleted without moving the rest (`for_repair`: this is that reconciliation).
+  Result<TableReady> BeginTable(const TableBegin& begin, bool for_repair = false);
 
   // Applies one batch with sequence `seq`. A batch at or below the ledger's sequence is a
   // re-send and is skipped; a gap is refused. Rows and ledger commit together or not at all.
+  // A failing statement fails this subscription only; a lost connection fails all until the
+  // next BeginTable reconnects.
   Result<ApplyOutcome> ApplyBatch(const std::string& subscription, uint64_t seq,
                                   const std::string& watermark, const RowBatch& rows);
 
@@ -68,38 +97,85 @@ class TableWriter {
   // ApplyBatch, a re-sent repair is skipped and a gap is refused.
   Result<ApplyOutcome> ApplyRepair(const std::string& subscription, uint64_t seq,
                                    const RowBatch& rows, const RowBatch& delete_keys);
+  // For work on a prepared table beside batches (reconciliation): the table as it is in the
+  // target (names after name case and as found), or null before BeginTable.
+  const TableSpec* TargetTable(const std::string& subscription) const;
+  // The connection, for statements on a TargetTable. Valid until the next TableWriter call
+  // that reconnects; a caller must end its transactions before returning.
+  OdbcConnection& connection() { return *conn_; }
 
  private:
   struct TableState {
-    TableSpec spec;
+    TableSpec spec;  // target names
+    std::vector<ParamKind> kinds;
     std::map<int, std::unique_ptr<OdbcStatement>> upserts;  // by rows per statement
     std::unique_ptr<OdbcStatement> delete_by_key;           // generic DBMS only
     std::unique_ptr<OdbcStatement> insert_row;              // generic DBMS only
   };
+  // The ledger row of a subscription. `rows_floor`: rows its table must hold at least (the
+  // rows of its full load, which are distinct keys); unknown for ledgers of older agents.
+  struct LedgerRow {
+    LedgerEntry entry;
+    std::optional<int64_t> rows_floor;
+  };
+  // A row of dx_tables: `table` created (or adopted) by the agent for `subscription`.
+  struct OwnedTable {
+    std::string subscription;
+    std::string table;
+    std::string origin;  // created | adopted
+    std::string shape;   // RecordShape() at creation; empty when adopted
+  };
 
-  TableWriter(std::string connection_string, std::unique_ptr<OdbcConnection> conn, Dbms dbms);
+  TableWriter(std::string connection_string, std::unique_ptr<OdbcConnection> conn, Dbms dbms,
+              const TableWriterOptions& options);
   Status LoadLedger();
-  // After a lost connection (kUnavailable), reconnects before the next operation; prepared
-  // statements are dropped and the ledger is read again, since it is the truth.
+  Status PrepareSession();
+  // After a lost connection, reconnects before the next operation; prepared statements are
+  // dropped and the ledger is read again, since it is the truth.
   Status EnsureConnected();
+  // Rolls back after a failure and finds out whether the connection itself is lost (then
+  // kUnavailable for everyone until reconnected) or only this statement failed.
   Status Check(Status st);
-  Status CheckColumns(const TableSpec& spec, const std::vector<DbColumnInfo>& existing);
+  // Runs `attempt` (which must leave no transaction open when it fails) and retries it with
+  // back-off while it fails on a lock another program holds, up to lock_retry_ms.
+  Status WithLockRetry(const std::string& what, const std::function<Status()>& attempt);
+  Status PrepareTable(const TableBegin& begin, const TableSpec& target, bool for_repair,
+                      TableReady* ready);
+  Result<std::vector<DbColumnInfo>> TableColumns(const std::string& table);
+  Result<int64_t> CountRows(const std::string& table);
+  // What the consumer did to `table` (which exists) behind DX's back, if anything: emptied
+  // (`reload`) or cut short (repaired by a reconciliation).
+  struct Damage {
+    std::string note;  // empty: none found
+    bool reload = false;
+  };
+  Result<Damage> DamageOf(const std::string& subscription, const std::string& table);
+  const OwnedTable* FindOwned(const std::string& table) const;
+  Status WriteOwned(const OwnedTable& owned);
+  // Removes the record of a table whose creation failed (MariaDB committed it already).
+  Status ForgetOwned(const OwnedTable& owned);
   Result<OdbcStatement*> UpsertStatement(TableState& state, int rows);
   Status WriteRows(TableState& state, const RowBatch& rows, const std::vector<size_t>& order);
   Status WriteGeneric(TableState& state, const RowBatch& rows, const std::vector<size_t>& order);
-  Status WriteLedger(const LedgerEntry& entry);
+  Status WriteLedger(const LedgerRow& row);
 
   const std::string connection_string_;
+  const TableWriterOptions options_;
   std::unique_ptr<OdbcConnection> conn_;
-  bool broken_ = false;  // the last operation lost the connection
+  bool broken_ = false;  // the connection was lost; reconnect before the next BeginTable
   SqlDialect dialect_;
+  NameCase name_case_;
+  std::string schema_;  // PostgreSQL: the schema unqualified names resolve to
   TableSpec ledger_spec_;
   std::unique_ptr<OdbcStatement> ledger_upsert_;
   TableSpec files_spec_;
   std::unique_ptr<OdbcStatement> file_upsert_;
   std::unique_ptr<OdbcStatement> file_delete_;
-  std::map<std::string, LedgerEntry> ledger_;
-  std::map<std::string, TableState> tables_;  // by subscription
+  TableSpec tables_spec_;
+  std::map<std::string, LedgerRow> ledger_;  // by subscription
+  std::vector<OwnedTable> owned_;
+  std::map<std::string, TableState> tables_;                                 // by subscription
+  std::map<std::string, std::chrono::steady_clock::time_point> counted_at_;  // by subscription
 };
 
 // Row indexes to write so that a key repeated within one batch is written once, with its last

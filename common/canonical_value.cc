@@ -259,6 +259,8 @@ void AppendCanonical(const ColumnSpec& column, std::string_view text, std::strin
       break;
     case ColumnType::kVarchar:
     case ColumnType::kText:
+    case ColumnType::kBlob:
+    case ColumnType::kVarbinary:
       return out->append(text), void();
     case ColumnType::kChar:
       break;
@@ -288,6 +290,8 @@ void AppendCanonical(const ColumnSpec& column, std::string_view text, std::strin
       break;
     case ColumnType::kVarchar:
     case ColumnType::kText:
+    case ColumnType::kBlob:
+    case ColumnType::kVarbinary:
       break;
   }
   if (!done) {
@@ -318,6 +322,8 @@ bool KeyOrderIsBinaryText(const ColumnSpec& column) {
     case ColumnType::kDecimal:
     case ColumnType::kDate:
     case ColumnType::kDatetime:
+    case ColumnType::kBlob:  // bytes are never keys (refused in manifests)
+    case ColumnType::kVarbinary:
       return false;
     case ColumnType::kVarchar:
     case ColumnType::kChar:

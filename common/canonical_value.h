@@ -9,6 +9,7 @@
 //                  "300"
 //   varchar, text  the bytes as they are (UTF-8): case, spaces and the empty string all count
 //   char(n)        trailing spaces dropped (SQL's pad semantics: "ab  " equals "ab")
+//   blob, varbinary the bytes as they are (read as bytes on both sides, never as text)
 //   date           YYYY-MM-DD, zero-padded; a midnight time part is dropped
 //   datetime       YYYY-MM-DD HH:MM:SS, then '.' and the fraction without trailing zeros when
 //                  it is not zero; 'T' separators read as a space

@@ -44,8 +44,9 @@ std::string GetInfoString(SQLHDBC dbc, SQLUSMALLINT info) {
   return std::string(buf);
 }
 
-// Appends each `key=value` option whose key the connection string does not already set.
-std::string WithOptions(const std::string& conn, const std::string& options) {
+}  // namespace
+
+std::string WithConnectionOptions(const std::string& conn, const std::string& options) {
   std::string out = conn;
   std::string lower = AsciiLower(conn);
   size_t start = 0;
@@ -62,8 +63,6 @@ std::string WithOptions(const std::string& conn, const std::string& options) {
   }
   return out;
 }
-
-}  // namespace
 
 StatusCode CodeForSqlState(const std::string& sqlstate, const std::string& message) {
   std::string m = AsciiLower(message);
@@ -90,6 +89,16 @@ StatusCode CodeForSqlState(const std::string& sqlstate, const std::string& messa
   return StatusCode::kUnavailable;
 }
 
+bool IsLockConflict(const Status& status) {
+  if (status.ok()) return false;
+  const std::string m = AsciiLower(status.message());
+  for (const char* sign : {"database is locked", "database table is locked", "lock wait timeout",
+                           "deadlock", "lock timeout", "[40001]", "[40p01]", "[55p03]"}) {
+    if (m.find(sign) != std::string::npos) return true;
+  }
+  return false;
+}
+
 Result<std::unique_ptr<OdbcConnection>> OdbcConnection::Open(const std::string& conn_str,
                                                              bool add_driver_options) {
   std::unique_ptr<OdbcConnection> conn(new OdbcConnection());
@@ -97,7 +106,7 @@ Result<std::unique_ptr<OdbcConnection>> OdbcConnection::Open(const std::string& 
   if (!add_driver_options) return conn;
   std::string options = SqlDialect::ConnectionOptions(conn->driver_name_);
   if (!options.empty()) {
-    std::string tuned = WithOptions(conn_str, options);
+    std::string tuned = WithConnectionOptions(conn_str, options);
     if (tuned != conn_str) {
       conn->Disconnect();
       DX_RETURN_IF_ERROR(conn->Connect(tuned));
@@ -133,7 +142,18 @@ Status OdbcConnection::Connect(const std::string& conn_str) {
   connected_ = true;
   dbms_name_ = GetInfoString(dbc_, SQL_DBMS_NAME);
   driver_name_ = GetInfoString(dbc_, SQL_DRIVER_NAME);
+  SQLUSMALLINT ic = 0;
+  if (SQL_SUCCEEDED(SQLGetInfo(dbc_, SQL_IDENTIFIER_CASE, &ic, sizeof(ic), nullptr))) {
+    identifier_case_ = ic;
+  }
   return Status::Ok();
+}
+
+bool OdbcConnection::DriverSaysAlive() {
+  if (!connected_) return false;
+  SQLUINTEGER dead = SQL_CD_FALSE;
+  SQLRETURN rc = SQLGetConnectAttr(dbc_, SQL_ATTR_CONNECTION_DEAD, &dead, 0, nullptr);
+  return !SQL_SUCCEEDED(rc) || dead != SQL_CD_TRUE;
 }
 
 void OdbcConnection::Disconnect() {
@@ -209,7 +229,8 @@ Result<std::string> OdbcConnection::QueryScalar(const std::string& sql) {
   return value;
 }
 
-Result<std::vector<DbColumnInfo>> OdbcConnection::Columns(const std::string& table) {
+Result<std::vector<DbColumnInfo>> OdbcConnection::Columns(const std::string& table,
+                                                          const std::string& schema) {
   SQLHSTMT stmt = nullptr;
   if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, dbc_, &stmt))) {
     return Diagnose(SQL_HANDLE_DBC, dbc_, "allocate statement");
@@ -219,24 +240,38 @@ Result<std::vector<DbColumnInfo>> OdbcConnection::Columns(const std::string& tab
       SQLColumns(stmt, nullptr, 0, nullptr, 0,
                  reinterpret_cast<SQLCHAR*>(const_cast<char*>(table.c_str())), SQL_NTS, nullptr, 0);
   if (!SQL_SUCCEEDED(rc)) return Diagnose(SQL_HANDLE_STMT, stmt, "list columns of " + table);
-  std::vector<DbColumnInfo> cols;
+  std::vector<DbColumnInfo> exact;
+  std::vector<DbColumnInfo> folded;
+  std::string folded_table;
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, s->Fetch());
     if (!row) break;
     DbColumnInfo info;
     std::string text;
+    std::string table_schema;
+    std::string table_name;
+    if (!s->GetText(1, &table_schema).ok()) table_schema.clear();
+    DX_RETURN_IF_ERROR(s->GetText(2, &table_name).status());
+    if (!schema.empty() && table_schema != schema) continue;
     DX_ASSIGN_OR_RETURN(bool has_name, s->GetText(3, &info.name));
     (void)has_name;
     if (s->GetText(4, &text).ok()) info.data_type = static_cast<int16_t>(std::atoi(text.c_str()));
     if (!s->GetText(5, &info.type_name).ok()) info.type_name.clear();
     if (s->GetText(6, &text).ok()) info.size = std::atoll(text.c_str());
-    if (!s->GetText(2, &info.table).ok()) info.table.clear();
+    info.table = table_name;
     auto digits = s->GetText(8, &text);
-    if (digits.ok() && digits.value() && !text.empty())
+    if (digits.ok() && digits.value() && !text.empty()) {
       info.decimal_digits = std::atoi(text.c_str());
-    cols.push_back(std::move(info));
+    }
+    if (table_name == table) {
+      exact.push_back(std::move(info));
+    } else if (AsciiLower(table_name) == AsciiLower(table)) {
+      // One table only: a second spelling means the DBMS holds both; neither is meant.
+      if (folded_table.empty()) folded_table = table_name;
+      if (table_name == folded_table) folded.push_back(std::move(info));
+    }
   }
-  return cols;
+  return exact.empty() ? folded : exact;
 }
 
 Result<std::vector<DbTableInfo>> OdbcConnection::Tables() {
@@ -276,11 +311,17 @@ OdbcStatement::~OdbcStatement() {
 }
 
 Status OdbcStatement::DeclareParams(size_t count) {
+  return DeclareParams(std::vector<ParamKind>(count, ParamKind::kText));
+}
+
+Status OdbcStatement::DeclareParams(const std::vector<ParamKind>& kinds) {
+  if (kinds.size() > 65535) return InvalidArgument("more than 65,535 parameters in a statement");
   slots_.clear();
-  slots_.resize(count);
-  for (size_t i = 0; i < count; ++i) {
+  slots_.resize(kinds.size());
+  for (size_t i = 0; i < kinds.size(); ++i) {
     slots_[i].buffer.resize(64);
     slots_[i].indicator = SQL_NULL_DATA;
+    slots_[i].kind = kinds[i];
     DX_RETURN_IF_ERROR(BindSlot(i));
   }
   return Status::Ok();
@@ -288,10 +329,12 @@ Status OdbcStatement::DeclareParams(size_t count) {
 
 Status OdbcStatement::BindSlot(size_t i) {
   Slot& slot = slots_[i];
-  SQLRETURN rc = SQLBindParameter(stmt_, static_cast<SQLUSMALLINT>(i + 1), SQL_PARAM_INPUT,
-                                  SQL_C_CHAR, SQL_VARCHAR, slot.buffer.size(), 0,
-                                  slot.buffer.data(), static_cast<SQLLEN>(slot.buffer.size()),
-                                  reinterpret_cast<SQLLEN*>(&slot.indicator));
+  // Binary goes as SQL_VARBINARY: psqlODBC would take SQL_LONGVARBINARY for a large object.
+  const bool binary = slot.kind == ParamKind::kBinary;
+  SQLRETURN rc = SQLBindParameter(
+      stmt_, static_cast<SQLUSMALLINT>(i + 1), SQL_PARAM_INPUT, binary ? SQL_C_BINARY : SQL_C_CHAR,
+      binary ? SQL_VARBINARY : SQL_VARCHAR, slot.buffer.size(), 0, slot.buffer.data(),
+      static_cast<SQLLEN>(slot.buffer.size()), reinterpret_cast<SQLLEN*>(&slot.indicator));
   if (!SQL_SUCCEEDED(rc)) return Diagnose(SQL_HANDLE_STMT, stmt_, "bind parameter");
   return Status::Ok();
 }
@@ -302,9 +345,10 @@ Status OdbcStatement::SetParam(size_t i, std::string_view value) {
     slot.buffer.resize(std::max(value.size() + 1, slot.buffer.size() * 2));
     DX_RETURN_IF_ERROR(BindSlot(i));
   }
-  std::memcpy(slot.buffer.data(), value.data(), value.size());
+  if (!value.empty()) std::memcpy(slot.buffer.data(), value.data(), value.size());
   slot.buffer[value.size()] = '\0';
   slot.indicator = static_cast<int64_t>(value.size());
+  if (slot.kind == ParamKind::kBinary) return BindSlot(i);
   return Status::Ok();
 }
 
@@ -337,6 +381,14 @@ Result<bool> OdbcStatement::Fetch() {
 }
 
 Result<bool> OdbcStatement::GetText(size_t index, std::string* out) {
+  return GetData(index, false, out);
+}
+
+Result<bool> OdbcStatement::GetBytes(size_t index, std::string* out) {
+  return GetData(index, true, out);
+}
+
+Result<bool> OdbcStatement::GetData(size_t index, bool binary, std::string* out) {
   out->clear();
   if (read_buffer_.empty()) read_buffer_.resize(4096);
   auto col = static_cast<SQLUSMALLINT>(index + 1);
@@ -346,12 +398,13 @@ Result<bool> OdbcStatement::GetText(size_t index, std::string* out) {
   size_t part = 256;
   while (true) {
     SQLLEN ind = 0;
-    SQLRETURN rc = SQLGetData(stmt_, col, SQL_C_CHAR, read_buffer_.data(),
+    SQLRETURN rc = SQLGetData(stmt_, col, binary ? SQL_C_BINARY : SQL_C_CHAR, read_buffer_.data(),
                               static_cast<SQLLEN>(part), &ind);
     if (rc == SQL_NO_DATA) return true;
     if (!SQL_SUCCEEDED(rc)) return Diagnose(SQL_HANDLE_STMT, stmt_, "read column");
     if (ind == SQL_NULL_DATA) return false;
-    size_t avail = part - 1;  // room left for the terminator
+    // Room for the value in this part: text leaves one byte for the terminator.
+    size_t avail = part - (binary ? 0 : 1);
     if (rc == SQL_SUCCESS_WITH_INFO && (ind == SQL_NO_TOTAL || static_cast<size_t>(ind) > avail)) {
       out->append(read_buffer_.data(), avail);  // truncated: more parts follow
       part = read_buffer_.size();

@@ -128,13 +128,17 @@ Status Decode(std::string_view in, TableBegin* m) {
     uint64_t scale = 0;
     DX_RETURN_IF_ERROR(r.GetString(&c.name));
     DX_RETURN_IF_ERROR(r.GetU8(&type));
-    if (type < 1 || type > static_cast<uint8_t>(ColumnType::kDatetime)) {
+    if (!IsKnownColumnType(type)) {
       return DataLoss("unknown column type code " + std::to_string(type));
     }
     c.type = static_cast<ColumnType>(type);
     DX_RETURN_IF_ERROR(r.GetVarint(&length));
     DX_RETURN_IF_ERROR(r.GetVarint(&scale));
     DX_RETURN_IF_ERROR(r.GetU8(&flags));
+    if (length > 10000000 || scale > length) {
+      return DataLoss("column '" + c.name + "' has length " + std::to_string(length) +
+                      " and scale " + std::to_string(scale));
+    }
     c.length = static_cast<int>(length);
     c.scale = static_cast<int>(scale);
     c.not_null = (flags & 1) != 0;
@@ -152,6 +156,9 @@ std::string Encode(const TableReady& m) {
   w.PutU8(static_cast<uint8_t>(m.code));
   w.PutString(m.error);
   PutLedger(w, m.ledger);
+  w.PutU8(m.reloaded ? 1 : 0);
+  w.PutString(m.note);
+  w.PutU8(m.damaged ? 1 : 0);
   return w.Take();
 }
 
@@ -162,6 +169,11 @@ Status Decode(std::string_view in, TableReady* m) {
   DX_RETURN_IF_ERROR(GetCode(r, &m->code));
   DX_RETURN_IF_ERROR(r.GetString(&m->error));
   DX_RETURN_IF_ERROR(GetLedger(r, &m->ledger));
+  if (r.done()) return Status::Ok();  // an agent from before reloads were reported
+  DX_RETURN_IF_ERROR(GetBool(r, &m->reloaded));
+  DX_RETURN_IF_ERROR(r.GetString(&m->note));
+  if (r.done()) return Status::Ok();  // an agent from before damage was reported
+  DX_RETURN_IF_ERROR(GetBool(r, &m->damaged));
   return Finish(r, "table ready");
 }
 

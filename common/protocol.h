@@ -83,6 +83,13 @@ struct TableReady {
   StatusCode code = StatusCode::kOk;
   std::string error;
   LedgerEntry ledger;  // the position after any reset
+  // The agent found its table dropped or emptied and reset it: the run is a reload from
+  // scratch. `note` says why, for the run history.
+  bool reloaded = false;
+  std::string note;
+  // The agent's table holds fewer rows than it was delivered (the consumer deleted some); the
+  // table is kept and a reconciliation repairs it. `note` says what was found.
+  bool damaged = false;
 };
 
 struct BatchMessage {

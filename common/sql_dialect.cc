@@ -36,6 +36,53 @@ const char* DbmsLabel(Dbms dbms) {
   return "generic";
 }
 
+Result<NameCase> ParseNameCase(const std::string& text) {
+  std::string t = AsciiLower(text);
+  if (t == "lower") return NameCase::kLower;
+  if (t == "upper") return NameCase::kUpper;
+  if (t == "preserve") return NameCase::kPreserve;
+  return InvalidArgument("expected lower, upper or preserve, not '" + text + "'");
+}
+
+const char* NameCaseLabel(NameCase name_case) {
+  switch (name_case) {
+    case NameCase::kLower:
+      return "lower";
+    case NameCase::kUpper:
+      return "upper";
+    case NameCase::kPreserve:
+      return "preserve";
+  }
+  return "preserve";
+}
+
+NameCase NaturalNameCase(Dbms dbms, int driver_identifier_case) {
+  switch (dbms) {
+    case Dbms::kPostgres:
+      return NameCase::kLower;
+    case Dbms::kSqlite:
+    case Dbms::kMysql:
+      return NameCase::kPreserve;
+    case Dbms::kGeneric:
+      break;
+  }
+  // SQL_IC_UPPER = 1, SQL_IC_LOWER = 2 (sqlext.h).
+  if (driver_identifier_case == 1) return NameCase::kUpper;
+  if (driver_identifier_case == 2) return NameCase::kLower;
+  return NameCase::kPreserve;
+}
+
+std::string ApplyNameCase(const std::string& name, NameCase name_case) {
+  std::string out = name;
+  for (char& c : out) {
+    if (name_case == NameCase::kLower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name_case == NameCase::kUpper)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
 std::string SqlDialect::Quote(const std::string& identifier) const {
   // Identifiers are validated (IsValidIdentifier) before they reach SQL; quoting keeps case.
   if (dbms_ == Dbms::kMysql) return "`" + identifier + "`";
@@ -50,6 +97,9 @@ std::string SqlDialect::ColumnTypeSql(const ColumnSpec& c) const {
     case ColumnType::kBigint:
       return dbms_ == Dbms::kSqlite ? "INTEGER" : "BIGINT";
     case ColumnType::kDecimal:
+      // SQLite's numeric affinity keeps 15 significant digits: wider decimals stay text,
+      // exactly as they travel (docs/DECISIONS.md, "Exact values").
+      if (dbms_ == Dbms::kSqlite && c.length > 15) return "TEXT";
       return (dbms_ == Dbms::kPostgres ? "NUMERIC(" : "DECIMAL(") + len + "," +
              std::to_string(c.scale) + ")";
     case ColumnType::kVarchar:
@@ -62,9 +112,22 @@ std::string SqlDialect::ColumnTypeSql(const ColumnSpec& c) const {
       return "TEXT";
     case ColumnType::kDate:
       return "DATE";
-    case ColumnType::kDatetime:
-      if (dbms_ == Dbms::kSqlite || dbms_ == Dbms::kMysql) return "DATETIME";
-      return "TIMESTAMP";
+    case ColumnType::kDatetime: {
+      // Without a precision PostgreSQL keeps microseconds and MariaDB whole seconds; a
+      // catalog precision is passed on (docs/DECISIONS.md, "Exact values").
+      const std::string p = c.length > 0 ? "(" + len + ")" : "";
+      if (dbms_ == Dbms::kSqlite) return "DATETIME";
+      if (dbms_ == Dbms::kMysql) return "DATETIME" + p;
+      return "TIMESTAMP" + p;
+    }
+    case ColumnType::kBlob:
+      if (dbms_ == Dbms::kPostgres) return "BYTEA";
+      if (dbms_ == Dbms::kMysql) return "LONGBLOB";
+      return "BLOB";
+    case ColumnType::kVarbinary:
+      if (dbms_ == Dbms::kPostgres) return "BYTEA";
+      if (dbms_ == Dbms::kSqlite) return "BLOB";  // "VARBINARY" would get numeric affinity
+      return "VARBINARY(" + len + ")";
   }
   return "TEXT";
 }
@@ -98,6 +161,9 @@ std::string SqlDialect::Placeholder(const ColumnSpec& c) const {
       return "CAST(? AS DATE)";
     case ColumnType::kDatetime:
       return "CAST(? AS TIMESTAMP)";
+    case ColumnType::kBlob:
+    case ColumnType::kVarbinary:
+      return "CAST(? AS BYTEA)";
     default:
       return "?";
   }
@@ -164,9 +230,59 @@ int SqlDialect::RowsPerStatement(size_t columns) const {
       limit = 1;
       break;
   }
-  // Stay well below every driver's parameter limit (SQLite 32766, PostgreSQL 65535).
-  int by_params = static_cast<int>(30000 / columns);
+  int by_params = static_cast<int>(MaxParameters() / columns);
   return std::max(1, std::min(limit, by_params));
+}
+
+size_t SqlDialect::MaxParameters() const {
+  switch (dbms_) {
+    case Dbms::kPostgres:
+      // psqlODBC 13.02 with server-side prepare loses synchronisation above 7,498 parameters
+      // (its ParameterDescription message passes 30,000 bytes), whatever the types.
+      return 6500;
+    case Dbms::kMysql:
+      // MariaDB Connector/ODBC 3.1: "Memory allocation error" above 32,767.
+      return 28000;
+    case Dbms::kSqlite:
+      // unixODBC numbers parameters in 16 bits (65,535); SQLite builds other than Debian's
+      // stop at 32,766 (SQLITE_MAX_VARIABLE_NUMBER).
+      return 28000;
+    case Dbms::kGeneric:
+      break;
+  }
+  return 1000;
+}
+
+std::vector<std::string> SqlDialect::SessionSetup(int lock_timeout_ms) const {
+  const std::string ms = std::to_string(std::max(1, lock_timeout_ms));
+  switch (dbms_) {
+    case Dbms::kSqlite:
+      return {};  // sqliteodbc waits in its own loop: see LockTimeoutOption
+    case Dbms::kPostgres:
+      return {"SET lock_timeout = " + ms};
+    case Dbms::kMysql:
+      // Whole seconds, at least one.
+      return {"SET SESSION innodb_lock_wait_timeout = " +
+              std::to_string(std::max(1, (lock_timeout_ms + 999) / 1000))};
+    case Dbms::kGeneric:
+      break;
+  }
+  return {};
+}
+
+std::string SqlDialect::LockTimeoutOption(int lock_timeout_ms) const {
+  // sqliteodbc retries a busy database in its own loop (100,000 ms by default), whatever
+  // PRAGMA busy_timeout says, and a statement waits about twice its Timeout (measured:
+  // Timeout=300 gave up after 640 ms, Timeout=1000 after 2,050 ms).
+  if (dbms_ == Dbms::kSqlite) {
+    return "Timeout=" + std::to_string(std::max(1, lock_timeout_ms / 2));
+  }
+  return "";
+}
+
+std::string SqlDialect::AnyRowQuery(const std::string& table) const {
+  if (dbms_ == Dbms::kGeneric) return "SELECT COUNT(*) FROM " + Quote(table);
+  return "SELECT COUNT(*) FROM (SELECT 1 FROM " + Quote(table) + " LIMIT 1) dx_any";
 }
 
 std::string SqlDialect::NowQuery() const {

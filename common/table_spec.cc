@@ -48,7 +48,9 @@ Result<ColumnSpec> ParseColumnType(const std::string& text) {
     while (true) {
       size_t comma = inner.find(',', start);
       int v = 0;
-      if (!ParseInt(inner.substr(start, comma - start), &v) || (args.empty() && v <= 0)) {
+      bool zero_ok = base == "datetime" || base == "timestamp";  // datetime(0): whole seconds
+      if (!ParseInt(inner.substr(start, comma - start), &v) ||
+          (args.empty() && v <= 0 && !(zero_ok && v == 0))) {
         return InvalidArgument("bad length in column type '" + text + "'");
       }
       args.push_back(v);
@@ -78,12 +80,21 @@ Result<ColumnSpec> ParseColumnType(const std::string& text) {
     c.type = ColumnType::kText;
   } else if (base == "date" && want_args(0, 0)) {
     c.type = ColumnType::kDate;
-  } else if ((base == "datetime" || base == "timestamp") && want_args(0, 0)) {
+  } else if ((base == "datetime" || base == "timestamp") && want_args(0, 1)) {
     c.type = ColumnType::kDatetime;
+    c.length = args.empty() ? 0 : args[0];
+    if (c.length > kMaxDatetimePrecision) {
+      return InvalidArgument("fractional seconds beyond 6 digits in '" + text + "'");
+    }
+  } else if (base == "blob" && want_args(0, 0)) {
+    c.type = ColumnType::kBlob;
+  } else if (base == "varbinary" && want_args(1, 1)) {
+    c.type = ColumnType::kVarbinary;
+    c.length = args[0];
   } else {
     return InvalidArgument("unknown column type '" + text +
                            "' (expected int, bigint, decimal(p,s), varchar(n), char(n), text, "
-                           "date or datetime)");
+                           "date, datetime, datetime(p), blob or varbinary(n))");
   }
   return c;
 }
@@ -105,13 +116,26 @@ std::string ColumnTypeName(const ColumnSpec& c) {
     case ColumnType::kDate:
       return "date";
     case ColumnType::kDatetime:
-      return "datetime";
+      return c.length > 0 ? "datetime(" + std::to_string(c.length) + ")" : "datetime";
+    case ColumnType::kBlob:
+      return "blob";
+    case ColumnType::kVarbinary:
+      return "varbinary(" + std::to_string(c.length) + ")";
   }
   return "text";
 }
 
 bool IsIntegerType(ColumnType type) {
   return type == ColumnType::kInteger || type == ColumnType::kBigint;
+}
+
+bool IsBinaryType(ColumnType type) {
+  return type == ColumnType::kBlob || type == ColumnType::kVarbinary;
+}
+
+bool IsKnownColumnType(uint8_t code) {
+  return code >= static_cast<uint8_t>(ColumnType::kInteger) &&
+         code <= static_cast<uint8_t>(ColumnType::kVarbinary);
 }
 
 bool IsValidIdentifier(const std::string& name) {

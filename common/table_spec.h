@@ -11,21 +11,27 @@ namespace dx {
 
 // Portable column types of the catalog (附件三 "类型及长度"); each DBMS maps them in SqlDialect.
 enum class ColumnType : uint8_t {
-  kInteger = 1,   // 32-bit integer
-  kBigint = 2,    // 64-bit integer
-  kDecimal = 3,   // decimal(length, scale)
-  kVarchar = 4,   // varchar(length), length in characters
-  kChar = 5,      // char(length)
-  kText = 6,      // unbounded text
-  kDate = 7,      // YYYY-MM-DD
-  kDatetime = 8,  // YYYY-MM-DD HH:MM:SS
+  kInteger = 1,     // 32-bit integer
+  kBigint = 2,      // 64-bit integer
+  kDecimal = 3,     // decimal(length, scale)
+  kVarchar = 4,     // varchar(length), length in characters
+  kChar = 5,        // char(length)
+  kText = 6,        // unbounded text
+  kDate = 7,        // YYYY-MM-DD
+  kDatetime = 8,    // YYYY-MM-DD HH:MM:SS[.f], `length` fractional digits (0-6): datetime(3)
+  kBlob = 9,        // unbounded binary (照片, 附件); travels as raw bytes, bound as binary
+  kVarbinary = 10,  // varbinary(length), length in bytes
 };
+// Largest fractional-second precision of datetime(p) (microseconds, as in every target DBMS).
+inline constexpr int kMaxDatetimePrecision = 6;
 
 struct ColumnSpec {
   std::string name;  // column name in source and target (字段名)
   ColumnType type = ColumnType::kText;
-  int length = 0;  // characters for varchar/char, precision for decimal
-  int scale = 0;   // decimal scale
+  // Characters for varchar/char, precision for decimal, bytes for varbinary, fractional
+  // digits for datetime (0 = whole seconds).
+  int length = 0;
+  int scale = 0;  // decimal scale
   bool not_null = false;
   bool primary_key = false;
 };
@@ -37,11 +43,16 @@ struct TableSpec {
   std::vector<size_t> KeyIndexes() const;
 };
 
-// Parses "bigint", "varchar(30)", "decimal(10,2)", "date", ... (case-insensitive).
+// Parses "bigint", "varchar(30)", "decimal(10,2)", "date", "datetime(3)", "blob",
+// "varbinary(16)", ... (case-insensitive).
 Result<ColumnSpec> ParseColumnType(const std::string& text);
 // The inverse of ParseColumnType: "varchar(30)".
 std::string ColumnTypeName(const ColumnSpec& column);
 bool IsIntegerType(ColumnType type);
+// Binary columns travel as raw bytes and are read and bound as binary, never as text.
+bool IsBinaryType(ColumnType type);
+// True for a type code this version knows (a newer peer may send codes it does not).
+bool IsKnownColumnType(uint8_t code);
 // Identifiers must be plain ASCII names so they can be quoted safely in every dialect.
 bool IsValidIdentifier(const std::string& name);
 

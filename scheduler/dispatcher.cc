@@ -183,16 +183,8 @@ Result<int64_t> Dispatcher::TriggerReconcile(const std::string& subscription, bo
   }
   if (!hub_.Find(sub->agent)) return Unavailable("agent " + sub->agent + " is offline");
   DX_ASSIGN_OR_RETURN(auto last, store_.LastRun(subscription));
-  DX_ASSIGN_OR_RETURN(auto states, store_.ListReconcileStates());
-  ReconcileState state;
-  state.subscription = subscription;
-  for (const ReconcileState& s : states) {
-    if (s.subscription == subscription) state = s;
-  }
-  state.pending = dry_run ? 2 : 1;
-  state.failures = 0;
-  state.requested_at = ToUnixMillis(clock_.Now());
-  DX_RETURN_IF_ERROR(store_.PutReconcileState(state));
+  DX_RETURN_IF_ERROR(
+      RequestReconciliation(store_, subscription, dry_run, ToUnixMillis(clock_.Now())));
   cv_.notify_all();
   return last ? last->id : 0;
 }

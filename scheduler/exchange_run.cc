@@ -9,6 +9,7 @@
 #include "scheduler/extractor.h"
 #include "scheduler/file_run.h"
 #include "scheduler/manifest.h"
+#include "scheduler/reconcile_run.h"
 #include "scheduler/subscription_reader.h"
 
 namespace dx::scheduler {
@@ -118,7 +119,24 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     DX_ASSIGN_OR_RETURN(ready, session->AwaitTableReady(sub.name, seconds(options_.ack_timeout_s)));
   } while (ready.run_id != begin.run_id);  // a late answer to an earlier run
   if (ready.code != StatusCode::kOk) return Status(ready.code, "agent: " + ready.error);
-  if (reset) {
+  if (ready.reloaded) {
+    // The agent found its table dropped or emptied and reset it: this run reloads from
+    // scratch, and the history says why.
+    run->note = ready.note;
+    LOG_WARN("subscription " << sub.name << ": " << ready.note);
+    DX_RETURN_IF_ERROR(Record(run));
+  }
+  if (ready.damaged) {
+    // The consumer deleted rows the agent was delivered: a reconciliation puts back exactly
+    // those (reloading the whole table would move every row again).
+    run->note = ready.note;
+    LOG_WARN("subscription " << sub.name << ": " << ready.note);
+    DX_RETURN_IF_ERROR(Record(run));
+    DX_RETURN_IF_ERROR(RequestReconciliation(store_, sub.name, /*dry_run=*/false,
+                                             ToUnixMillis(clock_.Now()),
+                                             /*unless_pending=*/true));
+  }
+  if (reset || ready.reloaded) {
     DX_RETURN_IF_ERROR(
         store_.SetProgress(sub.name, ready.ledger.batch_seq, ready.ledger.watermark));
   }

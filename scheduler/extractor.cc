@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "common/canonical_value.h"
+#include "common/cell_text.h"
 
 namespace dx::scheduler {
 
@@ -160,6 +161,7 @@ Status Extractor::Start(const ExtractSpec& spec) {
   for (size_t i = 0; i < params.size(); ++i) DX_RETURN_IF_ERROR(stmt_->SetParam(i, params[i]));
   DX_RETURN_IF_ERROR(stmt_->Execute());
   delivered_ = spec.columns.size();
+  columns_ = spec.columns;
   full_load_until_.clear();
   if (spec.after.in_full_load()) full_load_until_ = spec.after.full_load_until;
   if (spec.after.empty()) full_load_until_ = spec.bound;
@@ -179,13 +181,20 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
     DX_ASSIGN_OR_RETURN(bool row, stmt_->Fetch());
     if (!row) break;
     for (size_t c = 0; c < total; ++c) {
-      DX_ASSIGN_OR_RETURN(bool not_null, stmt_->GetText(c, &cell_));
+      // Binary values are read as bytes: as text a driver would hand out hex digits.
+      const bool binary = c < delivered_ && IsBinaryType(columns_[c].type);
+      DX_ASSIGN_OR_RETURN(bool not_null,
+                          binary ? stmt_->GetBytes(c, &cell_) : stmt_->GetText(c, &cell_));
+      // The watermark keeps the source's own spelling: it is compared at the source.
       if (c == updatetime_index_ && !full_load()) last->updatetime = cell_;
       if (c >= delivered_) continue;
-      if (not_null) {
-        batch->AddCell(cell_);
-      } else {
+      if (!not_null) {
         batch->AddNull();
+      } else if (NeedsCanonicalText(columns_[c])) {
+        CanonicalText(columns_[c], cell_, &canonical_);
+        batch->AddCell(canonical_);
+      } else {
+        batch->AddCell(cell_);
       }
     }
     ++n;

@@ -61,11 +61,13 @@ class Extractor {
   std::unique_ptr<OdbcConnection> conn_;
   SqlDialect dialect_;
   std::unique_ptr<OdbcStatement> stmt_;
-  size_t delivered_ = 0;         // columns sent to the agent
-  size_t updatetime_index_ = 0;  // position of UPDATETIME in the select list
+  std::vector<ColumnSpec> columns_;  // delivered columns, to read each by its type
+  size_t delivered_ = 0;             // columns sent to the agent
+  size_t updatetime_index_ = 0;      // position of UPDATETIME in the select list
   std::vector<size_t> key_indexes_;
   std::string full_load_until_;  // non-empty while reading a full load
   std::string cell_;
+  std::string canonical_;
 };
 
 // Shifts a "YYYY-MM-DD HH:MM:SS" timestamp by `seconds` (calendar arithmetic, no time zone).

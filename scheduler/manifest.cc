@@ -93,6 +93,11 @@ Status ParseField(const ConfigValue& f, Field* field) {
   DX_RETURN_IF_ERROR(f.GetString("format", &field->format));
   DX_RETURN_IF_ERROR(f.GetString("example", &field->example));
   if (field->column.primary_key) field->column.not_null = true;
+  if (field->column.primary_key && IsBinaryType(field->column.type)) {
+    // Keys travel in watermarks and comparisons as text; binary values cannot.
+    return f["primary_key"].Error("a " + ColumnTypeName(field->column) +
+                                  " column cannot be part of the primary key");
+  }
   return Status::Ok();
 }
 

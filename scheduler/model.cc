@@ -85,7 +85,8 @@ json ToJson(const RunRecord& r) {
           {"rows", r.rows},
           {"bytes", r.bytes},
           {"batches", r.batches},
-          {"error", r.error}};
+          {"error", r.error},
+          {"note", r.note}};
 }
 
 json ToJson(const AgentRecord& a) {

@@ -120,6 +120,9 @@ struct RunRecord {
   int64_t bytes = 0;
   int64_t batches = 0;
   std::string error;
+  // What the run found worth telling besides its outcome, e.g. "target table student was
+  // missing at the agent; reloading from scratch".
+  std::string note;
   StatusCode code = StatusCode::kOk;  // how a failed run failed (not stored)
 };
 

@@ -416,4 +416,19 @@ Status ReconcileRun::Reconcile(const Subscription& sub, bool dry_run, RunRecord*
   return st;
 }
 
+Status RequestReconciliation(Store& store, const std::string& subscription, bool dry_run,
+                             int64_t now_ms, bool unless_pending) {
+  DX_ASSIGN_OR_RETURN(auto states, store.ListReconcileStates());
+  ReconcileState state;
+  state.subscription = subscription;
+  for (const ReconcileState& s : states) {
+    if (s.subscription == subscription) state = s;
+  }
+  if (unless_pending && state.pending != 0) return Status::Ok();
+  state.pending = dry_run ? 2 : 1;
+  state.failures = 0;
+  state.requested_at = now_ms;
+  return store.PutReconcileState(state);
+}
+
 }  // namespace dx::scheduler

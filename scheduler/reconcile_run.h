@@ -25,6 +25,12 @@ struct ReconcileOptions {
   int ranges_in_flight = 512;  // ranges read and not yet settled (bounds memory on both sides)
 };
 
+// Asks for a reconciliation of `subscription` (with `dry_run`, one that only reports). It stays
+// pending until one finishes; the dispatcher starts it when no other run of the subscription is
+// due. With `unless_pending`, a reconciliation already pending is left as it is.
+Status RequestReconciliation(Store& store, const std::string& subscription, bool dry_run,
+                             int64_t now_ms, bool unless_pending = false);
+
 class ReconcileRun {
  public:
   ReconcileRun(Store& store, AgentHub& hub, const ExchangeOptions& options, const Clock& clock,

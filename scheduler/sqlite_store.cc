@@ -164,15 +164,19 @@ Status SqliteStore::Migrate() {
   DX_RETURN_IF_ERROR(AddColumnIfMissing("subscriptions", "resync_id", "TEXT NOT NULL DEFAULT ''"));
   DX_RETURN_IF_ERROR(
       AddColumnIfMissing("subscriptions", "caught_up_ms", "INTEGER NOT NULL DEFAULT 0"));
+  DX_RETURN_IF_ERROR(AddColumnIfMissing("runs", "note", "TEXT NOT NULL DEFAULT ''"));
   return Status::Ok();
 }
 
 Status SqliteStore::AddColumnIfMissing(const std::string& table, const std::string& column,
                                        const std::string& declaration) {
-  Query q(db_, ("SELECT 1 FROM pragma_table_info('" + table + "') WHERE name=?").c_str());
-  q.Bind(column);
-  DX_ASSIGN_OR_RETURN(bool present, q.Step());
-  if (present) return Status::Ok();
+  {
+    Query q(db_,
+            ("SELECT count(*) FROM pragma_table_info('" + table + "') WHERE name = ?").c_str());
+    q.Bind(column);
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row && q.Int(0) > 0) return Status::Ok();
+  }
   return Exec("ALTER TABLE " + table + " ADD COLUMN " + column + " " + declaration);
 }
 
@@ -493,20 +497,22 @@ Status SqliteStore::FinishRun(const RunRecord& r) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_,
                "UPDATE runs SET status=?, finished_at=?, rows=?, bytes=?, batches=?, "
-               "error=? WHERE id=?")
+               "error=?, note=? WHERE id=?")
       .Bind(r.status)
       .Bind(r.finished_at)
       .Bind(r.rows)
       .Bind(r.bytes)
       .Bind(r.batches)
       .Bind(r.error)
+      .Bind(r.note)
       .Bind(r.id)
       .Run();
 }
 
 namespace {
 constexpr const char* kRunColumns =
-    "id, subscription, trigger, status, started_at, finished_at, rows, bytes, batches, error";
+    "id, subscription, trigger, status, started_at, finished_at, rows, bytes, batches, error, "
+    "note";
 }
 
 Result<std::vector<RunRecord>> SqliteStore::ListRuns(const std::string& subscription, int limit) {
@@ -522,7 +528,7 @@ Result<std::vector<RunRecord>> SqliteStore::ListRuns(const std::string& subscrip
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
     out.push_back(RunRecord{q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4), q.Int(5), q.Int(6),
-                            q.Int(7), q.Int(8), q.Text(9)});
+                            q.Int(7), q.Int(8), q.Text(9), q.Text(10)});
   }
   return out;
 }

@@ -147,6 +147,14 @@ void PrintSubscriptions(const json& subs, bool wide) {
   std::cout << t.Render();
 }
 
+// A run's error, and its note (e.g. why the agent reloaded a table) after it.
+std::string ErrorAndNote(const json& run) {
+  std::string error = Str(run, "error");
+  std::string note = run.contains("note") ? Str(run, "note") : "";
+  if (note.empty()) return error;
+  return error.empty() ? "note: " + note : error + " (note: " + note + ")";
+}
+
 void PrintRuns(const json& runs) {
   TablePrinter t({"RUN", "SUBSCRIPTION", "TRIGGER", "STATUS", "ROWS", "BYTES", "DURATION",
                   "STARTED", "ERROR"});
@@ -154,7 +162,7 @@ void PrintRuns(const json& runs) {
     int64_t started = r.value("started_at_ms", int64_t{0});
     t.AddRow({Str(r, "id"), Str(r, "subscription"), Str(r, "trigger"), Str(r, "status"),
               Str(r, "rows"), Bytes(r.value("bytes", int64_t{0})),
-              Duration(r.value("duration_ms", int64_t{0})), When(started / 1000), Str(r, "error")});
+              Duration(r.value("duration_ms", int64_t{0})), When(started / 1000), ErrorAndNote(r)});
   }
   std::cout << t.Render();
 }

@@ -67,11 +67,38 @@ dx_load() {
   write_bench_manifest "$(sqlite_conn "$1")"
   dxctl apply -f "$T/manifest.yaml" >/dev/null
   start_agent bench bench-agent bench-agent-secret-1 "$2"
+  wait_for 20 "bench agent online" agent_online bench-agent
   dxctl run bench --wait --timeout 1200 >/dev/null || echo "bench run failed: $(last_run_field bench error)" >&2
   local rps srss arss
   rps=$(run_rows_per_s)
   srss=$(peak_rss_mb "$SCHEDULER_PID")
   arss=$(peak_rss_mb "${AGENT_PIDS[bench]}")
+  stop_all; SCHEDULER_PID=""; AGENT_PIDS=()
+  echo "$rps $srss $arss"
+}
+
+# run_rows_per_s_of SUBSCRIPTION: rows / duration of its last run (0 if it failed).
+run_rows_per_s_of() {
+  dxctl --json runs -s "$1" -n 1 | python3 -c "
+import json,sys; r=json.load(sys.stdin)[0]
+print(int(r['rows'] / max(r['duration_ms'], 1) * 1000) if r['status']=='succeeded' else 0)"
+}
+
+# dx_load_manifest MANIFEST SUBSCRIPTION AGENT SECRET TARGET_CONN: like dx_load, with a
+# manifest of its own; prints "rows_per_s scheduler_rss_mb agent_rss_mb".
+dx_load_manifest() {
+  rm -f "$T"/scheduler.db*
+  AGENTS_PORT=0 ADMIN_PORT=0
+  write_scheduler_config "safety_lag_s: 0, batch_rows: ${BATCH_ROWS:-5000}, window: ${WINDOW:-4}"
+  start_scheduler
+  dxctl apply -f "$1" >/dev/null
+  start_agent "$3" "$3" "$4" "$5"
+  wait_for 20 "agent $3 online" agent_online "$3"
+  dxctl run "$2" --wait --timeout 1200 >/dev/null || echo "bench run failed: $(last_run_field "$2" error)" >&2
+  local rps srss arss
+  rps=$(run_rows_per_s_of "$2")
+  srss=$(peak_rss_mb "$SCHEDULER_PID")
+  arss=$(peak_rss_mb "${AGENT_PIDS[$3]}")
   stop_all; SCHEDULER_PID=""; AGENT_PIDS=()
   echo "$rps $srss $arss"
 }

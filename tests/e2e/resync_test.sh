@@ -49,7 +49,20 @@ pass "the source came back: the pending resync loaded $(target_rows) rows"
 cleared() { grep -c "resync of sub-a: cleared table student" "$T/agent-a.log" || true; }
 last_run_id() { sqlite3 "$T/scheduler.db" "SELECT coalesce(max(id), 0) FROM runs WHERE subscription='sub-a'"; }
 rows_sent_after() { sqlite3 "$T/scheduler.db" "SELECT coalesce(sum(rows), 0) FROM runs WHERE subscription='sub-a' AND id > $1"; }
-reloading() { local n; n=$(target_rows); [ "$n" -ge $((ROWS / 4)) ] && [ "$n" -lt $((ROWS / 2)) ]; }
+# Freezes the agent (SIGSTOP) once a reload under way holds between a quarter and all but the
+# last batch of the table, so that a kill lands mid-load however fast this machine loads (a
+# whole reload takes well under a second): polls without sleeping, for up to 60 s.
+freeze_agent_mid_load() {
+  local deadline=$((SECONDS + 60)) n
+  while [ $SECONDS -lt $deadline ]; do
+    n=$(target_rows)
+    if [ "$n" -ge $((ROWS / 4)) ] && [ "$n" -lt $((ROWS - 1000)) ]; then
+      kill -STOP "${AGENT_PIDS[a]}"
+      return 0
+    fi
+  done
+  fail "timed out after 60s waiting for the reload to reach a quarter of the table"
+}
 # The agent may hold up to a window of batches more than the resumed run must send.
 SLACK=$((250 * 4 + 250))
 
@@ -57,9 +70,10 @@ SLACK=$((250 * 4 + 250))
 cleared_before=$(cleared)
 dxctl resync sub-a --wait --timeout 120 >"$T/resync-wait.out" 2>&1 &
 WAITER=$!
-wait_for 60 "the resync to clear and reload a quarter of the table" reloading
+freeze_agent_mid_load
 lost_before=$(grep -c "scheduler connection:" "$T/agent-a.log" || true)
 kill_scheduler
+kill -CONT "${AGENT_PIDS[a]}"
 run_at_kill=$(last_run_id)
 # Once the agent has noticed, it has finished the batch it was applying.
 lost() { [ "$(grep -c "scheduler connection:" "$T/agent-a.log" || true)" -gt "$lost_before" ]; }
@@ -79,7 +93,7 @@ pass "scheduler kill -9 during a resync: resumed with $sent rows (not $ROWS), cl
 # 3. kill -9 of the agent in the middle of a resync.
 cleared_before=$(cleared)
 dxctl resync sub-a >/dev/null
-wait_for 60 "the resync to clear and reload a quarter of the table" reloading
+freeze_agent_mid_load
 kill_agent a
 run_at_kill=$(last_run_id)
 held=$(target_rows)

@@ -18,6 +18,24 @@ TEST_CASE("a good agent config loads with defaults") {
   REQUIRE(c.ok());
   CHECK(c->scheduler_port == 7800);
   CHECK(c->reconnect_max_ms == 30000);
+  CHECK_FALSE(c->target.name_case.has_value());  // the DBMS's natural case
+  CHECK(c->target.lock_timeout_ms == 1000);
+  CHECK(c->target.lock_retry_ms == 15000);
+  CHECK(c->target.row_check_interval_s == 300);
+}
+
+TEST_CASE("the target's name case, lock waits and row checks are configurable") {
+  TempDir dir;
+  auto path = dir.Write("agent.yaml",
+                        "name: a\nsecret: s3cret-0123456\nscheduler: 127.0.0.1:7800\n"
+                        "target:\n  connection: \"DSN=edu\"\n  name_case: upper\n"
+                        "  lock_timeout_ms: 250\n  lock_retry_ms: 5000\n  row_check_s: 0\n");
+  auto c = agent::LoadAgentConfig(path);
+  REQUIRE(c.ok());
+  CHECK(c->target.name_case == NameCase::kUpper);
+  CHECK(c->target.lock_timeout_ms == 250);
+  CHECK(c->target.lock_retry_ms == 5000);
+  CHECK(c->target.row_check_interval_s == 0);
 }
 
 struct BadConfig {
@@ -39,6 +57,10 @@ TEST_CASE("bad agent configs name the file, line and key") {
       {"name: a\nsecret: x\nscheduler: h:1\n  bad: [\n", "agent.yaml:4: YAML syntax"},
       {"name: a\nsecret: x\nscheduler: h:1\ntarget: {connection: c}\nlog: {level: loud}\n",
        "agent.yaml:5: key 'log.level': expected debug, info, warn or error"},
+      {"name: a\nsecret: x\nscheduler: h:1\ntarget:\n  connection: c\n  name_case: camel\n",
+       "agent.yaml:6: key 'target.name_case': expected auto, lower, upper or preserve"},
+      {"name: a\nsecret: x\nscheduler: h:1\ntarget: {connection: c, lock_timeout_ms: 0}\n",
+       "key 'target.lock_timeout_ms'"},
   };
   for (const BadConfig& c : cases) {
     CAPTURE(c.text);

@@ -104,6 +104,8 @@ TEST_CASE("a bad manifest names file, line and key and applies nothing") {
       {"updatetime_column: updatetime", "updatetime_column: name", "must be a not-null datetime"},
       {"kind: Agent", "kind: Robot", "unknown kind 'Robot'"},
       {"target_table: student", "target_table: \"student; DROP\"", "not a valid table name"},
+      {"column: id, type: bigint", "column: id, type: varbinary(16)",
+       "a varbinary(16) column cannot be part of the primary key"},
   };
   for (const BadManifest& c : cases) {
     CAPTURE(c.to);

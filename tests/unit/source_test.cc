@@ -415,7 +415,7 @@ TEST_CASE("the agent clears a table once per resync id and resumes the load afte
   begin.reset_id = "r1";
   auto cleared = (*w)->BeginTable(begin);
   REQUIRE(cleared.ok());
-  CHECK(Watermark::Decode(cleared->watermark).value().resync == "r1");
+  CHECK(Watermark::Decode(cleared->ledger.watermark).value().resync == "r1");
   RowBatch first(2);
   for (const char* v : {"1", "张三"}) first.AddCell(v);
   Watermark loading{"2026-06-01 00:00:00", "", {"1"}, "r1"};
@@ -424,8 +424,8 @@ TEST_CASE("the agent clears a table once per resync id and resumes the load afte
   // The same request again (a crash in between): nothing is cleared, the load resumes.
   auto resumed = (*w)->BeginTable(begin);
   REQUIRE(resumed.ok());
-  CHECK(resumed->batch_seq == 2);
-  CHECK(resumed->watermark == loading.Encode());
+  CHECK(resumed->ledger.batch_seq == 2);
+  CHECK(resumed->ledger.watermark == loading.Encode());
   auto c = OdbcConnection::Open(conn);
   REQUIRE(c.ok());
   CHECK((*c)->QueryScalar("SELECT count(*) FROM student").value() == "1");
@@ -434,7 +434,7 @@ TEST_CASE("the agent clears a table once per resync id and resumes the load afte
   begin.reset_id = "r2";
   auto again = (*w)->BeginTable(begin);
   REQUIRE(again.ok());
-  CHECK(Watermark::Decode(again->watermark).value().resync == "r2");
+  CHECK(Watermark::Decode(again->ledger.watermark).value().resync == "r2");
   CHECK((*c)->QueryScalar("SELECT count(*) FROM student").value() == "0");
 }
 
