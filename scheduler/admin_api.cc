@@ -301,11 +301,13 @@ ApiResponse AdminApi::Apply(const Call& call, const std::string& default_kind, b
   const ApiRequest& request = call.request;
   std::string name = call.Query("file", "manifest");
   std::string text = request.body;
+  std::string audit_target = name;
   if (!default_kind.empty()) {  // one document as JSON (the API's subscription or entry)
     json doc = call.Body();
     if (!doc.contains("kind")) doc["kind"] = default_kind;
     text = doc.dump(2);
     name = "request";
+    audit_target = doc.value("kind", default_kind) + "/" + doc.value("name", "");
   }
   // Entries are checked against their sources (the scheduler holds the connection strings).
   OdbcSourceReader sources;
@@ -314,7 +316,10 @@ ApiResponse AdminApi::Apply(const Call& call, const std::string& default_kind, b
   ApiResponse r;
   r.audited = true;
   if (!outcomes.ok()) {
-    AuditCall(request, call.actor.who, "apply", name, "refused: " + outcomes.status().message());
+    const bool failed = outcomes.status().code() == StatusCode::kInternal ||
+                        outcomes.status().code() == StatusCode::kUnavailable;
+    AuditCall(request, call.actor.who, "apply", audit_target,
+              (failed ? "failed: " : "refused: ") + outcomes.status().message());
     r = ErrorResponse(outcomes.status());
     r.audited = true;
     return r;

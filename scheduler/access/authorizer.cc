@@ -109,7 +109,7 @@ const std::vector<Rule>& Rules() {
       {Action::kFeedbackCreate, "report a data error as", {{C, kCons}}},
       {Action::kFeedbackRead, "read error report", {{A, kAny}, {K, kAny}, {P, kProv}, {C, kCons}}},
       {Action::kFeedbackResolve, "resolve error report", {{P, kProv}}},
-      {Action::kUsageRead, "read usage of", {{A, kAny}, {K, kAny}, {P, kProv}}},
+      {Action::kUsageRead, "read the usage of resources", {{A, kAny}, {K, kAny}, {P, kProv}}},
       {Action::kListsRead,
        "read the demand, responsibility and negative lists",
        {{A, kAny}, {K, kAny}}},
@@ -191,8 +191,8 @@ bool Authorizer::RoleMayEver(Role role, Action action) const {
 
 Status Authorizer::Check(const Principal& who, Action action, const Target& target) const {
   const Rule* rule = FindRule(action);
-  std::string object = target.kind.empty() ? "" : " " + target.kind;
-  if (!target.name.empty()) object += " '" + target.name + "'";
+  // The action's name says what kind of object it is ("publish or return catalog entry").
+  const std::string object = target.name.empty() ? "" : " '" + target.name + "'";
   const std::string prefix = "user '" + who.user + "' (" + RoleName(who.role) + ", " +
                              who.organisation + ") may not " + (rule ? rule->name : "do that") +
                              object;
