@@ -35,10 +35,10 @@ struct AuditRecord {
 
 // Which audit records to list; empty fields match everything.
 struct AuditFilter {
-  std::string actor;   // exactly this actor
-  std::string action;  // actions starting with this (e.g. "application." for all of them)
-  std::string target;  // targets containing this
-  std::string organisation;
+  std::string actor = {};   // exactly this actor
+  std::string action = {};  // actions starting with this (e.g. "application." for all of them)
+  std::string target = {};  // targets containing this
+  std::string organisation = {};
   int64_t since_ms = 0;  // at or after (unix ms); 0: from the start
   int64_t until_ms = 0;  // before (unix ms); 0: to the end
   int limit = 100;       // the newest `limit` matching records, oldest first

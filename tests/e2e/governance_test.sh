@@ -380,3 +380,52 @@ from=$(as_user tech --json audit --what catalog.publish -n 1 | json_get "j[0]['f
 echo "$from" | grep -q "^127.0.0.1:" || fail "no address in the audit: $from"
 as_user tech audit-verify >/dev/null || fail "the audit chain does not verify"
 pass "the audit log holds who, role, organisation, what, target, address and outcome; filters by who, what and when"
+
+# --- the catalog examples of the three topic libraries (conf/catalog/) ---
+PLAN=市教委发展规划处
+dxctl org add "$PLAN" >/dev/null
+make_user prov3 "$PLAN" provider
+sqlite3 "$SRC" "CREATE TABLE XS_JBXX (XSID BIGINT PRIMARY KEY, XJH VARCHAR(19) NOT NULL,
+  XM VARCHAR(30) NOT NULL, XBM CHAR(1), CSRQ DATE, SFZJH CHAR(18), MZM CHAR(2),
+  XXDM VARCHAR(10) NOT NULL, QXDM CHAR(6) NOT NULL, XD VARCHAR(10), NJ VARCHAR(10), BJ VARCHAR(20),
+  UPDATETIME DATETIME NOT NULL)"
+sqlite3 "$T/hr.db" "CREATE TABLE JZG_JBXX (JZGH VARCHAR(20) PRIMARY KEY, XM VARCHAR(30) NOT NULL,
+  XBM CHAR(1), CSRQ DATE, SFZJH CHAR(18), XXDM VARCHAR(10) NOT NULL, RZZT VARCHAR(10),
+  ZYJSZW VARCHAR(20), RJXK VARCHAR(20), CJGZNY CHAR(7), UPDATETIME DATETIME NOT NULL)"
+sqlite3 "$T/stat.db" "CREATE TABLE XX_JBXX (XXDM VARCHAR(10) PRIMARY KEY, XXMC VARCHAR(60) NOT NULL,
+  XXBXLXM CHAR(3), XXJBZM CHAR(3), QXDM CHAR(6) NOT NULL, XXDZ VARCHAR(120), LXDH VARCHAR(20),
+  JXNY CHAR(7), UPDATETIME DATETIME NOT NULL);
+  INSERT INTO XX_JBXX VALUES ('3101040001', '上海市徐汇区第一中学', '311', '821', '310104',
+    '上海市徐汇区某路 100 号', '021-64000000', '1952-09', '2024-09-01 08:00:00'),
+   ('3101150002', '上海市浦东新区某小学', '211', '821', '310115', NULL, NULL, '1998-09',
+    '2024-09-01 08:00:00');
+  CREATE TABLE XX_ZSTJ (TJID BIGINT PRIMARY KEY, XN CHAR(9) NOT NULL, QXDM CHAR(6) NOT NULL,
+  XD VARCHAR(10), JHRS INT, LQRS INT, UPDATETIME DATETIME NOT NULL)"
+cat >"$T/sources.yaml" <<YAML
+kind: Source
+name: 市教委人事数据库
+organisation: $PROV2
+connection: "$(sqlite_conn "$T/hr.db")"
+---
+kind: Source
+name: 市教委事业统计库
+organisation: $PLAN
+connection: "$(sqlite_conn "$T/stat.db")"
+YAML
+as_user tech apply -f "$T/sources.yaml" >/dev/null
+as_user prov apply -f "$ROOT/conf/catalog/students.yaml" | grep -q submitted || fail "students.yaml"
+as_user prov2 apply -f "$ROOT/conf/catalog/teachers.yaml" | grep -q submitted || fail "teachers.yaml"
+[ "$(as_user prov3 --json apply -f "$ROOT/conf/catalog/institutions.yaml" | json_get "[o['action'] for o in j]")" = \
+  "['submitted', 'submitted']" ] || fail "institutions.yaml"
+for e in 市教委基础教育处-学生基本信息 市教委人事处-教职工基本信息 市教委发展规划处-学校基本信息 市教委发展规划处-分区招生统计; do
+  as_user tech entry review "$e" --pass >/dev/null
+  as_user coord entry publish "$e" >/dev/null
+done
+as_user cons subscribe xh-schools --agent 徐汇区教育局前置机 --entry 市教委发展规划处-学校基本信息 \
+  --columns XXDM,XXMC,QXDM,UPDATETIME --target-table schools >/dev/null
+as_user cons run xh-schools --wait --timeout 60 >/dev/null || fail "the institutions example did not run"
+[ "$(sqlite3 "$T/a.db" "SELECT group_concat(XXMC, '|') FROM (SELECT XXMC FROM schools ORDER BY XXDM)")" = \
+  "上海市徐汇区第一中学|上海市浦东新区某小学" ] || fail "the schools did not arrive"
+[ "$(as_user coord --json lists --org "$PLAN" | json_get "[n['entry'] for n in j[0]['negative']]")" = \
+  "['市教委发展规划处-分区招生统计']" ] || fail "the example's not-shared entry is not on the negative list"
+pass "conf/catalog: the student, teacher and institution examples pass review and publish; the schools arrive"
