@@ -184,12 +184,12 @@ json AdminApi::SubscriptionState(const Subscription& s) {
 ApiResponse AdminApi::Subscriptions(const Call& call) {
   auto subs = store_.ListSubscriptions();
   if (!subs.ok()) return ErrorResponse(subs.status());
+  auto targets = governance_.sharing.SubscriptionTargets(subs.value());
+  if (!targets.ok()) return ErrorResponse(targets.status());
   json out = json::array();
-  for (const Subscription& s : subs.value()) {
-    auto t = governance_.sharing.SubscriptionTarget(s);
-    if (!t.ok()) return ErrorResponse(t.status());
-    if (governance_.authz.Allows(call.actor.who, Action::kSubscriptionRead, t.value())) {
-      out.push_back(SubscriptionState(s));
+  for (size_t i = 0; i < subs->size(); ++i) {
+    if (governance_.authz.Allows(call.actor.who, Action::kSubscriptionRead, targets->at(i))) {
+      out.push_back(SubscriptionState(subs->at(i)));
     }
   }
   return JsonResponse(200, out);
@@ -224,10 +224,11 @@ ApiResponse AdminApi::Runs(const Call& call) {
   } else if (!all) {
     auto subs = store_.ListSubscriptions();
     if (!subs.ok()) return ErrorResponse(subs.status());
-    for (const Subscription& s : subs.value()) {
-      auto t = governance_.sharing.SubscriptionTarget(s);
-      if (t.ok() && governance_.authz.Allows(call.actor.who, Action::kRunRead, t.value())) {
-        visible.insert(s.name);
+    auto targets = governance_.sharing.SubscriptionTargets(subs.value());
+    if (!targets.ok()) return ErrorResponse(targets.status());
+    for (size_t i = 0; i < subs->size(); ++i) {
+      if (governance_.authz.Allows(call.actor.who, Action::kRunRead, targets->at(i))) {
+        visible.insert(subs->at(i).name);
       }
     }
   }

@@ -27,6 +27,11 @@ class AdminApi {
   AdminApi(Store& store, AgentHub& hub, Dispatcher& dispatcher, const Clock& clock,
            std::string operator_token, GovernanceOptions options = {});
   ApiResponse Handle(const ApiRequest& request);
+  // Whether an Authorization header authenticates someone (the server reads no request body
+  // for anyone else).
+  bool Authenticates(const std::string& authorization) const {
+    return authenticator_.Authenticate(authorization).ok();
+  }
   // Every route served (the OpenAPI document is checked against it).
   const Router& router() const { return router_; }
 

@@ -65,15 +65,26 @@ struct AdminServer::Impl {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxBodyBytes);
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
-      auto [read_ec, n] =
-          co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-      if (read_ec) break;
+      // The header first: a caller who is not authenticated gets its 401 before any body is
+      // read (nothing is allocated for a peer before it has authenticated), and the connection
+      // ends.
+      auto [header_ec, hn] = co_await http::async_read_header(stream, buffer, parser,
+                                                              asio::as_tuple(asio::use_awaitable));
+      if (header_ec) break;
+      const bool authenticated =
+          parser.get().target() == "/healthz" ||
+          api.Authenticates(std::string(parser.get()[http::field::authorization]));
+      if (authenticated && !parser.is_done()) {
+        auto [read_ec, n] =
+            co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        if (read_ec) break;
+      }
       const auto& req = parser.get();
       ApiResponse r = api.Handle(ToApiRequest(req, peer));
       http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
       res.set(http::field::server, "dx-scheduler");
       res.set(http::field::content_type, r.content_type);
-      res.keep_alive(req.keep_alive());
+      res.keep_alive(authenticated && req.keep_alive());
       res.body() = std::move(r.body);
       res.prepare_payload();
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));

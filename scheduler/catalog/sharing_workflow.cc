@@ -1,6 +1,7 @@
 #include "scheduler/catalog/sharing_workflow.h"
 
 #include <algorithm>
+#include <map>
 
 #include "scheduler/catalog/approval_scope.h"
 
@@ -125,6 +126,27 @@ Result<Target> SharingWorkflow::SubscriptionTarget(const Subscription& sub) {
   if (entry) t.provider_org = entry->provider;
   t.halted_by_org = sub.halted_org;
   return t;
+}
+
+Result<std::vector<Target>> SharingWorkflow::SubscriptionTargets(
+    const std::vector<Subscription>& subs) {
+  DX_ASSIGN_OR_RETURN(auto entries, store_.ListCatalogEntries());
+  DX_ASSIGN_OR_RETURN(auto agents, store_.ListAgents());
+  std::map<std::string, std::string> provider;
+  std::map<std::string, std::string> agent_org;
+  for (const CatalogEntry& e : entries) provider[e.name] = e.provider;
+  for (const AgentRecord& a : agents) agent_org[a.name] = a.organisation;
+  std::vector<Target> out;
+  for (const Subscription& sub : subs) {
+    Target t;
+    t.kind = "subscription";
+    t.name = sub.name;
+    t.consumer_org = sub.organisation.empty() ? agent_org[sub.agent] : sub.organisation;
+    t.provider_org = provider[sub.entry];
+    t.halted_by_org = sub.halted_org;
+    out.push_back(std::move(t));
+  }
+  return out;
 }
 
 Result<Application> SharingWorkflow::Load(int64_t id) {

@@ -98,6 +98,8 @@ class SharingWorkflow {
   static Target ApplicationTarget(const Application& a);
   // Describes `sub` (its entry's provider from the store) to the Authorizer.
   Result<Target> SubscriptionTarget(const Subscription& sub);
+  // The same for many subscriptions, reading each entry and agent once (listings).
+  Result<std::vector<Target>> SubscriptionTargets(const std::vector<Subscription>& subs);
 
  private:
   Result<Application> Load(int64_t id);

@@ -50,6 +50,22 @@ set -e
 [ "$code" = 000 ] || fail "plain HTTP answered on the HTTPS port: $code"
 pass "a token is refused as a dxctl argument and in a URL; plain HTTP gets no answer"
 
+# An unauthenticated caller gets its 401 before sending its body: the scheduler reads no body
+# (16 MB announced here, none sent) for someone it does not know.
+python3 - "$ADMIN_PORT" "$T/admin.crt" <<'PY' || fail "the scheduler waited for an unauthenticated body"
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as raw:
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        s.sendall(b"POST /api/v1/apply HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nobody-0123456789\r\n"
+                  b"Content-Length: 16000000\r\n\r\n")
+        start = time.time()
+        reply = s.recv(4096).decode("utf-8", "replace")
+        assert reply.startswith("HTTP/1.1 401"), reply
+        assert time.time() - start < 3, "slow"
+PY
+pass "an unauthenticated request is answered 401 from its header alone"
+
 # The audit log: edit a record, then delete the newest, with sqlite3 — both detected.
 dxctl org add 徐汇区教育局 >/dev/null
 make_user cons 徐汇区教育局 consumer
