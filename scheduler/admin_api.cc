@@ -1,8 +1,7 @@
 #include "scheduler/admin_api.h"
 
-#include <openssl/crypto.h>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "scheduler/manifest.h"
 
@@ -11,122 +10,149 @@ namespace {
 
 using nlohmann::json;
 
-ApiResponse Json(int status, const json& body) { return {status, body.dump(), "application/json"}; }
-ApiResponse Error(int status, const std::string& message) {
-  return Json(status, json{{"error", message}});
-}
-
-int HttpStatusFor(const Status& st) {
-  switch (st.code()) {
-    case StatusCode::kInvalidArgument:
-      return 400;
-    case StatusCode::kNotFound:
-      return 404;
-    case StatusCode::kPermissionDenied:
-      return 403;
-    case StatusCode::kFailedPrecondition:
-      return 409;
-    case StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
+// The error text of a response made by ErrorResponse.
+std::string ErrorText(const ApiResponse& r) {
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_string()) return j["error"];
+  return "status " + std::to_string(r.status);
 }
 
 }  // namespace
 
-bool PercentDecode(const std::string& in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out->push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
-        !std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
-      return false;
-    }
-    out->push_back(static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16)));
-    i += 2;
-  }
-  return true;
-}
-
 AdminApi::AdminApi(Store& store, AgentHub& hub, Dispatcher& dispatcher, const Clock& clock,
-                   std::string operator_token)
+                   std::string operator_token, GovernanceOptions options)
     : store_(store),
       hub_(hub),
       dispatcher_(dispatcher),
       clock_(clock),
-      token_(std::move(operator_token)) {}
+      governance_(store, clock, options),
+      authenticator_(store, clock, std::move(operator_token), options.bootstrap_organisation) {
+  AddRoutes();
+}
 
-void AdminApi::AuditCall(const ApiRequest& request, const std::string& action,
+void AdminApi::AuditCall(const ApiRequest& request, const Principal& who, const std::string& action,
                          const std::string& target, const std::string& result) {
-  (void)store_.Audit(
-      {ToUnixMillis(clock_.Now()), "operator", action, target, result, request.peer});
+  AuditEvent e{ToUnixMillis(clock_.Now()), who.user, action, target, result, request.peer};
+  e.role = who.user.empty() ? "" : RoleName(who.role);
+  e.organisation = who.organisation;
+  (void)store_.Audit(e);
+}
+
+void AdminApi::AddRoutes() {
+  const std::string v1 = "/api/v1";
+  router_.Add({"GET", v1 + "/agents", "", [this](const Call& c) { return Agents(c); }});
+  router_.Add(
+      {"GET", v1 + "/subscriptions", "", [this](const Call& c) { return Subscriptions(c); }});
+  router_.Add({"GET", v1 + "/subscriptions/{name}", "",
+               [this](const Call& c) { return SubscriptionDetail(c); }});
+  router_.Add({"POST", v1 + "/subscriptions", "",
+               [this](const Call& c) { return Apply(c, "Subscription", false); }});
+  router_.Add({"POST", v1 + "/subscriptions/{name}/run", "run",
+               [this](const Call& c) { return Trigger(c, false); }});
+  router_.Add({"POST", v1 + "/subscriptions/{name}/resync", "resync",
+               [this](const Call& c) { return Trigger(c, true); }});
+  router_.Add({"POST", v1 + "/subscriptions/{name}/reconcile", "reconcile",
+               [this](const Call& c) { return Reconcile(c); }});
+  router_.Add({"GET", v1 + "/runs", "", [this](const Call& c) { return Runs(c); }});
+  router_.Add({"GET", v1 + "/runs/{id}/receipt", "", [this](const Call& c) { return Receipt(c); }});
+  router_.Add({"GET", v1 + "/catalog", "", [this](const Call& c) { return Catalog(c); }});
+  router_.Add({"POST", v1 + "/catalog", "", [this](const Call& c) {
+                 return Apply(c, "CatalogEntry", c.Query("submit") != "1");
+               }});
+  router_.Add({"POST", v1 + "/apply", "",
+               [this](const Call& c) { return Apply(c, "", c.Query("draft") == "1"); }});
+  router_.Add(
+      {"GET", v1 + "/audit/verify", "", [this](const Call& c) {
+         Status allowed = governance_.authz.Check(c.actor.who, Action::kAuditVerify);
+         if (!allowed.ok()) return ErrorResponse(allowed);
+         Status st = store_.VerifyAudit();
+         return st.ok() ? JsonResponse(200, json{{"ok", true}}) : ErrorResponse(500, st.message());
+       }});
+  AddGovernanceRoutes(router_, governance_, store_);
 }
 
 ApiResponse AdminApi::Handle(const ApiRequest& request) {
-  if (request.path == "/healthz") return Json(200, json{{"ok", true}});
-  const std::string want = "Bearer " + token_;
-  if (request.authorization.size() != want.size() ||
-      CRYPTO_memcmp(request.authorization.data(), want.data(), want.size()) != 0) {
-    AuditCall(request, "api.auth", request.path, "refused: bad or missing token");
-    return Error(401, "missing or wrong operator token (Authorization: Bearer TOKEN)");
+  if (request.path == "/healthz") return JsonResponse(200, json{{"ok", true}});
+  Principal nobody;  // before authentication: the audit log records an empty actor
+  nobody.user = "";
+  for (const char* key : {"token", "access_token"}) {
+    if (request.query.count(key)) {
+      AuditCall(request, nobody, "api.auth", request.path, "refused: a token in the URL");
+      return ErrorResponse(400, "tokens travel in the Authorization header, never in a URL");
+    }
   }
-  const std::string prefix = "/api/v1/";
-  if (request.path.rfind(prefix, 0) != 0) return Error(404, "no such endpoint: " + request.path);
-  std::string rest = request.path.substr(prefix.size());
-  if (request.method == "GET") {
-    if (rest == "agents") return Agents();
-    if (rest == "subscriptions") return Subscriptions();
-    if (rest == "runs") return Runs(request);
-    if (rest == "catalog") return Catalog();
-    const std::string sub_prefix = "subscriptions/";
-    if (rest.rfind(sub_prefix, 0) == 0 && rest.size() > sub_prefix.size()) {
-      return SubscriptionDetail(rest.substr(sub_prefix.size()));
-    }
-    const std::string runs = "runs/";
-    if (rest.rfind(runs, 0) == 0 && rest.size() > runs.size() + 8 &&
-        rest.compare(rest.size() - 8, 8, "/receipt") == 0) {
-      return Receipt(rest.substr(runs.size(), rest.size() - runs.size() - 8));
-    }
-    if (rest == "audit/verify") {
-      Status st = store_.VerifyAudit();
-      return st.ok() ? Json(200, json{{"ok", true}}) : Error(500, st.message());
-    }
-  } else if (request.method == "POST") {
-    if (rest == "apply") return Apply(request);
-    const std::string subs = "subscriptions/";
-    if (rest.rfind(subs, 0) == 0) {
-      std::string tail = rest.substr(subs.size());
-      size_t slash = tail.rfind('/');
-      if (slash != std::string::npos) {
-        std::string name = tail.substr(0, slash);
-        std::string verb = tail.substr(slash + 1);
-        if (verb == "run") return Trigger(request, name, false);
-        if (verb == "resync") return Trigger(request, name, true);
-        if (verb == "reconcile") return Reconcile(request, name);
+  auto who = authenticator_.Authenticate(request.authorization);
+  if (!who.ok()) {
+    AuditCall(request, nobody, "api.auth", request.path, "refused: " + who.status().message());
+    return ErrorResponse(401, who.status().message());
+  }
+  const std::string& raw = request.raw_path.empty() ? request.path : request.raw_path;
+  if (raw.rfind("/api/v1/", 0) != 0) return ErrorResponse(404, "no such endpoint: " + request.path);
+  std::map<std::string, std::string> params;
+  std::vector<std::string> methods;
+  const Route* route = router_.Match(request.method, raw, &params, &methods);
+  if (route == nullptr) {
+    if (!methods.empty()) {
+      std::string allowed;
+      for (const std::string& m : std::set<std::string>(methods.begin(), methods.end())) {
+        allowed += (allowed.empty() ? "" : ", ") + m;
       }
+      return ErrorResponse(405, "method " + request.method + " not allowed on " + request.path +
+                                    " (" + allowed + ")");
     }
-  } else {
-    return Error(405, "method " + request.method + " not allowed");
+    return ErrorResponse(404, "no such endpoint: " + request.method + " " + request.path);
   }
-  return Error(404, "no such endpoint: " + request.method + " " + request.path);
+  const Actor actor{who.value(), request.peer};
+  Call call{request, actor, std::move(params)};
+  ApiResponse r;
+  try {
+    r = route->handler(call);
+  } catch (const std::exception& e) {
+    r = ErrorResponse(400, std::string("bad request: ") + e.what());
+  }
+  // Every change and every refusal goes to the audit log (reads only when refused).
+  const bool change = request.method != "GET";
+  if (!r.audited && (change || r.status == 403)) {
+    const std::string action =
+        route->audit_action.empty() ? (change ? "api.call" : "read") : route->audit_action;
+    const std::string target = r.audit_target.empty() ? request.path.substr(8) : r.audit_target;
+    std::string result;
+    if (r.status < 300) {
+      result = "ok" + (r.audit_note.empty() ? "" : ": " + r.audit_note);
+    } else {
+      result = (r.status >= 500 ? "failed: " : "refused: ") + ErrorText(r);
+    }
+    AuditCall(request, actor.who, action, target, result);
+  }
+  return r;
 }
 
-ApiResponse AdminApi::Agents() {
+Result<Subscription> AdminApi::SubscriptionFor(const Call& call, const std::string& name,
+                                               Action action) {
+  DX_ASSIGN_OR_RETURN(auto sub, store_.GetSubscription(name));
+  if (!sub) return NotFound("no subscription named '" + name + "'");
+  DX_ASSIGN_OR_RETURN(Target t, governance_.sharing.SubscriptionTarget(*sub));
+  DX_RETURN_IF_ERROR(governance_.authz.Check(call.actor.who, action, t));
+  return std::move(*sub);
+}
+
+ApiResponse AdminApi::Agents(const Call& call) {
   auto agents = store_.ListAgents();
-  if (!agents.ok()) return Error(500, agents.status().message());
+  if (!agents.ok()) return ErrorResponse(agents.status());
   json out = json::array();
   for (const AgentRecord& a : agents.value()) {
+    Target t;
+    t.kind = "agent";
+    t.name = a.name;
+    t.consumer_org = a.organisation;
+    if (!governance_.authz.Allows(call.actor.who, Action::kAgentRead, t)) continue;
     json j = ToJson(a);
     auto session = hub_.Find(a.name);
     if (session) j["last_seen"] = std::max(a.last_seen, session->last_heard());
     j["online"] = session != nullptr;
     out.push_back(j);
   }
-  return Json(200, out);
+  return JsonResponse(200, out);
 }
 
 json AdminApi::SubscriptionState(const Subscription& s) {
@@ -145,61 +171,102 @@ json AdminApi::SubscriptionState(const Subscription& s) {
   j["stopped_error"] = s.stopped_error;
   j["stopped_at"] = s.stopped_at;
   j["caught_up_ms"] = s.caught_up_ms;
+  j["halted_by"] = s.halted_by;
+  j["halted_org"] = s.halted_org;
+  j["halted_role"] = s.halted_role;
+  j["halt_reason"] = s.halt_reason;
+  j["halted_at"] = s.halted_at;
+  j["deletion_confirmed_at_ms"] = s.deletion_confirmed_at;
+  j["deletion_detail"] = s.deletion_detail;
   auto last = store_.LastRun(s.name);
   j["last_run"] = last.ok() && last.value() ? ToJson(*last.value()) : json(nullptr);
   return j;
 }
 
-ApiResponse AdminApi::Subscriptions() {
+ApiResponse AdminApi::Subscriptions(const Call& call) {
   auto subs = store_.ListSubscriptions();
-  if (!subs.ok()) return Error(500, subs.status().message());
+  if (!subs.ok()) return ErrorResponse(subs.status());
+  auto targets = governance_.sharing.SubscriptionTargets(subs.value());
+  if (!targets.ok()) return ErrorResponse(targets.status());
   json out = json::array();
-  for (const Subscription& s : subs.value()) out.push_back(SubscriptionState(s));
-  return Json(200, out);
-}
-
-ApiResponse AdminApi::SubscriptionDetail(const std::string& name) {
-  auto sub = store_.GetSubscription(name);
-  if (!sub.ok()) return Error(500, sub.status().message());
-  if (!sub.value()) return Error(404, "no subscription named '" + name + "'");
-  json j = SubscriptionState(*sub.value());
-  j["now_ms"] = ToUnixMillis(clock_.Now());  // the scheduler's clock, for dxctl wait
-  return Json(200, j);
-}
-
-ApiResponse AdminApi::Runs(const ApiRequest& request) {
-  std::string sub;
-  int limit = 20;
-  if (auto it = request.query.find("subscription"); it != request.query.end()) sub = it->second;
-  if (auto it = request.query.find("limit"); it != request.query.end()) {
-    try {
-      limit = std::stoi(it->second);
-    } catch (...) {
-      return Error(400, "limit must be a number");
+  for (size_t i = 0; i < subs->size(); ++i) {
+    if (governance_.authz.Allows(call.actor.who, Action::kSubscriptionRead, targets->at(i))) {
+      out.push_back(SubscriptionState(subs->at(i)));
     }
-    if (limit < 1 || limit > 10000) return Error(400, "limit must be between 1 and 10000");
   }
-  auto runs = store_.ListRuns(sub, limit);
-  if (!runs.ok()) return Error(500, runs.status().message());
+  return JsonResponse(200, out);
+}
+
+ApiResponse AdminApi::SubscriptionDetail(const Call& call) {
+  auto sub = SubscriptionFor(call, call.Param("name"), Action::kSubscriptionRead);
+  if (!sub.ok()) return ErrorResponse(sub.status());
+  json j = SubscriptionState(sub.value());
+  j["now_ms"] = ToUnixMillis(clock_.Now());  // the scheduler's clock, for dxctl wait
+  return JsonResponse(200, j);
+}
+
+ApiResponse AdminApi::Runs(const Call& call) {
+  const std::string sub = call.Query("subscription");
+  int limit = 20;
+  if (std::string l = call.Query("limit"); !l.empty()) {
+    try {
+      limit = std::stoi(l);
+    } catch (...) {
+      return ErrorResponse(400, "limit must be a number");
+    }
+    if (limit < 1 || limit > 10000) return ErrorResponse(400, "limit must be between 1 and 10000");
+  }
+  // Runs of the subscriptions the caller may read.
+  std::set<std::string> visible;
+  bool all = governance_.authz.Allows(call.actor.who, Action::kRunRead, Target{});
+  if (!sub.empty()) {
+    auto s = SubscriptionFor(call, sub, Action::kRunRead);
+    if (!s.ok() && s.status().code() != StatusCode::kNotFound) return ErrorResponse(s.status());
+    all = true;
+  } else if (!all) {
+    auto subs = store_.ListSubscriptions();
+    if (!subs.ok()) return ErrorResponse(subs.status());
+    auto targets = governance_.sharing.SubscriptionTargets(subs.value());
+    if (!targets.ok()) return ErrorResponse(targets.status());
+    for (size_t i = 0; i < subs->size(); ++i) {
+      if (governance_.authz.Allows(call.actor.who, Action::kRunRead, targets->at(i))) {
+        visible.insert(subs->at(i).name);
+      }
+    }
+  }
+  auto runs = store_.ListRuns(sub, all ? limit : 10000);
+  if (!runs.ok()) return ErrorResponse(runs.status());
   json out = json::array();
   for (const RunRecord& r : runs.value()) {
+    if (!all && !visible.count(r.subscription)) continue;
+    if (static_cast<int>(out.size()) >= limit) break;
     out.push_back(ToJson(r));
     if (r.trigger != "reconcile") continue;
     auto counts = store_.GetReconcileCounts(r.id);
     if (counts.ok() && counts.value()) out.back()["reconcile"] = ToJson(*counts.value());
   }
-  return Json(200, out);
+  return JsonResponse(200, out);
 }
 
-ApiResponse AdminApi::Receipt(const std::string& run_id) {
+ApiResponse AdminApi::Receipt(const Call& call) {
+  const std::string& run_id = call.Param("id");
   int64_t id = 0;
   try {
     id = std::stoll(run_id);
   } catch (...) {
-    return Error(400, "run id must be a number, got '" + run_id + "'");
+    return ErrorResponse(400, "run id must be a number, got '" + run_id + "'");
+  }
+  auto run = store_.GetRun(id);
+  if (!run.ok()) return ErrorResponse(run.status());
+  if (run.value()) {
+    auto sub = SubscriptionFor(call, run.value()->subscription, Action::kRunRead);
+    if (!sub.ok() && sub.status().code() != StatusCode::kNotFound)
+      return ErrorResponse(sub.status());
+  } else if (!governance_.authz.Allows(call.actor.who, Action::kRunRead, Target{})) {
+    return ErrorResponse(404, "no run " + run_id);
   }
   auto receipts = store_.ListReceipts(id);
-  if (!receipts.ok()) return Error(500, receipts.status().message());
+  if (!receipts.ok()) return ErrorResponse(receipts.status());
   json out = json::array();
   for (const FileReceipt& r : receipts.value()) {
     out.push_back({{"path", r.path},
@@ -209,69 +276,121 @@ ApiResponse AdminApi::Receipt(const std::string& run_id) {
                    {"error", r.error},
                    {"bytes_sent", r.bytes_sent}});
   }
-  return Json(200, out);
+  return JsonResponse(200, out);
 }
 
-ApiResponse AdminApi::Catalog() {
+ApiResponse AdminApi::Catalog(const Call& call) {
   auto entries = store_.ListCatalogEntries();
-  if (!entries.ok()) return Error(500, entries.status().message());
+  if (!entries.ok()) return ErrorResponse(entries.status());
   json out = json::array();
   for (const CatalogEntry& e : entries.value()) out.push_back(ToJson(e));
-  return Json(200, out);
+  if (call.Query("all") == "1") {  // with the versions under way the caller may see
+    auto versions = store_.ListCatalogVersions("");
+    if (!versions.ok()) return ErrorResponse(versions.status());
+    for (const CatalogVersion& v : versions.value()) {
+      if (!v.open() ||
+          !governance_.authz.Allows(call.actor.who, Action::kCatalogReadDraft,
+                                    CatalogWorkflow::EntryTarget(v.name, v.organisation))) {
+        continue;
+      }
+      json j = ToJson(v.entry);
+      j["status"] = v.status;
+      j["version"] = v.version;
+      j["reasons"] = v.reasons;
+      out.push_back(j);
+    }
+  }
+  return JsonResponse(200, out);
 }
 
-ApiResponse AdminApi::Apply(const ApiRequest& request) {
-  std::string name = "manifest";
-  if (auto it = request.query.find("file"); it != request.query.end()) name = it->second;
+ApiResponse AdminApi::Apply(const Call& call, const std::string& default_kind, bool draft) {
+  const ApiRequest& request = call.request;
+  std::string name = call.Query("file", "manifest");
+  std::string text = request.body;
+  std::string audit_target = name;
+  if (!default_kind.empty()) {  // one document as JSON (the API's subscription or entry)
+    json doc = call.Body();
+    if (!doc.contains("kind")) doc["kind"] = default_kind;
+    text = doc.dump(2);
+    name = "request";
+    audit_target = doc.value("kind", default_kind) + "/" + doc.value("name", "");
+  }
   // Entries are checked against their sources (the scheduler holds the connection strings).
   OdbcSourceReader sources;
-  auto outcomes = ApplyManifest(store_, request.body, name, &sources);
+  auto policy = governance_.PolicyFor(call.actor, draft);
+  auto outcomes = ApplyManifest(store_, text, name, &sources, policy.get());
+  ApiResponse r;
+  r.audited = true;
   if (!outcomes.ok()) {
-    AuditCall(request, "apply", name, "refused: " + outcomes.status().message());
-    return Error(HttpStatusFor(outcomes.status()), outcomes.status().message());
+    const bool failed = outcomes.status().code() == StatusCode::kInternal ||
+                        outcomes.status().code() == StatusCode::kUnavailable;
+    AuditCall(request, call.actor.who, "apply", audit_target,
+              (failed ? "failed: " : "refused: ") + outcomes.status().message());
+    r = ErrorResponse(outcomes.status());
+    r.audited = true;
+    return r;
   }
   json out = json::array();
   for (const ApplyOutcome& o : outcomes.value()) {
     out.push_back({{"kind", o.kind}, {"name", o.name}, {"action", o.action}, {"note", o.note}});
-    if (o.action != "unchanged")
-      AuditCall(request, "apply." + o.action, o.kind + "/" + o.name, "ok");
-    if (o.action != "resumed" && o.note.rfind("resumed", 0) == 0)
-      AuditCall(request, "apply.resumed", o.kind + "/" + o.name, "ok");
-  }
-  return Json(200, out);
-}
-
-ApiResponse AdminApi::Trigger(const ApiRequest& request, const std::string& name, bool resync) {
-  auto last = dispatcher_.Trigger(name, resync);
-  const char* action = resync ? "resync" : "run";
-  if (!last.ok()) {
-    AuditCall(request, action, name, "refused: " + last.status().message());
-    return Error(HttpStatusFor(last.status()), last.status().message());
-  }
-  AuditCall(request, action, name, "ok");
-  return Json(202, json{{"subscription", name}, {"queued", true}, {"after_run_id", last.value()}});
-}
-
-ApiResponse AdminApi::Reconcile(const ApiRequest& request, const std::string& name) {
-  bool dry_run = false;
-  if (auto it = request.query.find("dry_run"); it != request.query.end()) {
-    if (it->second == "1" || it->second == "true") {
-      dry_run = true;
-    } else if (it->second != "0" && it->second != "false") {
-      return Error(400, "dry_run must be true or false, got '" + it->second + "'");
+    const std::string result = "ok" + (o.note.empty() ? "" : ": " + o.note);
+    if (o.action != "unchanged") {
+      AuditCall(request, call.actor.who, "apply." + o.action, o.kind + "/" + o.name, result);
     }
+    if (o.action != "resumed" && o.note.rfind("resumed", 0) == 0)
+      AuditCall(request, call.actor.who, "apply.resumed", o.kind + "/" + o.name, "ok");
   }
-  auto last = dispatcher_.TriggerReconcile(name, dry_run);
-  const char* action = dry_run ? "reconcile.dry_run" : "reconcile";
+  r = JsonResponse(200, out);
+  r.audited = true;
+  return r;
+}
+
+ApiResponse AdminApi::Trigger(const Call& call, bool resync) {
+  const std::string& name = call.Param("name");
+  auto sub = SubscriptionFor(call, name, Action::kSubscriptionOperate);
+  if (!sub.ok()) {
+    ApiResponse e = ErrorResponse(sub.status());
+    e.audit_target = name;
+    return e;
+  }
+  auto last = dispatcher_.Trigger(name, resync);
   if (!last.ok()) {
-    AuditCall(request, action, name, "refused: " + last.status().message());
-    return Error(HttpStatusFor(last.status()), last.status().message());
+    ApiResponse e = ErrorResponse(last.status());
+    e.audit_target = name;
+    return e;
   }
-  AuditCall(request, action, name, "ok");
-  return Json(202, json{{"subscription", name},
-                        {"queued", true},
-                        {"dry_run", dry_run},
-                        {"after_run_id", last.value()}});
+  ApiResponse r = JsonResponse(
+      202, json{{"subscription", name}, {"queued", true}, {"after_run_id", last.value()}});
+  r.audit_target = name;
+  return r;
+}
+
+ApiResponse AdminApi::Reconcile(const Call& call) {
+  const std::string& name = call.Param("name");
+  const std::string flag = call.Query("dry_run");
+  bool dry_run = false;
+  if (flag == "1" || flag == "true") {
+    dry_run = true;
+  } else if (!flag.empty() && flag != "0" && flag != "false") {
+    ApiResponse e = ErrorResponse(400, "dry_run must be true or false, got '" + flag + "'");
+    e.audit_target = name;
+    return e;
+  }
+  auto sub = SubscriptionFor(call, name, Action::kSubscriptionOperate);
+  auto last =
+      sub.ok() ? dispatcher_.TriggerReconcile(name, dry_run) : Result<int64_t>(sub.status());
+  if (!last.ok()) {
+    ApiResponse e = ErrorResponse(last.status());
+    e.audit_target = name;
+    return e;
+  }
+  ApiResponse r = JsonResponse(202, json{{"subscription", name},
+                                         {"queued", true},
+                                         {"dry_run", dry_run},
+                                         {"after_run_id", last.value()}});
+  r.audit_target = name;
+  if (dry_run) r.audit_note = "dry run";
+  return r;
 }
 
 }  // namespace dx::scheduler

@@ -1,63 +1,66 @@
 // AdminApi: the scheduler's admin API under /api/v1 as a pure function from request to
-// response (JSON), so it is tested without a socket. AdminServer puts it on HTTP.
-// Every call but /healthz needs the operator token (Authorization: Bearer TOKEN).
+// response (JSON), so it is tested without a socket. AdminServer puts it on HTTP(S).
+// Every call but /healthz is authenticated (the operator token of scheduler.yaml, or a user's
+// API token: Authorization: Bearer TOKEN), routed through one table (api/router.h), and
+// decided by one Authorizer; every change and every refusal goes to the audit log with who,
+// role, organisation, what, when, from where and the outcome.
 #pragma once
 
 #include <map>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "common/clock.h"
+#include "scheduler/access/user_directory.h"
 #include "scheduler/agent_hub.h"
+#include "scheduler/api/api_types.h"
+#include "scheduler/api/governance.h"
+#include "scheduler/api/router.h"
 #include "scheduler/dispatcher.h"
 #include "scheduler/store.h"
 
 namespace dx::scheduler {
 
-struct ApiRequest {
-  std::string method;  // GET, POST
-  std::string path;    // percent-decoded, without the query
-  std::map<std::string, std::string> query;
-  std::string authorization;  // the Authorization header
-  std::string body;
-  std::string peer;  // client address, for the audit log
-};
-
-struct ApiResponse {
-  int status = 200;
-  std::string body;  // JSON
-  std::string content_type = "application/json";
-};
-
 class AdminApi {
  public:
   AdminApi(Store& store, AgentHub& hub, Dispatcher& dispatcher, const Clock& clock,
-           std::string operator_token);
+           std::string operator_token, GovernanceOptions options = {});
   ApiResponse Handle(const ApiRequest& request);
+  // Whether an Authorization header authenticates someone (the server reads no request body
+  // for anyone else).
+  bool Authenticates(const std::string& authorization) const {
+    return authenticator_.Authenticate(authorization).ok();
+  }
+  // Every route served (the OpenAPI document is checked against it).
+  const Router& router() const { return router_; }
 
  private:
-  ApiResponse Agents();
-  ApiResponse Subscriptions();
+  void AddRoutes();
+  ApiResponse Agents(const Call& call);
+  ApiResponse Subscriptions(const Call& call);
   // One subscription with its state and the scheduler's clock (dxctl describe, dxctl wait).
-  ApiResponse SubscriptionDetail(const std::string& name);
+  ApiResponse SubscriptionDetail(const Call& call);
   nlohmann::json SubscriptionState(const Subscription& s);
-  ApiResponse Runs(const ApiRequest& request);
-  ApiResponse Catalog();
-  ApiResponse Receipt(const std::string& run_id);
-  ApiResponse Apply(const ApiRequest& request);
-  ApiResponse Trigger(const ApiRequest& request, const std::string& name, bool resync);
-  ApiResponse Reconcile(const ApiRequest& request, const std::string& name);
-  void AuditCall(const ApiRequest& request, const std::string& action, const std::string& target,
-                 const std::string& result);
+  ApiResponse Runs(const Call& call);
+  ApiResponse Catalog(const Call& call);
+  ApiResponse Receipt(const Call& call);
+  ApiResponse Apply(const Call& call, const std::string& default_kind, bool draft);
+  ApiResponse Trigger(const Call& call, bool resync);
+  // Queues a reconciliation (对账); ?dry_run=true only reports.
+  ApiResponse Reconcile(const Call& call);
+  // The subscription if `call`'s caller may do `action` to it; else the response refusing it.
+  Result<Subscription> SubscriptionFor(const Call& call, const std::string& name, Action action);
+  void AuditCall(const ApiRequest& request, const Principal& who, const std::string& action,
+                 const std::string& target, const std::string& result);
 
   Store& store_;
   AgentHub& hub_;
   Dispatcher& dispatcher_;
   const Clock& clock_;
-  const std::string token_;
+  Governance governance_;
+  Authenticator authenticator_;
+  Router router_;
 };
-
-// Decodes %XX escapes (UTF-8 names in paths); false when malformed.
-bool PercentDecode(const std::string& in, std::string* out);
 
 }  // namespace dx::scheduler

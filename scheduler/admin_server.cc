@@ -1,7 +1,10 @@
 #include "scheduler/admin_server.h"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
+#include <boost/beast/ssl.hpp>
+#include <optional>
 #include <thread>
 
 #include "common/frame_link.h"
@@ -12,6 +15,7 @@ namespace dx::scheduler {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using asio::ip::tcp;
 
 namespace {
@@ -27,6 +31,7 @@ ApiRequest ToApiRequest(const http::request<http::string_body>& req, const std::
     query = target.substr(q + 1);
     target.resize(q);
   }
+  out.raw_path = target;
   if (!PercentDecode(target, &out.path)) out.path = target;
   size_t start = 0;
   while (start < query.size()) {
@@ -52,33 +57,66 @@ ApiRequest ToApiRequest(const http::request<http::string_body>& req, const std::
 struct AdminServer::Impl {
   explicit Impl(AdminApi& a) : api(a), acceptor(io) {}
 
-  asio::awaitable<void> Session(beast::tcp_stream stream) {
-    std::string peer;
-    boost::system::error_code ec;
-    auto endpoint = stream.socket().remote_endpoint(ec);
-    if (!ec) peer = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  // Reads requests and answers them until the peer closes or a deadline passes.
+  template <typename Stream>
+  asio::awaitable<void> Serve(Stream& stream, const std::string& peer) {
     beast::flat_buffer buffer;
     while (true) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxBodyBytes);
-      stream.expires_after(std::chrono::seconds(30));
-      auto [read_ec, n] =
-          co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-      if (read_ec) break;
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
+      // The header first: a caller who is not authenticated gets its 401 before any body is
+      // read (nothing is allocated for a peer before it has authenticated), and the connection
+      // ends.
+      auto [header_ec, hn] = co_await http::async_read_header(stream, buffer, parser,
+                                                              asio::as_tuple(asio::use_awaitable));
+      if (header_ec) break;
+      const bool authenticated =
+          parser.get().target() == "/healthz" ||
+          api.Authenticates(std::string(parser.get()[http::field::authorization]));
+      if (authenticated && !parser.is_done()) {
+        auto [read_ec, n] =
+            co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        if (read_ec) break;
+      }
       const auto& req = parser.get();
       ApiResponse r = api.Handle(ToApiRequest(req, peer));
       http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
       res.set(http::field::server, "dx-scheduler");
       res.set(http::field::content_type, r.content_type);
-      res.keep_alive(req.keep_alive());
+      res.keep_alive(authenticated && req.keep_alive());
       res.body() = std::move(r.body);
       res.prepare_payload();
-      stream.expires_after(std::chrono::seconds(30));
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
       auto [write_ec, m] =
           co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
       if (write_ec || !res.keep_alive()) break;
     }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  asio::awaitable<void> Session(tcp::socket socket) {
+    std::string peer;
+    boost::system::error_code ec;
+    auto endpoint = socket.remote_endpoint(ec);
+    if (!ec) peer = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    if (!tls) {
+      beast::tcp_stream stream(std::move(socket));
+      co_await Serve(stream, peer);
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+    auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::server,
+                                                   asio::as_tuple(asio::use_awaitable));
+    if (hs_ec) {
+      LOG_DEBUG("admin API: TLS handshake with " << peer << " failed: " << hs_ec.message());
+      co_return;
+    }
+    co_await Serve(stream, peer);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+    auto [sd_ec] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+    (void)sd_ec;
   }
 
   asio::awaitable<void> Listen() {
@@ -88,11 +126,12 @@ struct AdminServer::Impl {
         if (ec == asio::error::operation_aborted) co_return;
         continue;
       }
-      asio::co_spawn(io, Session(beast::tcp_stream(std::move(socket))), asio::detached);
+      asio::co_spawn(io, Session(std::move(socket)), asio::detached);
     }
   }
 
   AdminApi& api;
+  std::optional<ssl::context> tls;
   asio::io_context io;
   tcp::acceptor acceptor;
   std::thread thread;
@@ -102,6 +141,19 @@ struct AdminServer::Impl {
 AdminServer::AdminServer(AdminApi& api) : impl_(std::make_unique<Impl>(api)) {}
 AdminServer::~AdminServer() { Stop(); }
 
+Status AdminServer::UseTls(const std::string& cert_file, const std::string& key_file) {
+  ssl::context ctx(ssl::context::tls_server);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  ctx.use_certificate_chain_file(cert_file, ec);
+  if (ec) return InvalidArgument("admin API certificate " + cert_file + ": " + ec.message());
+  ctx.use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec) return InvalidArgument("admin API key " + key_file + ": " + ec.message());
+  impl_->tls.emplace(std::move(ctx));
+  return Status::Ok();
+}
+
 Status AdminServer::Start(const std::string& listen) {
   std::string host;
   int port = 0;
@@ -109,6 +161,11 @@ Status AdminServer::Start(const std::string& listen) {
   boost::system::error_code ec;
   auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
   if (ec) return InvalidArgument("admin listen address '" + host + "': " + ec.message());
+  if (!address.is_loopback() && !impl_->tls) {
+    return InvalidArgument("admin API on " + listen +
+                           " would be reachable beyond this machine without TLS: it carries "
+                           "tokens; give admin.tls.cert and admin.tls.key");
+  }
   tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
   impl_->acceptor.open(endpoint.protocol(), ec);
   if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -118,7 +175,8 @@ Status AdminServer::Start(const std::string& listen) {
   impl_->port = impl_->acceptor.local_endpoint().port();
   asio::co_spawn(impl_->io, impl_->Listen(), asio::detached);
   impl_->thread = std::thread([this] { impl_->io.run(); });
-  LOG_INFO("admin API on http://" << host << ":" << impl_->port << "/api/v1");
+  LOG_INFO("admin API on " << (impl_->tls ? "https" : "http") << "://" << host << ":" << impl_->port
+                           << "/api/v1");
   return Status::Ok();
 }
 

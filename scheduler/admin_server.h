@@ -1,5 +1,6 @@
 // AdminServer: serves AdminApi over HTTP/1.1 (Boost.Beast) on its own I/O thread, with a
-// deadline on every read and write. Boost types stay in admin_server.cc.
+// deadline on every read and write — over HTTPS when given a certificate, which it must be
+// to listen beyond loopback (the API carries tokens). Boost types stay in admin_server.cc.
 #pragma once
 
 #include <memory>
@@ -14,7 +15,10 @@ class AdminServer {
  public:
   explicit AdminServer(AdminApi& api);
   ~AdminServer();
-  // Listens on "host:port" (port 0 picks one) and starts serving.
+  // Serves HTTPS with this PEM certificate chain and key (call before Start).
+  Status UseTls(const std::string& cert_file, const std::string& key_file);
+  // Listens on "host:port" (port 0 picks one) and starts serving. Refuses an address beyond
+  // loopback without TLS.
   Status Start(const std::string& listen);
   void Stop();
   int port() const;

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/watermark.h"
 #include "common/wire.h"
+#include "scheduler/catalog/delivery_gate.h"
 #include "scheduler/extractor.h"
 #include "scheduler/file_run.h"
 #include "scheduler/manifest.h"
@@ -84,6 +85,8 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
   DX_ASSIGN_OR_RETURN(auto entry, store_.GetCatalogEntry(sub.entry));
   if (!entry) return FailedPrecondition("catalog entry '" + sub.entry + "' no longer exists");
   DX_RETURN_IF_ERROR(CheckSubscriptionAgainstEntry(sub, *entry));
+  // The sharing workflow's word: active, shared, within its approval (最小够用).
+  DX_RETURN_IF_ERROR(CheckDeliveryAllowed(store_, sub, *entry));
   if (entry->is_file()) {
     std::shared_ptr<AgentSession> session = hub_.Find(sub.agent);
     if (!session) return Unavailable("agent " + sub.agent + " is offline");
@@ -188,6 +191,8 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     std::string frame = Encode(message);
     while (in_flight.size() >= static_cast<size_t>(options_.window))
       DX_RETURN_IF_ERROR(await_ack());
+    // A suspension or termination stops the run here, at a batch boundary.
+    DX_RETURN_IF_ERROR(CheckStillActive(store_, sub.name));
     DX_RETURN_IF_ERROR(Record(run));  // data moves: this run belongs in the history
     DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, frame));
     in_flight.push_back({message.seq, message.watermark});

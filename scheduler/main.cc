@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "scheduler/access/audit_key.h"
 #include "scheduler/admin_server.h"
 #include "scheduler/agent_hub.h"
 #include "scheduler/dispatcher.h"
@@ -45,6 +46,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dx-scheduler: %s\n", store.status().message().c_str());
     return 2;
   }
+  // The audit chain is keyed with a key kept outside the store.
+  auto audit_key = dx::scheduler::LoadOrCreateAuditKey(config->audit_key_file);
+  if (!audit_key.ok()) {
+    std::fprintf(stderr, "dx-scheduler: %s: key 'audit.key_file': %s\n", config_path.c_str(),
+                 audit_key.status().message().c_str());
+    return 2;
+  }
+  (*store)->SetAuditKey(audit_key.value(), config->audit_key_file + ".head");
   dx::SystemClock clock;
   // A run the last stop interrupted is retried as soon as its agent is back (a resync
   // resumes its load), so an operator waiting for it (dxctl run --wait) sees it finish.
@@ -74,8 +83,23 @@ int main(int argc, char** argv) {
   }
   dx::scheduler::AgentHub hub(**store, clock, config->heartbeat_s, tls);
   dx::scheduler::Dispatcher dispatcher(**store, hub, config.value(), clock);
-  dx::scheduler::AdminApi api(**store, hub, dispatcher, clock, config->admin_token);
+  dx::scheduler::GovernanceOptions governance;
+  governance.bootstrap_organisation = config->admin_organisation;
+  governance.bootstrap_direct = config->bootstrap_direct;
+  if (config->bootstrap_direct) {
+    LOG_WARN(
+        "admin.bootstrap_direct is on: the operator token publishes catalog entries and "
+        "grants subscriptions without review or application");
+  }
+  dx::scheduler::AdminApi api(**store, hub, dispatcher, clock, config->admin_token, governance);
   dx::scheduler::AdminServer admin(api);
+  if (!config->admin_tls_cert.empty()) {
+    dx::Status st = admin.UseTls(config->admin_tls_cert, config->admin_tls_key);
+    if (!st.ok()) {
+      std::fprintf(stderr, "dx-scheduler: %s: %s\n", config_path.c_str(), st.message().c_str());
+      return 2;
+    }
+  }
   for (dx::Status st : {hub.Start(config->agents_listen), admin.Start(config->admin_listen)}) {
     if (!st.ok()) {
       LOG_ERROR(st.message());

@@ -1,6 +1,8 @@
 #include "scheduler/manifest.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -23,27 +25,33 @@ struct Parsed {
   std::vector<std::string> agent_secrets;  // plain secrets as given (hashed on apply)
   std::vector<Subscription> subscriptions;
   std::map<std::string, ConfigValue> where;  // "Kind/name" -> document, for error locations
+  // Problems found while reading an entry's fields (unknown types, bad names), by entry name;
+  // reported with the validator's, all at once.
+  std::map<std::string, std::vector<Problem>> field_problems;
 };
 
 // The keys each kind accepts (ManifestKeys); docs/MANIFEST.md documents every one.
-const std::vector<std::string> kSourceKeys = {"kind", "name", "connection", "encoding"};
+const std::vector<std::string> kSourceKeys = {"kind", "name", "connection", "encoding",
+                                              "organisation"};
 const std::vector<std::string> kFieldKeys = {"item",        "column",  "type",   "not_null",
                                              "primary_key", "meaning", "format", "example"};
 // The description every catalog resource carries (第十七条, 附件三), table or file.
 const std::vector<std::string> kDescriptionKeys = {
-    "kind",       "name",       "provider",       "mounted",
-    "summary",    "share_type", "security_level", "update_frequency",
-    "time_range", "topic",      "scope"};
+    "kind",       "name",           "provider",         "mounted",    "summary",
+    "share_type", "security_level", "update_frequency", "time_range", "topic",
+    "scope",      "data_format",    "provision",        "stages",     "district",
+    "school",     "contact"};
 const std::vector<std::string> kEntryOnlyKeys = {"source", "source_table", "updatetime_column",
                                                  "fields"};
 const std::vector<std::string> kFileOnlyKeys = {"directory", "include", "exclude", "recursive"};
-const std::vector<std::string> kAgentKeys = {"kind",        "name",        "secret",
-                                             "secret_hash", "description", "bandwidth_kbps"};
+const std::vector<std::string> kAgentKeys = {
+    "kind", "name", "secret", "secret_hash", "description", "bandwidth_kbps", "organisation"};
 const std::vector<std::string> kSubscriptionKeys = {
     "kind",         "name",        "agent",
     "entry",        "columns",     "filter",
     "target_table", "target_path", "propagate_deletes",
-    "schedule",     "status",      "reconcile"};
+    "schedule",     "status",      "reconcile",
+    "application"};
 const std::vector<std::string> kFilterKeys = {"column", "op", "value", "values"};
 
 std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -64,6 +72,7 @@ Status ParseSource(const ConfigValue& doc, Parsed* out) {
   DX_RETURN_IF_ERROR(doc.GetString("name", &s.name, true));
   DX_RETURN_IF_ERROR(doc.GetString("connection", &s.connection, true));
   DX_RETURN_IF_ERROR(doc.GetString("encoding", &s.encoding));
+  DX_RETURN_IF_ERROR(doc.GetString("organisation", &s.organisation));
   s.encoding = AsciiLower(s.encoding);
   if (s.encoding == "utf-8" || s.encoding == "utf8") s.encoding.clear();
   if (!s.encoding.empty()) {
@@ -74,19 +83,23 @@ Status ParseSource(const ConfigValue& doc, Parsed* out) {
   return Status::Ok();
 }
 
-Status ParseField(const ConfigValue& f, Field* field) {
+// Reads one field; an unknown type is a problem of `at` (e.g. "fields[2]"), reported with the
+// entry's other problems.
+Status ParseField(const ConfigValue& f, Field* field, const std::string& at,
+                  std::vector<Problem>* problems) {
   DX_RETURN_IF_ERROR(f.CheckKeys(kFieldKeys));
   std::string type;
-  DX_RETURN_IF_ERROR(f.GetString("type", &type, true));
+  DX_RETURN_IF_ERROR(f.GetString("type", &type));
   auto spec = ParseColumnType(type);
-  if (!spec.ok()) return f["type"].Error(spec.status().message());
-  field->column = spec.value();
-  DX_RETURN_IF_ERROR(f.GetString("column", &field->column.name, true));
-  if (!IsValidIdentifier(field->column.name)) {
-    return f["column"].Error("'" + field->column.name +
-                             "' is not a valid column name (letters, digits, _)");
+  if (type.empty()) {
+    problems->push_back({at + ".type", "is required: 类型及长度", true});
+  } else if (!spec.ok()) {
+    problems->push_back({at + ".type", spec.status().message(), true});
+  } else {
+    field->column = spec.value();
   }
-  DX_RETURN_IF_ERROR(f.GetString("item", &field->item_name, true));
+  DX_RETURN_IF_ERROR(f.GetString("column", &field->column.name));
+  DX_RETURN_IF_ERROR(f.GetString("item", &field->item_name));
   DX_RETURN_IF_ERROR(f.GetBool("not_null", &field->column.not_null));
   DX_RETURN_IF_ERROR(f.GetBool("primary_key", &field->column.primary_key));
   DX_RETURN_IF_ERROR(f.GetString("meaning", &field->meaning));
@@ -101,28 +114,32 @@ Status ParseField(const ConfigValue& f, Field* field) {
   return Status::Ok();
 }
 
+// Reads the description; what it must hold is checked afterwards by ValidateEntry, which
+// reports every problem at once.
 Status ParseCatalogDescription(const ConfigValue& doc, CatalogEntry* entry) {
   CatalogEntry& e = *entry;
   DX_RETURN_IF_ERROR(doc.GetString("name", &e.name, true));
-  size_t dash = e.name.find('-');
-  if (dash == std::string::npos || dash == 0 || dash + 1 == e.name.size()) {
-    return doc["name"].Error("'" + e.name + "' must be named 机构名称-数据基本信息 (第十五条)");
-  }
-  DX_RETURN_IF_ERROR(doc.GetString("provider", &e.provider, true));
+  DX_RETURN_IF_ERROR(doc.GetString("provider", &e.provider));
   DX_RETURN_IF_ERROR(doc.GetString("mounted", &e.mounted));
-  DX_RETURN_IF_ERROR(doc.GetString("summary", &e.summary, true));
-  DX_RETURN_IF_ERROR(doc.GetString("share_type", &e.share_type, true));
-  if (!OneOf(e.share_type, {"unconditional", "authorised", "not_shared"})) {
-    return doc["share_type"].Error("expected unconditional, authorised or not_shared");
-  }
+  DX_RETURN_IF_ERROR(doc.GetString("summary", &e.summary));
+  DX_RETURN_IF_ERROR(doc.GetString("share_type", &e.share_type));
   DX_RETURN_IF_ERROR(doc.GetString("security_level", &e.security_level));
   DX_RETURN_IF_ERROR(doc.GetString("update_frequency", &e.update_frequency));
   DX_RETURN_IF_ERROR(doc.GetString("time_range", &e.time_range));
-  DX_RETURN_IF_ERROR(doc.GetString("topic", &e.topic, true));
-  if (!OneOf(e.topic, {"student", "teacher", "institution"})) {
-    return doc["topic"].Error("expected student, teacher or institution");
-  }
+  DX_RETURN_IF_ERROR(doc.GetString("topic", &e.topic));
   DX_RETURN_IF_ERROR(doc.GetString("scope", &e.scope));
+  DX_RETURN_IF_ERROR(doc.GetString("data_format", &e.data_format));
+  DX_RETURN_IF_ERROR(doc.GetStringList("provision", &e.provision));
+  for (std::string& p : e.provision) {
+    if (std::string code = CanonicalProvision(p); !code.empty()) p = code;
+  }
+  DX_RETURN_IF_ERROR(doc.GetStringList("stages", &e.stages));
+  for (std::string& st : e.stages) {
+    if (std::string code = CanonicalStage(st); !code.empty()) st = code;
+  }
+  DX_RETURN_IF_ERROR(doc.GetString("district", &e.district));
+  DX_RETURN_IF_ERROR(doc.GetString("school", &e.school));
+  DX_RETURN_IF_ERROR(doc.GetString("contact", &e.contact));
   return Status::Ok();
 }
 
@@ -130,36 +147,17 @@ Status ParseEntry(const ConfigValue& doc, Parsed* out) {
   DX_RETURN_IF_ERROR(doc.CheckKeys(Concat(kDescriptionKeys, kEntryOnlyKeys)));
   CatalogEntry e;
   DX_RETURN_IF_ERROR(ParseCatalogDescription(doc, &e));
-  DX_RETURN_IF_ERROR(doc.GetString("source", &e.source, true));
-  DX_RETURN_IF_ERROR(doc.GetString("source_table", &e.source_table, true));
-  if (!IsValidIdentifier(e.source_table)) {
-    return doc["source_table"].Error("'" + e.source_table + "' is not a valid table name");
-  }
-  DX_RETURN_IF_ERROR(doc.GetString("updatetime_column", &e.updatetime_column, true));
+  DX_RETURN_IF_ERROR(doc.GetString("source", &e.source));
+  DX_RETURN_IF_ERROR(doc.GetString("source_table", &e.source_table));
+  DX_RETURN_IF_ERROR(doc.GetString("updatetime_column", &e.updatetime_column));
   ConfigValue fields = doc["fields"];
-  if (!fields.IsSequence() || fields.Items().empty()) {
-    return fields.Error("is required: a list of fields");
-  }
-  std::set<std::string> seen;
-  for (const ConfigValue& f : fields.Items()) {
+  if (fields.present() && !fields.IsSequence()) return fields.Error("expected a list of fields");
+  std::vector<Problem>& problems = out->field_problems[e.name];
+  for (size_t i = 0; i < fields.Items().size(); ++i) {
     Field field;
-    DX_RETURN_IF_ERROR(ParseField(f, &field));
-    if (!seen.insert(field.column.name).second) {
-      return f["column"].Error("column '" + field.column.name + "' appears twice");
-    }
+    DX_RETURN_IF_ERROR(
+        ParseField(fields.Items()[i], &field, "fields[" + std::to_string(i) + "]", &problems));
     e.fields.push_back(field);
-  }
-  if (std::none_of(e.fields.begin(), e.fields.end(),
-                   [](const Field& f) { return f.column.primary_key; })) {
-    return fields.Error("no field is marked primary_key");
-  }
-  const Field* ut = e.FindField(e.updatetime_column);
-  if (ut == nullptr) {
-    return doc["updatetime_column"].Error("'" + e.updatetime_column + "' is not one of the fields");
-  }
-  if (ut->column.type != ColumnType::kDatetime || !ut->column.not_null) {
-    return doc["updatetime_column"].Error("'" + e.updatetime_column +
-                                          "' must be a not-null datetime field");
   }
   out->entries.push_back(e);
   return Status::Ok();
@@ -190,6 +188,7 @@ Status ParseAgent(const ConfigValue& doc, Parsed* out) {
   DX_RETURN_IF_ERROR(doc.GetString("secret", &secret));
   DX_RETURN_IF_ERROR(doc.GetString("secret_hash", &a.secret_hash));
   DX_RETURN_IF_ERROR(doc.GetString("description", &a.description));
+  DX_RETURN_IF_ERROR(doc.GetString("organisation", &a.organisation));
   if (secret.empty() == a.secret_hash.empty()) {
     return doc["secret"].Error("give exactly one of secret and secret_hash");
   }
@@ -234,6 +233,7 @@ Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
                                     "' never fires (no such date in the next five years)");
     }
   }
+  DX_RETURN_IF_ERROR(doc.GetInt("application", &s.application_id, 0, INT64_MAX));
   DX_RETURN_IF_ERROR(doc.GetString("status", &s.status));
   if (!OneOf(s.status, {"active", "suspended"})) {
     return doc["status"].Error("expected active or suspended");
@@ -269,6 +269,34 @@ const T* FindByName(const std::vector<T>& items, const std::string& name) {
     if (item.name == name) return &item;
   }
   return nullptr;
+}
+
+// The node a validator problem's field path names ("fields[2].type", "provision[0]", "name").
+ConfigValue Locate(const ConfigValue& doc, const std::string& field) {
+  ConfigValue at = doc;
+  size_t start = 0;
+  while (start < field.size()) {
+    size_t end = field.find('.', start);
+    if (end == std::string::npos) end = field.size();
+    std::string part = field.substr(start, end - start);
+    size_t index = std::string::npos;
+    if (size_t bracket = part.find('['); bracket != std::string::npos) {
+      index = static_cast<size_t>(std::atoi(part.c_str() + bracket + 1));
+      part.resize(bracket);
+    }
+    at = at[part];
+    if (index != std::string::npos) {
+      std::vector<ConfigValue> items = at.Items();
+      if (index < items.size()) at = items[index];
+    }
+    start = end + 1;
+  }
+  return at;
+}
+
+// `st` located at `doc` (file, line and key), keeping its code (a refusal stays one).
+Status Located(const ConfigValue& doc, const Status& st) {
+  return Status(st.code(), doc.Error(st.message()).message());
 }
 
 std::string Action(bool existed, bool same) {
@@ -349,7 +377,7 @@ const std::map<std::string, std::vector<std::string>>& ManifestKeys() {
 
 Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string& text,
                                                 const std::string& source_name,
-                                                SourceReader* reader) {
+                                                SourceReader* reader, ApplyPolicy* policy) {
   DX_ASSIGN_OR_RETURN(auto docs, ConfigValue::LoadText(text, source_name));
   if (docs.empty()) return InvalidArgument(source_name + ": no documents");
   Parsed parsed;
@@ -380,6 +408,29 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
     }
   }
 
+  // Every entry's description, every problem at once. The bootstrap admin's direct path and
+  // drafts refuse only what would break an exchange; a submission refuses every problem.
+  using EntryMode = ApplyPolicy::EntryMode;
+  const EntryMode mode = policy ? policy->entry_mode() : EntryMode::kPublishDirect;
+  const bool publish_now = mode == EntryMode::kPublishDirect;
+  std::map<std::string, std::vector<Problem>> entry_notes;
+  std::string refusals;
+  for (const CatalogEntry& e : parsed.entries) {
+    const ConfigValue doc =
+        parsed.where[(e.is_file() ? "FileResource/" : "CatalogEntry/") + e.name];
+    std::vector<Problem> problems = parsed.field_problems[e.name];
+    for (Problem& p : ValidateEntry(e)) problems.push_back(std::move(p));
+    for (const Problem& p : problems) {
+      if (mode == EntryMode::kSubmit || p.blocking) {
+        refusals +=
+            (refusals.empty() ? "" : "\n") + Locate(doc, p.field).Error(p.message).message();
+      } else {
+        entry_notes[e.name].push_back(p);
+      }
+    }
+  }
+  if (!refusals.empty()) return InvalidArgument(refusals);
+
   // Cross-references: against this manifest first, then the store.
   for (const CatalogEntry& e : parsed.entries) {
     if (e.is_file()) continue;
@@ -397,14 +448,62 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       if (!agent) return doc["agent"].Error("no agent named '" + s.agent + "'");
     }
     std::optional<CatalogEntry> entry;
-    if (const CatalogEntry* e = FindByName(parsed.entries, s.entry)) {
-      entry = *e;
+    const CatalogEntry* in_manifest = FindByName(parsed.entries, s.entry);
+    if (in_manifest != nullptr && publish_now) {
+      entry = *in_manifest;
     } else {
       DX_ASSIGN_OR_RETURN(entry, store.GetCatalogEntry(s.entry));
     }
-    if (!entry) return doc["entry"].Error("no catalog entry named '" + s.entry + "'");
+    if (!entry) {
+      return doc["entry"].Error(in_manifest ? "catalog entry '" + s.entry +
+                                                  "' is not published yet (it is submitted by "
+                                                  "this manifest)"
+                                            : "no catalog entry named '" + s.entry + "'");
+    }
     Status st = CheckSubscriptionAgainstEntry(s, *entry);
     if (!st.ok()) return doc.Error(st.message());
+  }
+
+  // The workflow's say: who may apply each document, within what it was granted.
+  if (policy != nullptr) {
+    for (const Source& src : parsed.sources) {
+      Status st = policy->AdmitSource(src);
+      if (!st.ok()) return Located(parsed.where["Source/" + src.name], st);
+    }
+    for (const CatalogEntry& e : parsed.entries) {
+      Status st = policy->AdmitEntry(e);
+      if (!st.ok()) {
+        return Located(parsed.where[(e.is_file() ? "FileResource/" : "CatalogEntry/") + e.name],
+                       st);
+      }
+    }
+    for (AgentRecord& a : parsed.agents) {
+      DX_ASSIGN_OR_RETURN(auto stored, store.GetAgent(a.name));
+      Status st = policy->AdmitAgent(&a, stored);
+      if (!st.ok()) return Located(parsed.where["Agent/" + a.name], st);
+    }
+    for (Subscription& s : parsed.subscriptions) {
+      ConfigValue doc = parsed.where["Subscription/" + s.name];
+      DX_ASSIGN_OR_RETURN(auto stored, store.GetSubscription(s.name));
+      std::optional<CatalogEntry> entry;
+      if (const CatalogEntry* e = FindByName(parsed.entries, s.entry); e && publish_now) {
+        entry = *e;
+      } else {
+        DX_ASSIGN_OR_RETURN(entry, store.GetCatalogEntry(s.entry));
+      }
+      std::optional<AgentRecord> agent;
+      if (const AgentRecord* a = FindByName(parsed.agents, s.agent)) {
+        agent = *a;
+      } else {
+        DX_ASSIGN_OR_RETURN(agent, store.GetAgent(s.agent));
+      }
+      if (!entry || !agent) return Internal("subscription references vanished");
+      Status st = policy->AdmitSubscription(&s, stored, *entry, *agent);
+      if (!st.ok()) return Located(doc, st);
+    }
+  } else {
+    // The first release's semantics: the operator's own grant.
+    for (Subscription& s : parsed.subscriptions) s.direct = s.application_id == 0;
   }
 
   // Two subscriptions may not write one table at one agent, in this manifest or with what
@@ -479,6 +578,14 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
           {"Source", s.name, Action(old.has_value(), same), unchecked["Source/" + s.name]});
     }
     for (const CatalogEntry& e : parsed.entries) {
+      if (policy != nullptr) {
+        DX_ASSIGN_OR_RETURN(ApplyOutcome o, policy->WriteEntry(e, entry_notes[e.name]));
+        if (!unchecked[e.name].empty()) {
+          o.note = unchecked[e.name] + (o.note.empty() ? "" : "; " + o.note);
+        }
+        outcomes.push_back(o);
+        continue;
+      }
       DX_ASSIGN_OR_RETURN(auto old, store.GetCatalogEntry(e.name));
       bool same = old && ToJson(*old) == ToJson(e);
       if (!same) DX_RETURN_IF_ERROR(store.PutCatalogEntry(e));
@@ -509,6 +616,7 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       // so it holds exactly what the new one allows.
       if (old && (old->entry != s.entry || old->columns != s.columns ||
                   ToJson(*old)["filter"] != ToJson(s)["filter"] ||
+                  ToJson(*old)["masking"] != ToJson(s)["masking"] ||
                   old->target_table != s.target_table || old->target_path != s.target_path)) {
         DX_RETURN_IF_ERROR(store.RequestResync(s.name, old->manual_pending));
       }

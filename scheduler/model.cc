@@ -13,10 +13,42 @@ const Field* CatalogEntry::FindField(const std::string& column) const {
   return nullptr;
 }
 
+MaskingRule Subscription::MaskingFor(const std::string& column) const {
+  for (const MaskingRule& m : masking) {
+    if (m.column == column) return m;
+  }
+  MaskingRule keep;
+  keep.column = column;
+  return keep;
+}
+
 json ToJson(const Source& s) {
   json j = {{"name", s.name}, {"connection", s.connection}};
   if (!s.encoding.empty()) j["encoding"] = s.encoding;
+  if (!s.organisation.empty()) j["organisation"] = s.organisation;
   return j;
+}
+
+json ToJson(const MaskingRule& m) {
+  json j = {{"column", m.column}, {"method", m.method}};
+  if (m.method == "partial") {
+    j["keep_first"] = m.keep_first;
+    j["keep_last"] = m.keep_last;
+  }
+  return j;
+}
+
+bool FromJson(const json& j, MaskingRule* m) {
+  if (!j.is_object()) return false;
+  try {
+    m->column = j.value("column", "");
+    m->method = j.value("method", "keep");
+    m->keep_first = j.value("keep_first", 0);
+    m->keep_last = j.value("keep_last", 0);
+  } catch (const json::exception&) {
+    return false;
+  }
+  return true;
 }
 
 json ToJson(const CatalogEntry& e) {
@@ -46,7 +78,13 @@ json ToJson(const CatalogEntry& e) {
                       {"source", e.source},
                       {"source_table", e.source_table},
                       {"updatetime_column", e.updatetime_column},
-                      {"fields", fields}};
+                      {"fields", fields},
+                      {"data_format", e.data_format},
+                      {"provision", e.provision},
+                      {"stages", e.stages},
+                      {"district", e.district},
+                      {"school", e.school},
+                      {"contact", e.contact}};
   if (e.is_file()) {
     j["directory"] = e.directory;
     j["include"] = e.include;
@@ -61,17 +99,25 @@ json ToJson(const Subscription& s) {
   for (const RowCondition& c : s.filter) {
     filter.push_back({{"column", c.column}, {"op", c.op}, {"values", c.values}});
   }
-  return {{"name", s.name},
-          {"agent", s.agent},
-          {"entry", s.entry},
-          {"columns", s.columns},
-          {"filter", filter},
-          {"target_table", s.target_table},
-          {"target_path", s.target_path},
-          {"propagate_deletes", s.propagate_deletes},
-          {"schedule", s.schedule},
-          {"status", s.status},
-          {"reconcile", s.reconcile}};
+  json j = {{"name", s.name},
+            {"agent", s.agent},
+            {"entry", s.entry},
+            {"columns", s.columns},
+            {"filter", filter},
+            {"target_table", s.target_table},
+            {"target_path", s.target_path},
+            {"propagate_deletes", s.propagate_deletes},
+            {"schedule", s.schedule},
+            {"status", s.status}};
+  // Governance: always written, so that a stored definition says how it was granted.
+  j["application"] = s.application_id;
+  j["direct"] = s.direct;
+  j["organisation"] = s.organisation;
+  json masking = json::array();
+  for (const MaskingRule& m : s.masking) masking.push_back(ToJson(m));
+  j["masking"] = masking;
+  j["reconcile"] = s.reconcile;
+  return j;
 }
 
 json ToJson(const RunRecord& r) {
@@ -97,7 +143,8 @@ json ToJson(const AgentRecord& a) {
           {"address", a.address},
           {"version", a.version},
           {"target_dbms", a.target_dbms},
-          {"bandwidth_kbps", a.bandwidth_kbps}};
+          {"bandwidth_kbps", a.bandwidth_kbps},
+          {"organisation", a.organisation}};
 }
 
 json ToJson(const ReconcileCounts& c) {
@@ -111,6 +158,7 @@ bool FromJson(const json& j, Source* s) {
   s->name = j.value("name", "");
   s->connection = j.value("connection", "");
   s->encoding = j.value("encoding", "");
+  s->organisation = j.value("organisation", "");
   return true;
 }
 
@@ -135,6 +183,12 @@ bool FromJson(const json& j, CatalogEntry* e) {
   e->include = j.value("include", std::vector<std::string>{});
   e->exclude = j.value("exclude", std::vector<std::string>{});
   e->recursive = j.value("recursive", true);
+  e->data_format = j.value("data_format", "");
+  e->provision = j.value("provision", std::vector<std::string>{});
+  e->stages = j.value("stages", std::vector<std::string>{});
+  e->district = j.value("district", "");
+  e->school = j.value("school", "");
+  e->contact = j.value("contact", "");
   e->fields.clear();
   for (const json& f : j.value("fields", json::array())) {
     Field field;
@@ -172,6 +226,16 @@ bool FromJson(const json& j, Subscription* s) {
     cond.op = c.value("op", "=");
     cond.values = c.value("values", std::vector<std::string>{});
     s->filter.push_back(std::move(cond));
+  }
+  s->application_id = j.value("application", int64_t{0});
+  // A definition stored before the sharing workflow existed was the operator's own grant.
+  s->direct = j.contains("direct") ? j.value("direct", false) : s->application_id == 0;
+  s->organisation = j.value("organisation", "");
+  s->masking.clear();
+  for (const json& m : j.value("masking", json::array())) {
+    MaskingRule rule;
+    if (!FromJson(m, &rule)) return false;
+    s->masking.push_back(std::move(rule));
   }
   return true;
 }

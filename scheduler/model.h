@@ -18,6 +18,9 @@ struct Source {
   // Encoding of the text the driver delivers, when it is not UTF-8 (e.g. a SQLite file that a
   // GBK application wrote): "gbk", "gb18030", ... (iconv names). Empty: UTF-8.
   std::string encoding;
+  // The provider organisation whose data it holds: only its providers' catalog entries may
+  // read it (the technical admin's may read any). Empty: an admin-only source.
+  std::string organisation;
 };
 
 // One field of a catalog entry (附件三: 数据项名称, 字段名, 业务含义, 类型及长度, ...).
@@ -55,6 +58,15 @@ struct CatalogEntry {
   std::vector<std::string> exclude;
   bool recursive = true;
 
+  // The rest of the description of 第十七条 and 附件三 (checked on submission, see
+  // catalog/entry_validator.h).
+  std::string data_format;             // 数据格式, e.g. 结构化数据库表, PDF
+  std::vector<std::string> provision;  // 提供方式: table | file | interface | query
+  std::vector<std::string> stages;     // 约束范围 学段: all preschool primary middle high ...
+  std::string district;                // 约束范围: a district (区), empty: every district
+  std::string school;                  // 约束范围: a school, empty: every school
+  std::string contact;                 // 联系人及联系方式 of the providing department
+
   bool is_file() const { return kind == "file"; }
   const Field* FindField(const std::string& column) const;
 };
@@ -69,6 +81,18 @@ struct AgentRecord {
   std::string version;
   std::string target_dbms;
   int64_t bandwidth_kbps = 0;  // cap on file transfer to this agent; 0 = none
+  // The consumer organisation (数据使用部门) owning this front-end machine: its consumers may
+  // subscribe it. Empty: only the technical admin may.
+  std::string organisation = {};
+};
+
+// How one column of an approved subscription leaves the scheduler (脱敏), chosen by the provider
+// or the coordinator when they approve; the data plane applies it before data leaves.
+struct MaskingRule {
+  std::string column;
+  std::string method = "keep";  // keep | hash (keyed) | partial | drop
+  int keep_first = 0;           // partial: characters shown at the start (310...: 3)
+  int keep_last = 0;            // partial: characters shown at the end (...1234: 4)
 };
 
 // One condition of a subscription's row filter; values are bound as parameters.
@@ -88,7 +112,7 @@ struct Subscription {
   std::string target_path;           // file subscriptions: sub-path of the agent's shared root
   bool propagate_deletes = false;    // file subscriptions: delete what the source deleted
   std::string schedule = "manual";
-  std::string status = "active";  // active | suspended (workflow comes later)
+  std::string status = "active";  // active | suspended | terminated (sharing workflow)
   // Table subscriptions: when to reconcile (对账) with the source, in the schedule syntax
   // (e.g. "daily 03:00"); empty or "manual": only on demand (dxctl reconcile).
   std::string reconcile;
@@ -106,7 +130,29 @@ struct Subscription {
   std::string resync_id;      // names the pending resync request; the agent clears once per id
   int64_t caught_up_ms = 0;   // start (unix ms) of the latest run that succeeded
 
+  // Governance (the sharing workflow). The approved application whose scope bounds it (0:
+  // none, for an unconditional resource or a direct grant by the bootstrap admin).
+  int64_t application_id = 0;
+  bool direct = false;       // granted by the bootstrap admin without an application
+  std::string organisation;  // the consumer organisation (its agent's)
+  // Per-column masking copied from the approval (columns not named are kept). The data
+  // plane applies it before data leaves the scheduler.
+  std::vector<MaskingRule> masking;
+  // Who suspended or terminated it, why and when (status suspended | terminated).
+  std::string halted_by;
+  std::string halted_org;
+  std::string halted_role;
+  std::string halt_reason;
+  int64_t halted_at = 0;  // unix seconds
+  // A terminated subscription: when the agent confirmed it deleted the rows and files (unix
+  // ms; 0: not yet) and what it reported.
+  int64_t deletion_confirmed_at = 0;
+  std::string deletion_detail;
+
   bool stopped() const { return !stopped_error.empty(); }
+  bool halted() const { return status == "suspended" || status == "terminated"; }
+  // The masking rule of `column` ("keep" when none is given).
+  MaskingRule MaskingFor(const std::string& column) const;
 };
 
 struct RunRecord {
@@ -158,5 +204,7 @@ nlohmann::json ToJson(const ReconcileCounts& c);
 bool FromJson(const nlohmann::json& j, Source* s);
 bool FromJson(const nlohmann::json& j, CatalogEntry* e);
 bool FromJson(const nlohmann::json& j, Subscription* s);
+nlohmann::json ToJson(const MaskingRule& m);
+bool FromJson(const nlohmann::json& j, MaskingRule* m);
 
 }  // namespace dx::scheduler

@@ -8,6 +8,7 @@
 #include "common/range_digest.h"
 #include "common/watermark.h"
 #include "common/wire.h"
+#include "scheduler/catalog/delivery_gate.h"
 #include "scheduler/exchange_run.h"
 #include "scheduler/manifest.h"
 #include "scheduler/subscription_reader.h"
@@ -266,6 +267,8 @@ class ReconcileRun::Pass {
     while (repairs_in_flight_.size() >= static_cast<size_t>(options_.window)) {
       DX_RETURN_IF_ERROR(AwaitRepair());
     }
+    // A suspension or termination stops the repairs here, at a batch boundary.
+    DX_RETURN_IF_ERROR(CheckStillActive(store_, sub_.name));
     DX_RETURN_IF_ERROR(session_.Send(MessageType::kRepairBatch, frame));
     run_->bytes += static_cast<int64_t>(frame.size() + kFrameHeaderBytes);
     run_->batches += 1;
@@ -377,6 +380,8 @@ Status ReconcileRun::Reconcile(const Subscription& sub, bool dry_run, RunRecord*
                               "' is a file resource");
   }
   DX_RETURN_IF_ERROR(CheckSubscriptionAgainstEntry(sub, *entry));
+  // The sharing workflow's word: active, shared, within its approval (最小够用).
+  DX_RETURN_IF_ERROR(CheckDeliveryAllowed(store_, sub, *entry));
   DX_ASSIGN_OR_RETURN(auto source, store_.GetSource(entry->source));
   if (!source) return FailedPrecondition("source '" + entry->source + "' no longer exists");
   std::shared_ptr<AgentSession> session = hub_.Find(sub.agent);

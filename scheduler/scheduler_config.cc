@@ -25,6 +25,10 @@ Status CheckAddress(const ConfigValue& parent, const std::string& key, const std
 
 }  // namespace
 
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
 Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   DX_ASSIGN_OR_RETURN(auto docs, ConfigValue::LoadFile(path));
   if (docs.size() != 1 || !docs[0].IsMap()) {
@@ -32,7 +36,7 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   }
   const ConfigValue& root = docs[0];
   DX_RETURN_IF_ERROR(root.CheckKeys(
-      {"store", "listen", "tls", "admin", "heartbeat_s", "tick_ms", "exchange", "log"}));
+      {"store", "listen", "tls", "admin", "heartbeat_s", "tick_ms", "exchange", "log", "audit"}));
   SchedulerConfig c;
   ConfigValue store = root["store"];
   DX_RETURN_IF_ERROR(store.CheckKeys({"path"}));
@@ -53,7 +57,8 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
     return tls.Error("give both cert and key (or neither, for plain TCP)");
   }
   ConfigValue admin = root["admin"];
-  DX_RETURN_IF_ERROR(admin.CheckKeys({"token", "token_file"}));
+  DX_RETURN_IF_ERROR(
+      admin.CheckKeys({"token", "token_file", "organisation", "bootstrap_direct", "tls"}));
   DX_RETURN_IF_ERROR(admin.GetString("token", &c.admin_token));
   std::string token_file;
   DX_RETURN_IF_ERROR(admin.GetString("token_file", &token_file));
@@ -65,6 +70,31 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   if (c.admin_token.size() < 16) {
     return admin["token"].Error("an operator token of at least 16 characters is required");
   }
+  DX_RETURN_IF_ERROR(admin.GetString("organisation", &c.admin_organisation));
+  if (c.admin_organisation.empty()) return admin["organisation"].Error("may not be empty");
+  DX_RETURN_IF_ERROR(admin.GetBool("bootstrap_direct", &c.bootstrap_direct));
+  ConfigValue admin_tls = admin["tls"];
+  DX_RETURN_IF_ERROR(admin_tls.CheckKeys({"cert", "key"}));
+  DX_RETURN_IF_ERROR(admin_tls.GetString("cert", &c.admin_tls_cert));
+  DX_RETURN_IF_ERROR(admin_tls.GetString("key", &c.admin_tls_key));
+  if (c.admin_tls_cert.empty() != c.admin_tls_key.empty()) {
+    return admin_tls.Error("give both cert and key (or neither, for loopback only)");
+  }
+  {
+    std::string host;
+    int port = 0;
+    (void)ParseHostPort(c.admin_listen, &host, &port);
+    if (!IsLoopbackHost(host) && c.admin_tls_cert.empty()) {
+      return listen["admin"].Error(
+          "'" + c.admin_listen +
+          "' is reachable beyond this machine: the admin API carries tokens, so it needs HTTPS "
+          "(admin.tls.cert and admin.tls.key), or listen on 127.0.0.1");
+    }
+  }
+  ConfigValue audit = root["audit"];
+  DX_RETURN_IF_ERROR(audit.CheckKeys({"key_file"}));
+  DX_RETURN_IF_ERROR(audit.GetString("key_file", &c.audit_key_file));
+  if (c.audit_key_file.empty()) c.audit_key_file = c.store_path + ".audit-key";
 
   DX_RETURN_IF_ERROR(GetIntField(root, "heartbeat_s", &c.heartbeat_s, 1, 300));
   DX_RETURN_IF_ERROR(GetIntField(root, "tick_ms", &c.tick_ms, 10, 60000));

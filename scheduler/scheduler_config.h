@@ -30,7 +30,23 @@ struct SchedulerConfig {
   int tick_ms = 200;     // how often schedules are checked
   ExchangeOptions exchange;
   std::string log_level = "info";
+  // Governance (the sharing workflow).
+  std::string admin_organisation = "数据技术管理部门";  // the bootstrap admin's organisation
+  // The bootstrap admin (operator token) publishes catalog entries and grants subscriptions
+  // directly, without review or application (the first release's behaviour); false in
+  // production once real users exist.
+  bool bootstrap_direct = true;
+  // HTTPS for the admin API: required when it listens beyond loopback.
+  std::string admin_tls_cert;
+  std::string admin_tls_key;
+  // The audit chain's HMAC key, kept outside the store; created (0600) when missing. Default:
+  // the store's path + ".audit-key".
+  std::string audit_key_file;
 };
+
+// True for host names and addresses that only this machine reaches (127.0.0.0/8, ::1,
+// localhost).
+bool IsLoopbackHost(const std::string& host);
 
 // Loads and validates the file; errors name the file, line and key.
 Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path);

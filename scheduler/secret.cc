@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <cstdlib>
@@ -47,5 +48,13 @@ bool VerifySecret(const std::string& secret, const std::string& stored) {
 }
 
 std::string Sha256Hex(const std::string& data) { return Sha256::Hex(data); }
+
+std::string HmacSha256Hex(const std::string& key, const std::string& data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &n);
+  return Sha256::HexEncode(std::string_view(reinterpret_cast<char*>(out), n));
+}
 
 }  // namespace dx::scheduler

@@ -2,8 +2,12 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "scheduler/secret.h"
 
 namespace dx::scheduler {
@@ -115,11 +119,43 @@ CREATE TABLE IF NOT EXISTS reconcile_runs (
   changed INTEGER NOT NULL, repaired INTEGER NOT NULL);
 )SQL";
 
+// The governance records (issue 7): identities, catalog versions, applications, demands,
+// error reports and notices. Each keeps its record as JSON with the columns it is looked up by.
+constexpr const char* kGovernanceSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS organisations (name TEXT PRIMARY KEY, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+  name TEXT PRIMARY KEY, organisation TEXT NOT NULL, role TEXT NOT NULL, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_tokens (
+  id TEXT PRIMARY KEY, user TEXT NOT NULL, secret_hash TEXT NOT NULL, spec TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS api_tokens_by_user ON api_tokens(user);
+CREATE TABLE IF NOT EXISTS catalog_versions (
+  name TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
+  organisation TEXT NOT NULL, spec TEXT NOT NULL, PRIMARY KEY (name, version));
+CREATE TABLE IF NOT EXISTS applications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL, organisation TEXT NOT NULL,
+  state TEXT NOT NULL, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS demands (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, organisation TEXT NOT NULL, state TEXT NOT NULL,
+  spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS feedback (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL, state TEXT NOT NULL,
+  spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notices (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, organisation TEXT NOT NULL, spec TEXT NOT NULL);
+)SQL";
+
 int64_t NowSeconds() { return static_cast<int64_t>(time(nullptr)); }
 
 std::string AuditText(int64_t at, const AuditEvent& e, const std::string& prev) {
   return std::to_string(at) + "\x1f" + e.actor + "\x1f" + e.action + "\x1f" + e.target + "\x1f" +
          e.result + "\x1f" + e.from + "\x1f" + prev;
+}
+
+// Records written since the chain is keyed also cover the actor's role and organisation.
+// Schemes: "" (first release: AuditText, SHA-256), "sha256" (AuditTextV2, SHA-256: a store
+// opened without a key, tests and tools), "hmac" (AuditTextV2, HMAC-SHA256 under the key).
+std::string AuditTextV2(const AuditEvent& e, const std::string& prev) {
+  return AuditText(e.at_ms, e, prev) + "\x1f" + e.role + "\x1f" + e.organisation;
 }
 
 }  // namespace
@@ -165,6 +201,23 @@ Status SqliteStore::Migrate() {
   DX_RETURN_IF_ERROR(
       AddColumnIfMissing("subscriptions", "caught_up_ms", "INTEGER NOT NULL DEFAULT 0"));
   DX_RETURN_IF_ERROR(AddColumnIfMissing("runs", "note", "TEXT NOT NULL DEFAULT ''"));
+  DX_RETURN_IF_ERROR(MigrateGovernance());
+  return Status::Ok();
+}
+
+Status SqliteStore::MigrateGovernance() {
+  DX_RETURN_IF_ERROR(Exec(kGovernanceSchema));
+  DX_RETURN_IF_ERROR(AddColumnIfMissing("agents", "organisation", "TEXT NOT NULL DEFAULT ''"));
+  for (const char* column :
+       {"halted_by", "halted_org", "halted_role", "halt_reason", "deletion_detail"}) {
+    DX_RETURN_IF_ERROR(AddColumnIfMissing("subscriptions", column, "TEXT NOT NULL DEFAULT ''"));
+  }
+  for (const char* column : {"halted_at", "deletion_confirmed_at"}) {
+    DX_RETURN_IF_ERROR(AddColumnIfMissing("subscriptions", column, "INTEGER NOT NULL DEFAULT 0"));
+  }
+  for (const char* column : {"role", "organisation", "scheme"}) {
+    DX_RETURN_IF_ERROR(AddColumnIfMissing("audit", column, "TEXT NOT NULL DEFAULT ''"));
+  }
   return Status::Ok();
 }
 
@@ -189,9 +242,13 @@ Status SqliteStore::InTransaction(const std::function<Status()>& body) {
   --tx_depth_;
   if (st.ok()) {
     st = Exec("COMMIT");
-    if (st.ok()) return st;
+    if (st.ok()) {
+      WriteAuditHead();  // the audit records of the transaction are durable now
+      return st;
+    }
   }
   (void)Exec("ROLLBACK");
+  pending_head_.reset();
   return st;
 }
 
@@ -272,20 +329,21 @@ Result<std::vector<CatalogEntry>> SqliteStore::ListCatalogEntries() {
 namespace {
 constexpr const char* kAgentColumns =
     "name, secret_hash, description, online, last_seen, address, version, target_dbms, "
-    "bandwidth_kbps";
+    "bandwidth_kbps, organisation";
 }
 
 Status SqliteStore::PutAgent(const AgentRecord& a) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_,
-               "INSERT INTO agents(name, secret_hash, description, bandwidth_kbps) "
-               "VALUES(?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+               "INSERT INTO agents(name, secret_hash, description, bandwidth_kbps, organisation) "
+               "VALUES(?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
                "secret_hash=excluded.secret_hash, description=excluded.description, "
-               "bandwidth_kbps=excluded.bandwidth_kbps")
+               "bandwidth_kbps=excluded.bandwidth_kbps, organisation=excluded.organisation")
       .Bind(a.name)
       .Bind(a.secret_hash)
       .Bind(a.description)
       .Bind(a.bandwidth_kbps)
+      .Bind(a.organisation)
       .Run();
 }
 
@@ -296,7 +354,7 @@ Result<std::optional<AgentRecord>> SqliteStore::GetAgent(const std::string& name
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<AgentRecord>();
   AgentRecord a{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, q.Int(4),
-                q.Text(5), q.Text(6), q.Text(7), q.Int(8)};
+                q.Text(5), q.Text(6), q.Text(7), q.Int(8),      q.Text(9)};
   return std::optional<AgentRecord>(a);
 }
 
@@ -308,7 +366,7 @@ Result<std::vector<AgentRecord>> SqliteStore::ListAgents() {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
     out.push_back(AgentRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, q.Int(4), q.Text(5),
-                              q.Text(6), q.Text(7), q.Int(8)});
+                              q.Text(6), q.Text(7), q.Int(8), q.Text(9)});
   }
   return out;
 }
@@ -353,7 +411,8 @@ Status SqliteStore::PutSubscriptionDefinition(const Subscription& s) {
 namespace {
 constexpr const char* kSubscriptionColumns =
     "spec, next_due, failures, resync_pending, manual_pending, acked_seq, watermark, last_ok_at, "
-    "stopped_error, stopped_at, resync_id, caught_up_ms";
+    "stopped_error, stopped_at, resync_id, caught_up_ms, halted_by, halted_org, halted_role, "
+    "halt_reason, halted_at, deletion_confirmed_at, deletion_detail";
 
 Subscription ReadSubscription(const std::string& spec, int64_t next_due, int64_t failures,
                               int64_t resync, int64_t manual, int64_t acked,
@@ -385,6 +444,7 @@ Result<std::optional<Subscription>> SqliteStore::GetSubscription(const std::stri
   s.stopped_at = q.Int(9);
   s.resync_id = q.Text(10);
   s.caught_up_ms = q.Int(11);
+  ReadGovernanceState(q, 12, &s);
   return std::optional<Subscription>(std::move(s));
 }
 
@@ -402,6 +462,7 @@ Result<std::vector<Subscription>> SqliteStore::ListSubscriptions() {
     s.stopped_at = q.Int(9);
     s.resync_id = q.Text(10);
     s.caught_up_ms = q.Int(11);
+    ReadGovernanceState(q, 12, &s);
     out.push_back(std::move(s));
   }
   return out;
@@ -513,6 +574,11 @@ namespace {
 constexpr const char* kRunColumns =
     "id, subscription, trigger, status, started_at, finished_at, rows, bytes, batches, error, "
     "note";
+}  // namespace
+
+RunRecord SqliteStore::RunFrom(Query& q) {
+  return RunRecord{q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4),  q.Int(5),
+                   q.Int(6), q.Int(7),  q.Int(8),  q.Text(9), q.Text(10)};
 }
 
 Result<std::vector<RunRecord>> SqliteStore::ListRuns(const std::string& subscription, int limit) {
@@ -527,8 +593,7 @@ Result<std::vector<RunRecord>> SqliteStore::ListRuns(const std::string& subscrip
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    out.push_back(RunRecord{q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4), q.Int(5), q.Int(6),
-                            q.Int(7), q.Int(8), q.Text(9), q.Text(10)});
+    out.push_back(RunFrom(q));
   }
   return out;
 }
@@ -537,6 +602,15 @@ Result<std::optional<RunRecord>> SqliteStore::LastRun(const std::string& subscri
   DX_ASSIGN_OR_RETURN(auto runs, ListRuns(subscription, 1));
   if (runs.empty()) return std::optional<RunRecord>();
   return std::optional<RunRecord>(runs[0]);
+}
+
+Result<std::optional<RunRecord>> SqliteStore::GetRun(int64_t id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?").c_str());
+  q.Bind(id);
+  DX_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(RunFrom(q));
 }
 
 Result<int> SqliteStore::MarkInterruptedRuns(int64_t now_ms) {
@@ -707,37 +781,495 @@ Status SqliteStore::Audit(const AuditEvent& e) {
   Query last(db_, "SELECT hash FROM audit ORDER BY id DESC LIMIT 1");
   DX_ASSIGN_OR_RETURN(bool has_last, last.Step());
   std::string prev = has_last ? last.Text(0) : "";
-  std::string hash = Sha256Hex(AuditText(e.at_ms, e, prev));
-  return Query(db_,
-               "INSERT INTO audit(at_ms, actor, action, target, result, origin, prev_hash, "
-               "hash) VALUES(?,?,?,?,?,?,?,?)")
-      .Bind(e.at_ms)
-      .Bind(e.actor)
-      .Bind(e.action)
-      .Bind(e.target)
-      .Bind(e.result)
-      .Bind(e.from)
-      .Bind(prev)
-      .Bind(hash)
-      .Run();
+  const bool keyed = !audit_key_.empty();
+  const std::string text = AuditTextV2(e, prev);
+  std::string hash = keyed ? HmacSha256Hex(audit_key_, text) : Sha256Hex(text);
+  DX_RETURN_IF_ERROR(Query(db_,
+                           "INSERT INTO audit(at_ms, actor, action, target, result, origin, "
+                           "prev_hash, hash, role, organisation, scheme) "
+                           "VALUES(?,?,?,?,?,?,?,?,?,?,?)")
+                         .Bind(e.at_ms)
+                         .Bind(e.actor)
+                         .Bind(e.action)
+                         .Bind(e.target)
+                         .Bind(e.result)
+                         .Bind(e.from)
+                         .Bind(prev)
+                         .Bind(hash)
+                         .Bind(e.role)
+                         .Bind(e.organisation)
+                         .Bind(std::string(keyed ? "hmac" : "sha256"))
+                         .Run());
+  if (!audit_head_path_.empty()) {
+    pending_head_ = std::make_pair(static_cast<int64_t>(sqlite3_last_insert_rowid(db_)), hash);
+    if (tx_depth_ == 0) WriteAuditHead();
+  }
+  return Status::Ok();
+}
+
+void SqliteStore::SetAuditKey(const std::string& key, const std::string& head_path) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  audit_key_ = key;
+  audit_head_path_ = head_path;
+  if (head_path.empty() || std::ifstream(head_path).good()) return;
+  // The first keyed start: the head starts at the newest record there is.
+  Query last(db_, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+  auto row = last.Step();
+  if (row.ok() && row.value()) {
+    pending_head_ = std::make_pair(last.Int(0), last.Text(1));
+    WriteAuditHead();
+  }
+}
+
+void SqliteStore::WriteAuditHead() {
+  if (!pending_head_ || audit_head_path_.empty()) return;
+  const std::string tmp = audit_head_path_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << pending_head_->first << " " << pending_head_->second << "\n";
+    if (!out.flush()) {
+      LOG_ERROR("cannot write the audit head " << tmp);
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), audit_head_path_.c_str()) != 0) {
+    LOG_ERROR("cannot replace the audit head " << audit_head_path_);
+    return;
+  }
+  pending_head_.reset();
 }
 
 Status SqliteStore::VerifyAudit() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   Query q(db_,
-          "SELECT id, at_ms, actor, action, target, result, origin, prev_hash, hash "
-          "FROM audit ORDER BY id");
+          "SELECT id, at_ms, actor, action, target, result, origin, prev_hash, hash, role, "
+          "organisation, scheme FROM audit ORDER BY id");
   std::string prev;
+  bool keyed_seen = false;
+  int64_t last_id = 0;
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    AuditEvent e{q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6)};
-    if (q.Text(7) != prev || Sha256Hex(AuditText(e.at_ms, e, prev)) != q.Text(8)) {
-      return DataLoss("audit record " + std::to_string(q.Int(0)) + " does not match the chain");
+    const int64_t id = q.Int(0);
+    AuditEvent e{q.Int(1),  q.Text(2), q.Text(3), q.Text(4),
+                 q.Text(5), q.Text(6), q.Text(9), q.Text(10)};
+    const std::string scheme = q.Text(11);
+    const std::string where = "audit record " + std::to_string(id);
+    std::string want;
+    if (scheme.empty()) {
+      want = Sha256Hex(AuditText(e.at_ms, e, prev));
+    } else if (scheme == "sha256") {
+      want = Sha256Hex(AuditTextV2(e, prev));
+    } else if (scheme == "hmac") {
+      if (audit_key_.empty()) {
+        return FailedPrecondition(where + " is keyed, and this store was opened without the key");
+      }
+      want = HmacSha256Hex(audit_key_, AuditTextV2(e, prev));
+      keyed_seen = true;
+    } else {
+      return DataLoss(where + " has an unknown scheme '" + scheme + "'");
+    }
+    if (keyed_seen && scheme != "hmac") {
+      return DataLoss(where + " is not keyed but follows keyed records: it was inserted by hand");
+    }
+    if (last_id != 0 && id != last_id + 1) {
+      return DataLoss("audit records " + std::to_string(last_id + 1) + " to " +
+                      std::to_string(id - 1) + " were deleted");
+    }
+    if (q.Text(7) != prev || want != q.Text(8)) {
+      return DataLoss(where + " does not match the chain: it or the one before it was edited");
     }
     prev = q.Text(8);
+    last_id = id;
+  }
+  // The newest record written, as noted outside the store: records deleted from the end of
+  // the log leave the chain intact, but not the head.
+  if (!audit_head_path_.empty()) {
+    std::ifstream in(audit_head_path_);
+    int64_t head_id = 0;
+    std::string head_hash;
+    if (in >> head_id >> head_hash) {
+      if (head_id > last_id) {
+        return DataLoss("audit records after " + std::to_string(last_id) + " (up to " +
+                        std::to_string(head_id) + ", the newest written) were deleted");
+      }
+      Query head(db_, "SELECT hash FROM audit WHERE id=?");
+      head.Bind(head_id);
+      DX_ASSIGN_OR_RETURN(bool found, head.Step());
+      if (!found || head.Text(0) != head_hash) {
+        return DataLoss("audit record " + std::to_string(head_id) +
+                        " is not the one written (the head kept outside the store differs)");
+      }
+    }
   }
   return Status::Ok();
+}
+
+// ---- Governance (issue 7) ----
+
+void SqliteStore::ReadGovernanceState(Query& q, int first, Subscription* s) {
+  s->halted_by = q.Text(first);
+  s->halted_org = q.Text(first + 1);
+  s->halted_role = q.Text(first + 2);
+  s->halt_reason = q.Text(first + 3);
+  s->halted_at = q.Int(first + 4);
+  s->deletion_confirmed_at = q.Int(first + 5);
+  s->deletion_detail = q.Text(first + 6);
+}
+
+template <typename T>
+Result<std::vector<T>> SqliteStore::ReadSpecs(Query& q, const char* what) {
+  std::vector<T> out;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    T item;
+    json j = json::parse(q.Text(0), nullptr, false);
+    if (!FromJson(j, &item)) return DataLoss(std::string("store: a bad ") + what + " record");
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+template <typename T>
+Result<std::optional<T>> SqliteStore::ReadSpec(Query& q, const char* what) {
+  DX_ASSIGN_OR_RETURN(auto all, ReadSpecs<T>(q, what));
+  if (all.empty()) return std::optional<T>();
+  return std::optional<T>(std::move(all.front()));
+}
+
+Result<std::vector<AuditRecord>> SqliteStore::ListAudit(const AuditFilter& f) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::string sql =
+      "SELECT id, at_ms, actor, action, target, result, origin, role, organisation FROM audit "
+      "WHERE 1=1";
+  if (!f.actor.empty()) sql += " AND actor=?";
+  if (!f.action.empty()) sql += " AND substr(action, 1, length(?))=?";
+  if (!f.target.empty()) sql += " AND instr(target, ?) > 0";
+  if (!f.organisation.empty()) sql += " AND organisation=?";
+  if (f.since_ms > 0) sql += " AND at_ms >= ?";
+  if (f.until_ms > 0) sql += " AND at_ms < ?";
+  sql += " ORDER BY id DESC LIMIT ?";
+  Query q(db_, sql.c_str());
+  if (!f.actor.empty()) q.Bind(f.actor);
+  if (!f.action.empty()) q.Bind(f.action).Bind(f.action);
+  if (!f.target.empty()) q.Bind(f.target);
+  if (!f.organisation.empty()) q.Bind(f.organisation);
+  if (f.since_ms > 0) q.Bind(f.since_ms);
+  if (f.until_ms > 0) q.Bind(f.until_ms);
+  q.Bind(static_cast<int64_t>(f.limit));
+  std::vector<AuditRecord> out;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({q.Int(0), AuditEvent{q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5),
+                                        q.Text(6), q.Text(7), q.Text(8)}});
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+Status SqliteStore::PutOrganisation(const Organisation& o) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_,
+               "INSERT INTO organisations(name, spec) VALUES(?,?) "
+               "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec")
+      .Bind(o.name)
+      .Bind(ToJson(o).dump())
+      .Run();
+}
+
+Result<std::optional<Organisation>> SqliteStore::GetOrganisation(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM organisations WHERE name=?");
+  q.Bind(name);
+  return ReadSpec<Organisation>(q, "organisation");
+}
+
+Result<std::vector<Organisation>> SqliteStore::ListOrganisations() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM organisations ORDER BY name");
+  return ReadSpecs<Organisation>(q, "organisation");
+}
+
+Status SqliteStore::PutUser(const User& u) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_,
+               "INSERT INTO users(name, organisation, role, spec) VALUES(?,?,?,?) "
+               "ON CONFLICT(name) DO UPDATE SET organisation=excluded.organisation, "
+               "role=excluded.role, spec=excluded.spec")
+      .Bind(u.name)
+      .Bind(u.organisation)
+      .Bind(std::string(RoleName(u.role)))
+      .Bind(ToJson(u).dump())
+      .Run();
+}
+
+Result<std::optional<User>> SqliteStore::GetUser(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM users WHERE name=?");
+  q.Bind(name);
+  return ReadSpec<User>(q, "user");
+}
+
+Result<std::vector<User>> SqliteStore::ListUsers() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM users ORDER BY organisation, name");
+  return ReadSpecs<User>(q, "user");
+}
+
+Status SqliteStore::PutApiToken(const ApiTokenRecord& t) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_,
+               "INSERT INTO api_tokens(id, user, secret_hash, spec) VALUES(?,?,?,?) "
+               "ON CONFLICT(id) DO UPDATE SET spec=excluded.spec")
+      .Bind(t.id)
+      .Bind(t.user)
+      .Bind(t.secret_hash)
+      .Bind(ToJson(t).dump())
+      .Run();
+}
+
+namespace {
+Result<std::vector<ApiTokenRecord>> ReadTokens(Result<std::vector<ApiTokenRecord>> specs,
+                                               std::vector<std::string> hashes) {
+  if (!specs.ok()) return specs;
+  for (size_t i = 0; i < specs->size() && i < hashes.size(); ++i) {
+    (*specs)[i].secret_hash = hashes[i];
+  }
+  return specs;
+}
+}  // namespace
+
+Result<std::optional<ApiTokenRecord>> SqliteStore::GetApiToken(const std::string& id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query hash(db_, "SELECT secret_hash FROM api_tokens WHERE id=?");
+  hash.Bind(id);
+  DX_ASSIGN_OR_RETURN(bool found, hash.Step());
+  if (!found) return std::optional<ApiTokenRecord>();
+  Query q(db_, "SELECT spec FROM api_tokens WHERE id=?");
+  q.Bind(id);
+  DX_ASSIGN_OR_RETURN(auto tokens,
+                      ReadTokens(ReadSpecs<ApiTokenRecord>(q, "token"), {hash.Text(0)}));
+  if (tokens.empty()) return std::optional<ApiTokenRecord>();
+  return std::optional<ApiTokenRecord>(tokens.front());
+}
+
+Result<std::vector<ApiTokenRecord>> SqliteStore::ListApiTokens(const std::string& user) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  const std::string where = user.empty() ? "" : " WHERE user=?";
+  Query q(db_, ("SELECT spec FROM api_tokens" + where + " ORDER BY rowid DESC").c_str());
+  if (!user.empty()) q.Bind(user);
+  return ReadSpecs<ApiTokenRecord>(q, "token");  // without the hashes: listings need none
+}
+
+Status SqliteStore::PutCatalogVersion(const CatalogVersion& v) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_,
+               "INSERT INTO catalog_versions(name, version, status, organisation, spec) "
+               "VALUES(?,?,?,?,?) ON CONFLICT(name, version) DO UPDATE SET "
+               "status=excluded.status, organisation=excluded.organisation, spec=excluded.spec")
+      .Bind(v.name)
+      .Bind(static_cast<int64_t>(v.version))
+      .Bind(v.status)
+      .Bind(v.organisation)
+      .Bind(ToJson(v).dump())
+      .Run();
+}
+
+Result<std::optional<CatalogVersion>> SqliteStore::GetCatalogVersion(const std::string& name,
+                                                                     int version) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, version > 0 ? "SELECT spec FROM catalog_versions WHERE name=? AND version=?"
+                           : "SELECT spec FROM catalog_versions WHERE name=? "
+                             "ORDER BY version DESC LIMIT 1");
+  q.Bind(name);
+  if (version > 0) q.Bind(static_cast<int64_t>(version));
+  return ReadSpec<CatalogVersion>(q, "catalog version");
+}
+
+Result<std::vector<CatalogVersion>> SqliteStore::ListCatalogVersions(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, name.empty() ? "SELECT spec FROM catalog_versions ORDER BY name, version"
+                            : "SELECT spec FROM catalog_versions WHERE name=? ORDER BY version");
+  if (!name.empty()) q.Bind(name);
+  return ReadSpecs<CatalogVersion>(q, "catalog version");
+}
+
+Result<int64_t> SqliteStore::AddApplication(const Application& a) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  DX_RETURN_IF_ERROR(Query(db_,
+                           "INSERT INTO applications(entry, organisation, state, spec) "
+                           "VALUES(?,?,?,'{}')")
+                         .Bind(a.entry)
+                         .Bind(a.organisation)
+                         .Bind(a.state)
+                         .Run());
+  Application stored = a;
+  stored.id = sqlite3_last_insert_rowid(db_);
+  DX_RETURN_IF_ERROR(PutApplication(stored));
+  return stored.id;
+}
+
+Status SqliteStore::PutApplication(const Application& a) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "UPDATE applications SET state=?, spec=? WHERE id=?")
+      .Bind(a.state)
+      .Bind(ToJson(a).dump())
+      .Bind(a.id)
+      .Run();
+}
+
+Result<std::optional<Application>> SqliteStore::GetApplication(int64_t id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM applications WHERE id=?");
+  q.Bind(id);
+  return ReadSpec<Application>(q, "application");
+}
+
+Result<std::vector<Application>> SqliteStore::ListApplications() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM applications ORDER BY id");
+  return ReadSpecs<Application>(q, "application");
+}
+
+Result<int64_t> SqliteStore::AddDemand(const Demand& d) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  DX_RETURN_IF_ERROR(Query(db_, "INSERT INTO demands(organisation, state, spec) VALUES(?,?,'{}')")
+                         .Bind(d.organisation)
+                         .Bind(d.state)
+                         .Run());
+  Demand stored = d;
+  stored.id = sqlite3_last_insert_rowid(db_);
+  DX_RETURN_IF_ERROR(PutDemand(stored));
+  return stored.id;
+}
+
+Status SqliteStore::PutDemand(const Demand& d) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "UPDATE demands SET state=?, spec=? WHERE id=?")
+      .Bind(d.state)
+      .Bind(ToJson(d).dump())
+      .Bind(d.id)
+      .Run();
+}
+
+Result<std::optional<Demand>> SqliteStore::GetDemand(int64_t id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM demands WHERE id=?");
+  q.Bind(id);
+  return ReadSpec<Demand>(q, "demand");
+}
+
+Result<std::vector<Demand>> SqliteStore::ListDemands() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM demands ORDER BY id");
+  return ReadSpecs<Demand>(q, "demand");
+}
+
+Result<int64_t> SqliteStore::AddFeedback(const Feedback& f) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  DX_RETURN_IF_ERROR(Query(db_, "INSERT INTO feedback(entry, state, spec) VALUES(?,?,'{}')")
+                         .Bind(f.entry)
+                         .Bind(f.state)
+                         .Run());
+  Feedback stored = f;
+  stored.id = sqlite3_last_insert_rowid(db_);
+  DX_RETURN_IF_ERROR(PutFeedback(stored));
+  return stored.id;
+}
+
+Status SqliteStore::PutFeedback(const Feedback& f) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "UPDATE feedback SET state=?, spec=? WHERE id=?")
+      .Bind(f.state)
+      .Bind(ToJson(f).dump())
+      .Bind(f.id)
+      .Run();
+}
+
+Result<std::optional<Feedback>> SqliteStore::GetFeedback(int64_t id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM feedback WHERE id=?");
+  q.Bind(id);
+  return ReadSpec<Feedback>(q, "feedback");
+}
+
+Result<std::vector<Feedback>> SqliteStore::ListFeedback() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM feedback ORDER BY id");
+  return ReadSpecs<Feedback>(q, "feedback");
+}
+
+Result<int64_t> SqliteStore::AddNotice(const Notice& n) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  DX_RETURN_IF_ERROR(Query(db_, "INSERT INTO notices(organisation, spec) VALUES(?,'{}')")
+                         .Bind(n.organisation)
+                         .Run());
+  Notice stored = n;
+  stored.id = sqlite3_last_insert_rowid(db_);
+  DX_RETURN_IF_ERROR(Query(db_, "UPDATE notices SET spec=? WHERE id=?")
+                         .Bind(ToJson(stored).dump())
+                         .Bind(stored.id)
+                         .Run());
+  return stored.id;
+}
+
+Result<std::vector<Notice>> SqliteStore::ListNotices() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT spec FROM notices ORDER BY id");
+  return ReadSpecs<Notice>(q, "notice");
+}
+
+Status SqliteStore::SetSubscriptionStatus(const std::string& name, const std::string& status,
+                                          const Principal& by, const std::string& reason,
+                                          int64_t at) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  const bool resumed = status == "active";
+  DX_RETURN_IF_ERROR(Query(db_,
+                           "UPDATE subscriptions SET status=?, spec=json_set(spec, '$.status', ?), "
+                           "halted_by=?, halted_org=?, halted_role=?, halt_reason=?, halted_at=? "
+                           "WHERE name=?")
+                         .Bind(status)
+                         .Bind(status)
+                         .Bind(resumed ? std::string() : by.user)
+                         .Bind(resumed ? std::string() : by.organisation)
+                         .Bind(resumed ? std::string() : std::string(RoleName(by.role)))
+                         .Bind(resumed ? std::string() : reason)
+                         .Bind(resumed ? int64_t{0} : at)
+                         .Bind(name)
+                         .Run());
+  if (sqlite3_changes(db_) == 0) return NotFound("no subscription named '" + name + "'");
+  return Status::Ok();
+}
+
+Status SqliteStore::RecordDeletionConfirmation(const std::string& name, int64_t at_ms,
+                                               const std::string& detail) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  DX_RETURN_IF_ERROR(Query(db_,
+                           "UPDATE subscriptions SET deletion_confirmed_at=?, deletion_detail=? "
+                           "WHERE name=?")
+                         .Bind(at_ms)
+                         .Bind(detail)
+                         .Bind(name)
+                         .Run());
+  if (sqlite3_changes(db_) == 0) return NotFound("no subscription named '" + name + "'");
+  return Status::Ok();
+}
+
+Result<std::vector<DeliveryTotals>> SqliteStore::ListDeliveryTotals() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_,
+          "SELECT subscription, count(*), sum(rows), sum(bytes), max(finished_at) FROM runs "
+          "WHERE status IN ('succeeded', 'partial') AND rows > 0 GROUP BY subscription "
+          "ORDER BY subscription");
+  std::vector<DeliveryTotals> out;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({q.Text(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4)});
+  }
+  return out;
 }
 
 }  // namespace dx::scheduler

@@ -4,7 +4,9 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "scheduler/store.h"
 
@@ -55,6 +57,7 @@ class SqliteStore : public Store {
   Status FinishRun(const RunRecord& run) override;
   Result<std::vector<RunRecord>> ListRuns(const std::string& subscription, int limit) override;
   Result<std::optional<RunRecord>> LastRun(const std::string& subscription) override;
+  Result<std::optional<RunRecord>> GetRun(int64_t id) override;
   Result<int> MarkInterruptedRuns(int64_t now_ms) override;
 
   Result<std::vector<DeliveredFile>> ListDeliveredFiles(const std::string& subscription) override;
@@ -74,19 +77,70 @@ class SqliteStore : public Store {
 
   Status Audit(const AuditEvent& event) override;
   Status VerifyAudit() override;
+  Result<std::vector<AuditRecord>> ListAudit(const AuditFilter& filter) override;
+  // Keys the audit chain (HMAC-SHA256 under `key`, kept outside the store) from now on, and
+  // notes the newest record in `head_path` after each append, so that records deleted from the
+  // end of the log are detected too. Without a key the chain is plain SHA-256 (tests, tools).
+  void SetAuditKey(const std::string& key, const std::string& head_path);
+
+  Status PutOrganisation(const Organisation& org) override;
+  Result<std::optional<Organisation>> GetOrganisation(const std::string& name) override;
+  Result<std::vector<Organisation>> ListOrganisations() override;
+  Status PutUser(const User& user) override;
+  Result<std::optional<User>> GetUser(const std::string& name) override;
+  Result<std::vector<User>> ListUsers() override;
+  Status PutApiToken(const ApiTokenRecord& token) override;
+  Result<std::optional<ApiTokenRecord>> GetApiToken(const std::string& id) override;
+  Result<std::vector<ApiTokenRecord>> ListApiTokens(const std::string& user) override;
+  Status PutCatalogVersion(const CatalogVersion& version) override;
+  Result<std::optional<CatalogVersion>> GetCatalogVersion(const std::string& name,
+                                                          int version) override;
+  Result<std::vector<CatalogVersion>> ListCatalogVersions(const std::string& name) override;
+  Result<int64_t> AddApplication(const Application& application) override;
+  Status PutApplication(const Application& application) override;
+  Result<std::optional<Application>> GetApplication(int64_t id) override;
+  Result<std::vector<Application>> ListApplications() override;
+  Result<int64_t> AddDemand(const Demand& demand) override;
+  Status PutDemand(const Demand& demand) override;
+  Result<std::optional<Demand>> GetDemand(int64_t id) override;
+  Result<std::vector<Demand>> ListDemands() override;
+  Result<int64_t> AddFeedback(const Feedback& feedback) override;
+  Status PutFeedback(const Feedback& feedback) override;
+  Result<std::optional<Feedback>> GetFeedback(int64_t id) override;
+  Result<std::vector<Feedback>> ListFeedback() override;
+  Result<int64_t> AddNotice(const Notice& notice) override;
+  Result<std::vector<Notice>> ListNotices() override;
+  Status SetSubscriptionStatus(const std::string& name, const std::string& status,
+                               const Principal& by, const std::string& reason, int64_t at) override;
+  Status RecordDeletionConfirmation(const std::string& name, int64_t at_ms,
+                                    const std::string& detail) override;
+  Result<std::vector<DeliveryTotals>> ListDeliveryTotals() override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   class Query;
+  // A run from a row of `SELECT kRunColumns` (sqlite_store.cc).
+  static RunRecord RunFrom(Query& q);
   Status Exec(const std::string& sql);
   Status Migrate();
   // Adds `column` (with its SQL declaration) to `table` unless the table already has it.
   Status AddColumnIfMissing(const std::string& table, const std::string& column,
                             const std::string& declaration);
+  Status MigrateGovernance();
+  static void ReadGovernanceState(Query& q, int first, Subscription* s);
+  template <typename T>
+  Result<std::vector<T>> ReadSpecs(Query& q, const char* what);
+  template <typename T>
+  Result<std::optional<T>> ReadSpec(Query& q, const char* what);
+  // Notes the newest audit record outside the store (called once it is committed).
+  void WriteAuditHead();
 
   sqlite3* db_;
   std::recursive_mutex mu_;
   int tx_depth_ = 0;
+  std::string audit_key_;
+  std::string audit_head_path_;
+  std::optional<std::pair<int64_t, std::string>> pending_head_;  // (id, hash) to note
 };
 
 }  // namespace dx::scheduler

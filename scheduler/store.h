@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "common/status.h"
+#include "scheduler/access/identity.h"
+#include "scheduler/catalog/records.h"
 #include "scheduler/model.h"
 
 namespace dx::scheduler {
@@ -19,8 +21,36 @@ struct AuditEvent {
   std::string actor;   // operator token name, agent name, "scheduler"
   std::string action;  // e.g. apply, run, resync, agent.auth
   std::string target;
-  std::string result;  // ok | refused | failed: why
-  std::string from;    // peer address
+  std::string result;             // ok | refused | failed: why
+  std::string from;               // peer address
+  std::string role = {};          // the actor's role (provider, consumer, coordinator, admin)
+  std::string organisation = {};  // the actor's organisation
+};
+
+// An audit event with its place in the log.
+struct AuditRecord {
+  int64_t id = 0;
+  AuditEvent event;
+};
+
+// Which audit records to list; empty fields match everything.
+struct AuditFilter {
+  std::string actor = {};   // exactly this actor
+  std::string action = {};  // actions starting with this (e.g. "application." for all of them)
+  std::string target = {};  // targets containing this
+  std::string organisation = {};
+  int64_t since_ms = 0;  // at or after (unix ms); 0: from the start
+  int64_t until_ms = 0;  // before (unix ms); 0: to the end
+  int limit = 100;       // the newest `limit` matching records, oldest first
+};
+
+// What one subscription delivered over all its runs (usage, 附件一 第三条(七)).
+struct DeliveryTotals {
+  std::string subscription;
+  int64_t runs = 0;  // successful runs that delivered something
+  int64_t rows = 0;  // rows delivered; for a file subscription, files delivered
+  int64_t bytes = 0;
+  int64_t last_delivery_ms = 0;  // end of the latest run that delivered something
 };
 
 // A file the scheduler delivered to an agent (its view; the agent keeps its own record).
@@ -96,6 +126,7 @@ class Store {
   virtual Status FinishRun(const RunRecord& run) = 0;
   virtual Result<std::vector<RunRecord>> ListRuns(const std::string& subscription, int limit) = 0;
   virtual Result<std::optional<RunRecord>> LastRun(const std::string& subscription) = 0;
+  virtual Result<std::optional<RunRecord>> GetRun(int64_t id) = 0;
   // Marks runs left "running" by a previous process as interrupted; returns how many.
   virtual Result<int> MarkInterruptedRuns(int64_t now_ms) = 0;
 
@@ -125,6 +156,56 @@ class Store {
   virtual Status Audit(const AuditEvent& event) = 0;
   // Recomputes the chain; kDataLoss names the first record that does not match.
   virtual Status VerifyAudit() = 0;
+  virtual Result<std::vector<AuditRecord>> ListAudit(const AuditFilter& filter) = 0;
+
+  // Governance: organisations, users and their API tokens.
+  virtual Status PutOrganisation(const Organisation& org) = 0;
+  virtual Result<std::optional<Organisation>> GetOrganisation(const std::string& name) = 0;
+  virtual Result<std::vector<Organisation>> ListOrganisations() = 0;
+  virtual Status PutUser(const User& user) = 0;
+  virtual Result<std::optional<User>> GetUser(const std::string& name) = 0;
+  virtual Result<std::vector<User>> ListUsers() = 0;
+  virtual Status PutApiToken(const ApiTokenRecord& token) = 0;  // creates or updates by id
+  virtual Result<std::optional<ApiTokenRecord>> GetApiToken(const std::string& id) = 0;
+  // The tokens of `user` (every user's when empty), newest first.
+  virtual Result<std::vector<ApiTokenRecord>> ListApiTokens(const std::string& user) = 0;
+
+  // Catalog entry versions (the published one is also the entry of Get/ListCatalogEntries).
+  virtual Status PutCatalogVersion(const CatalogVersion& version) = 0;  // by (name, version)
+  // `version` 0: the newest version.
+  virtual Result<std::optional<CatalogVersion>> GetCatalogVersion(const std::string& name,
+                                                                  int version) = 0;
+  // The versions of `name` (of every entry when empty), oldest first.
+  virtual Result<std::vector<CatalogVersion>> ListCatalogVersions(const std::string& name) = 0;
+
+  // Applications, demands, error reports, notices: Add assigns the id.
+  virtual Result<int64_t> AddApplication(const Application& application) = 0;
+  virtual Status PutApplication(const Application& application) = 0;
+  virtual Result<std::optional<Application>> GetApplication(int64_t id) = 0;
+  virtual Result<std::vector<Application>> ListApplications() = 0;
+  virtual Result<int64_t> AddDemand(const Demand& demand) = 0;
+  virtual Status PutDemand(const Demand& demand) = 0;
+  virtual Result<std::optional<Demand>> GetDemand(int64_t id) = 0;
+  virtual Result<std::vector<Demand>> ListDemands() = 0;
+  virtual Result<int64_t> AddFeedback(const Feedback& feedback) = 0;
+  virtual Status PutFeedback(const Feedback& feedback) = 0;
+  virtual Result<std::optional<Feedback>> GetFeedback(int64_t id) = 0;
+  virtual Result<std::vector<Feedback>> ListFeedback() = 0;
+  virtual Result<int64_t> AddNotice(const Notice& notice) = 0;
+  virtual Result<std::vector<Notice>> ListNotices() = 0;
+
+  // Suspends, terminates or resumes (status active) a subscription, recording who did it and
+  // why; the dispatcher starts no run of a subscription that is not active, and a run under
+  // way stops at its next batch.
+  virtual Status SetSubscriptionStatus(const std::string& name, const std::string& status,
+                                       const Principal& by, const std::string& reason,
+                                       int64_t at) = 0;
+  // The agent confirmed it deleted a terminated subscription's rows and files (unix ms, and
+  // what it reported, e.g. "1234 rows, 17 files"). For the data plane.
+  virtual Status RecordDeletionConfirmation(const std::string& name, int64_t at_ms,
+                                            const std::string& detail) = 0;
+  // What every subscription delivered (usage).
+  virtual Result<std::vector<DeliveryTotals>> ListDeliveryTotals() = 0;
 };
 
 }  // namespace dx::scheduler

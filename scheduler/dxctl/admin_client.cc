@@ -12,8 +12,8 @@ size_t Collect(char* data, size_t size, size_t n, void* out) {
 
 }  // namespace
 
-AdminClient::AdminClient(std::string server, std::string token)
-    : server_(std::move(server)), token_(std::move(token)) {
+AdminClient::AdminClient(std::string server, std::string token, std::string ca_file)
+    : server_(std::move(server)), token_(std::move(token)), ca_file_(std::move(ca_file)) {
   while (!server_.empty() && server_.back() == '/') server_.pop_back();
 }
 
@@ -32,14 +32,15 @@ std::string AdminClient::Escape(const std::string& text) {
   return out;
 }
 
-Result<HttpReply> AdminClient::Get(const std::string& path) { return Call("GET", path, ""); }
+Result<HttpReply> AdminClient::Get(const std::string& path) { return Call("GET", path, "", ""); }
 
-Result<HttpReply> AdminClient::Post(const std::string& path, const std::string& body) {
-  return Call("POST", path, body);
+Result<HttpReply> AdminClient::Post(const std::string& path, const std::string& body,
+                                    const std::string& content_type) {
+  return Call("POST", path, body, content_type);
 }
 
 Result<HttpReply> AdminClient::Call(const std::string& method, const std::string& path,
-                                    const std::string& body) {
+                                    const std::string& body, const std::string& content_type) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return Internal("cannot initialise libcurl");
   HttpReply reply;
@@ -47,7 +48,9 @@ Result<HttpReply> AdminClient::Call(const std::string& method, const std::string
   curl_slist* headers = nullptr;
   std::string auth = "Authorization: Bearer " + token_;
   headers = curl_slist_append(headers, auth.c_str());
-  headers = curl_slist_append(headers, "Content-Type: application/yaml");
+  if (!content_type.empty()) {
+    headers = curl_slist_append(headers, ("Content-Type: " + content_type).c_str());
+  }
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
@@ -55,6 +58,10 @@ Result<HttpReply> AdminClient::Call(const std::string& method, const std::string
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
   curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  // https: the scheduler's certificate and name are verified, against ca_file when given.
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!ca_file_.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file_.c_str());
   if (method == "POST") {
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());

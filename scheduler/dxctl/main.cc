@@ -11,6 +11,8 @@
 
 #include "common/clock.h"
 #include "scheduler/dxctl/admin_client.h"
+#include "scheduler/dxctl/credentials.h"
+#include "scheduler/dxctl/governance_commands.h"
 #include "scheduler/dxctl/table_printer.h"
 
 namespace {
@@ -38,6 +40,7 @@ int Interpret(const dx::Result<dx::ctl::HttpReply>& reply, json* out) {
     std::string msg =
         j.is_object() && j.contains("error") ? j["error"].get<std::string>() : reply->body;
     Fail(msg);
+    if (reply->status == 403) return 4;  // refused: not allowed for this user
     return reply->status == 400 || reply->status == 404 ? 2 : 1;
   }
   if (j.is_discarded()) return Fail("the scheduler answered with something that is not JSON");
@@ -107,9 +110,10 @@ std::string Shorten(const std::string& text, size_t bytes) {
 }
 
 void PrintAgents(const json& agents) {
-  TablePrinter t({"AGENT", "ONLINE", "LAST SEEN", "ADDRESS", "LOCAL DB", "VERSION"});
+  TablePrinter t(
+      {"AGENT", "ORGANISATION", "ONLINE", "LAST SEEN", "ADDRESS", "LOCAL DB", "VERSION"});
   for (const json& a : agents) {
-    t.AddRow({Str(a, "name"), a.value("online", false) ? "yes" : "no",
+    t.AddRow({Str(a, "name"), Str(a, "organisation"), a.value("online", false) ? "yes" : "no",
               When(a.value("last_seen", int64_t{0})), Str(a, "address"), Str(a, "target_dbms"),
               Str(a, "version")});
   }
@@ -292,6 +296,24 @@ void PrintDescription(const json& s) {
   line("entry", Str(s, "entry"));
   line("status", status);
   if (s.value("stopped", false)) line("stopped by", Str(s, "stopped_error"));
+  if (!Str(s, "halted_by").empty()) {
+    line(Str(s, "status") + " by",
+         Str(s, "halted_by") + " (" + Str(s, "halted_role") + ", " + Str(s, "halted_org") +
+             ") at " + When(s.value("halted_at", int64_t{0})) + ": " + Str(s, "halt_reason"));
+  }
+  if (!Str(s, "organisation").empty()) line("organisation", Str(s, "organisation"));
+  if (s.value("application", int64_t{0}) > 0) {
+    line("granted by", "application " + Str(s, "application"));
+  } else if (s.value("direct", false)) {
+    line("granted by", "the bootstrap admin directly");
+  }
+  std::string masking;
+  for (const json& m : s.value("masking", json::array())) {
+    std::string method = Str(m, "method");
+    if (method == "partial") method += ":" + Str(m, "keep_first") + ":" + Str(m, "keep_last");
+    masking += (masking.empty() ? "" : ", ") + Str(m, "column") + "=" + method;
+  }
+  if (!masking.empty()) line("masking", masking);
   line("schedule", Str(s, "schedule"));
   if (!Str(s, "target_table").empty()) line("target table", Str(s, "target_table"));
   if (!Str(s, "target_path").empty()) line("target path", Str(s, "target_path"));
@@ -329,18 +351,34 @@ void PrintDescription(const json& s) {
 int main(int argc, char** argv) {
   CLI::App app{"dxctl: operate a DX scheduler"};
   std::string server = Env("DX_SERVER", "http://127.0.0.1:7880");
+  // Tokens never come from the command line (other users see process arguments).
   std::string token = Env("DX_TOKEN", "");
-  std::string token_file;
+  std::string token_file = Env("DX_TOKEN_FILE", "");
+  std::string ca_file = Env("DX_CA_FILE", "");
   bool as_json = false;
-  app.add_option("--server", server, "scheduler admin URL (env DX_SERVER)")->capture_default_str();
-  app.add_option("--token", token, "operator token (env DX_TOKEN)");
-  app.add_option("--token-file", token_file, "read the operator token from this file");
+  app.add_option("--server", server,
+                 "scheduler admin URL, http://127.0.0.1:PORT or https://HOST:PORT (env DX_SERVER)")
+      ->capture_default_str();
+  app.add_option("--token-file", token_file,
+                 "read the token from this file, mode 0600 (env DX_TOKEN_FILE; else env DX_TOKEN)");
+  app.add_option("--ca-file", ca_file,
+                 "CA certificates (PEM) to verify an https scheduler with (env DX_CA_FILE)");
   app.add_flag("--json", as_json, "print JSON for scripts");
+  app.footer(
+      "Exit codes: 0 ok; 1 failed; 2 bad input or not found; 3 stopped (wait); 4 refused (the "
+      "user may not do that).");
   app.require_subcommand(1);
+  dx::ctl::CommandContext governance;
+  governance.as_json = &as_json;
+  dx::ctl::AddGovernanceCommands(app, governance);
 
   std::string file;
-  auto* apply = app.add_subcommand("apply", "apply catalog/agent/subscription manifests");
+  bool draft = false;
+  auto* apply = app.add_subcommand(
+      "apply",
+      "apply catalog/agent/subscription manifests (catalog entries are submitted for review)");
   apply->add_option("-f,--file", file, "YAML manifest")->required();
+  apply->add_flag("--draft", draft, "save catalog entries as drafts instead of submitting them");
   app.add_subcommand("agents", "list agents");
   bool wide = false;
   auto* subscriptions = app.add_subcommand("subscriptions", "list subscriptions")->alias("subs");
@@ -360,7 +398,9 @@ int main(int argc, char** argv) {
       "until an operator acts (dxctl describe shows why).");
   wait_cmd->add_option("subscription", wait_sub, "subscription name")->required();
   wait_cmd->add_option("--timeout", wait_timeout_s, "seconds to wait")->capture_default_str();
-  app.add_subcommand("catalog", "list catalog entries");
+  bool catalog_all = false;
+  app.add_subcommand("catalog", "list the published catalog entries")
+      ->add_flag("--all", catalog_all, "with the versions under way that you may see");
   std::string run_sub;
   int limit = 20;
   auto* runs = app.add_subcommand("runs", "list runs");
@@ -396,16 +436,21 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (!token_file.empty()) {
-    std::ifstream in(token_file);
-    if (!in) return Fail("cannot read token file " + token_file);
-    std::getline(in, token);
+    auto read = dx::ctl::ReadTokenFile(token_file);
+    if (!read.ok()) {
+      Fail(read.status().message());
+      return 2;
+    }
+    token = read.value();
   }
   if (token.empty()) {
     std::fprintf(stderr,
-                 "dxctl: an operator token is needed (--token, --token-file or DX_TOKEN)\n");
+                 "dxctl: a token is needed: --token-file FILE (mode 0600), DX_TOKEN_FILE or "
+                 "DX_TOKEN\n");
     return 2;
   }
-  AdminClient client(server, token);
+  AdminClient client(server, token, ca_file);
+  if (governance.action) return governance.action(client);
   json out;
   int rc = 0;
   if (*apply) {
@@ -416,7 +461,9 @@ int main(int argc, char** argv) {
     }
     std::stringstream text;
     text << in.rdbuf();
-    rc = Call(client, "POST", "/api/v1/apply?file=" + AdminClient::Escape(file), text.str(), &out);
+    rc = Call(client, "POST",
+              "/api/v1/apply?file=" + AdminClient::Escape(file) + (draft ? "&draft=1" : ""),
+              text.str(), &out);
     if (rc == 0 && !as_json) {
       TablePrinter t({"KIND", "NAME", "ACTION", "NOTE"});
       for (const json& o : out) {
@@ -438,7 +485,8 @@ int main(int argc, char** argv) {
   } else if (*wait_cmd) {
     return WaitCaughtUp(client, wait_sub, wait_timeout_s);
   } else if (app.got_subcommand("catalog")) {
-    rc = Call(client, "GET", "/api/v1/catalog", "", &out);
+    rc = Call(client, "GET", std::string("/api/v1/catalog") + (catalog_all ? "?all=1" : ""), "",
+              &out);
     if (rc == 0 && !as_json) {
       TablePrinter t({"ENTRY", "PROVIDER", "SHARE", "TOPIC", "SOURCE TABLE", "FIELDS", "STATUS"});
       for (const json& e : out) {

@@ -253,3 +253,30 @@ random_file() {
 tree_digest() {
   (cd "$1" && find . -type f ! -name '*.dxpart' -print0 | sort -z | xargs -0 -r sha256sum) | md5sum | cut -d' ' -f1
 }
+
+# --- governance (users, roles, tokens) ---
+
+# make_user NAME ORGANISATION ROLE: creates the user (as the bootstrap admin) and its token in
+# $T/NAME.token (mode 0600), for as_user.
+make_user() {
+  dxctl user add "$1" --org "$2" --role "$3" >/dev/null
+  dxctl token issue --user "$1" --label e2e --out "$T/$1.token" >/dev/null
+}
+
+# as_user NAME DXCTL_ARGS...: dxctl signed in as NAME (its token file; never an argument).
+as_user() {
+  local who=$1; shift
+  DX_TOKEN= DX_TOKEN_FILE="$T/$who.token" "$DXCTL_BIN" "$@"
+}
+
+# expect_fail CODE PATTERN COMMAND...: COMMAND exits with CODE and says PATTERN (grep -E).
+expect_fail() {
+  local code=$1 pattern=$2 out rc; shift 2
+  set +e; out=$("$@" 2>&1); rc=$?; set -e
+  [ "$rc" = "$code" ] || fail "expected exit $code from '$*', got $rc: $out"
+  echo "$out" | grep -Eq -- "$pattern" || fail "'$*' did not say /$pattern/: $out"
+  LAST_OUT=$out
+}
+
+# json_get PYTHON_EXPRESSION: evaluates it over the JSON on stdin (bound to j).
+json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }

@@ -1,10 +1,13 @@
 // Helpers shared by the unit tests: a temporary directory removed at scope exit.
 #pragma once
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "common/clock.h"
 
 namespace dx::testing {
 
@@ -23,6 +26,17 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// A clock the test moves by hand.
+class FakeClock : public Clock {
+ public:
+  explicit FakeClock(int64_t unix_seconds = 1700000000) : now_(FromUnixSeconds(unix_seconds)) {}
+  TimePoint Now() const override { return now_; }
+  void Advance(std::chrono::seconds by) { now_ += by; }
+
+ private:
+  TimePoint now_;
 };
 
 inline std::string SqliteConnection(const std::string& path) {
