@@ -20,7 +20,8 @@ struct AgentConfig {
   int queue_batches = 8;          // decoded batches/chunks buffered between receiving and writing
   std::string shared_root = "/var/lib/dx/shared";  // where subscribed files are delivered
   unsigned file_mode = 0640;                       // mode of delivered files
-  std::string log_level = "info";                  // debug | info | warn | error
+  bool keep_file_mode = false;     // files.mode: keep — no chmod (FAT, SMB: modes do not stick)
+  std::string log_level = "info";  // debug | info | warn | error
 };
 
 // Loads and validates the file; errors name the file, line and key.

@@ -17,21 +17,25 @@ constexpr uint32_t kProtocolVersion = 1;
 constexpr size_t kMaxFrameBytes = 64u << 20;
 
 enum class MessageType : uint8_t {
-  kHello = 1,        // agent -> scheduler: who I am, my secret, my ledger
-  kHelloReply = 2,   // scheduler -> agent: accepted or refused (and why)
-  kTableBegin = 3,   // scheduler -> agent: a run is starting; the table's shape; reset?
-  kTableReady = 4,   // agent -> scheduler: table checked/created, ledger position
-  kBatch = 5,        // scheduler -> agent: rows to apply, sequence, watermark
-  kBatchAck = 6,     // agent -> scheduler: batch committed (or refused, and why)
-  kHeartbeat = 7,    // either way: still here
-  kFilePut = 8,      // scheduler -> agent: a whole small file, metadata and content
-  kFileOffer = 9,    // scheduler -> agent: a large file follows in chunks; where to resume?
-  kFileResume = 10,  // agent -> scheduler: the offset to resume from, or "already complete"
-  kFileChunk = 11,   // scheduler -> agent: bytes of the offered file at an offset
-  kFileCommit = 12,  // scheduler -> agent: all bytes sent; verify, fsync, move into place
-  kFileCopy = 13,    // scheduler -> agent: the content is already at another path; copy it
-  kFileDelete = 14,  // scheduler -> agent: the source deleted this file
-  kFileResult = 15,  // agent -> scheduler: what happened to one file
+  kHello = 1,          // agent -> scheduler: who I am, my secret, my ledger
+  kHelloReply = 2,     // scheduler -> agent: accepted or refused (and why)
+  kTableBegin = 3,     // scheduler -> agent: a run is starting; the table's shape; reset?
+  kTableReady = 4,     // agent -> scheduler: table checked/created, ledger position
+  kBatch = 5,          // scheduler -> agent: rows to apply, sequence, watermark
+  kBatchAck = 6,       // agent -> scheduler: batch committed (or refused, and why)
+  kHeartbeat = 7,      // either way: still here
+  kFilePut = 8,        // scheduler -> agent: a whole small file, metadata and content
+  kFileOffer = 9,      // scheduler -> agent: a large file follows in chunks; where to resume?
+  kFileResume = 10,    // agent -> scheduler: the offset to resume from, or "already complete"
+  kFileChunk = 11,     // scheduler -> agent: bytes of the offered file at an offset
+  kFileCommit = 12,    // scheduler -> agent: all bytes sent; verify, fsync, move into place
+  kFileCopy = 13,      // scheduler -> agent: the content is already at another path; copy it
+  kFileDelete = 14,    // scheduler -> agent: the source deleted this file
+  kFileResult = 15,    // agent -> scheduler: what happened to one file
+  kFileAbort = 20,     // scheduler -> agent: drop an offered file (it changed while read)
+  kFileFolder = 21,    // scheduler -> agent: create or remove a folder
+  kFileSweep = 22,     // scheduler -> agent: remove stale part files under a target folder
+  kFileRunBegin = 23,  // scheduler -> agent: a file run starts; settle what came before
 };
 
 // Files travel in chunks of this size; a resumed transfer restarts at a chunk boundary, so at
@@ -148,9 +152,54 @@ struct FileResult {
   std::string path;
   StatusCode code = StatusCode::kOk;
   std::string error;
-  // written | unchanged | copied | deleted; with kFailedPrecondition, need_data (copy failed)
+  // written | unchanged | copied | deleted | refused | failed; with kFailedPrecondition,
+  // need_data (copy failed); folders: created | deleted | kept; swept; begun
   std::string outcome;
 };
+
+// Withdraws an offered large file: the source changed while it was read, so the bytes sent
+// are no state the file ever had. The agent drops the transfer and its part file; no answer.
+struct FileAbort {
+  std::string subscription;
+  std::string path;
+  std::string reason;
+};
+
+// A folder of the resource: created when it is empty at the provider (folders with files
+// come with them), removed when it is gone there and empty at the agent (outcome "kept"
+// when the consumer put files of its own in it).
+struct FileFolder {
+  std::string subscription;
+  uint64_t run_id = 0;
+  std::string path;  // relative to the shared root
+  bool remove = false;
+};
+
+// Sent at the end of a run that delivered every file: part files left under `path` by
+// transfers that can no longer resume are removed. Answered with outcome "swept".
+struct FileSweep {
+  std::string subscription;
+  uint64_t run_id = 0;
+  std::string path;
+};
+
+// Sent first in every file run. The agent settles what earlier runs of the subscription left
+// (answers for files still being made durable go out first; transfers cut off are dropped,
+// their part files kept for a resume) and answers with outcome "begun" and an empty path,
+// so every answer after it belongs to this run.
+struct FileRunBegin {
+  std::string subscription;
+  uint64_t run_id = 0;
+};
+
+std::string Encode(const FileAbort& m);
+std::string Encode(const FileFolder& m);
+std::string Encode(const FileSweep& m);
+std::string Encode(const FileRunBegin& m);
+Status Decode(std::string_view in, FileAbort* m);
+Status Decode(std::string_view in, FileFolder* m);
+Status Decode(std::string_view in, FileSweep* m);
+Status Decode(std::string_view in, FileRunBegin* m);
 
 std::string Encode(const FilePut& m);
 std::string Encode(const FileMeta& m);  // kFileOffer

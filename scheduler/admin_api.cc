@@ -11,7 +11,11 @@ namespace {
 
 using nlohmann::json;
 
-ApiResponse Json(int status, const json& body) { return {status, body.dump(), "application/json"}; }
+// Bytes that are not UTF-8 (a file name from a share in another encoding) are replaced
+// rather than failing the whole reply.
+ApiResponse Json(int status, const json& body) {
+  return {status, body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json"};
+}
 ApiResponse Error(int status, const std::string& message) {
   return Json(status, json{{"error", message}});
 }
@@ -212,8 +216,17 @@ ApiResponse AdminApi::Apply(const ApiRequest& request) {
 }
 
 ApiResponse AdminApi::Trigger(const ApiRequest& request, const std::string& name, bool resync) {
+  auto allow = request.query.find("allow_mass_delete");
+  const bool mass_delete =
+      allow != request.query.end() && allow->second != "0" && allow->second != "false";
+  // Allowed before the request, so the run it starts sees it.
+  if (mass_delete) dispatcher_.AllowMassDelete(name, true);
   auto last = dispatcher_.Trigger(name, resync);
-  const char* action = resync ? "resync" : "run";
+  if (!last.ok() && mass_delete) dispatcher_.AllowMassDelete(name, false);
+  const char* action = mass_delete
+                           ? (resync ? "resync --allow-mass-delete" : "run --allow-mass-delete")
+                       : resync ? "resync"
+                                : "run";
   if (!last.ok()) {
     AuditCall(request, action, name, "refused: " + last.status().message());
     return Error(HttpStatusFor(last.status()), last.status().message());

@@ -7,6 +7,8 @@
 
 #include "common/config_value.h"
 #include "common/file_path.h"
+#include "scheduler/file_patterns.h"
+#include "scheduler/name_encoding.h"
 #include "scheduler/schedule.h"
 #include "scheduler/secret.h"
 
@@ -138,9 +140,26 @@ Status ParseEntry(const ConfigValue& doc, Parsed* out) {
   return Status::Ok();
 }
 
+// Include/exclude patterns that are malformed or can never match are refused, naming the
+// pattern; so is an exclude pattern that takes away every file.
+Status CheckFilePatterns(const ConfigValue& doc, const CatalogEntry& e) {
+  for (const char* key : {"include", "exclude"}) {
+    const std::vector<std::string>& patterns =
+        std::string(key) == "include" ? e.include : e.exclude;
+    for (const std::string& p : patterns) {
+      Status st = CheckPattern(p, e.recursive);
+      if (!st.ok()) return doc[key].Error(st.message());
+      if (std::string(key) == "exclude" && MatchesEverything(p)) {
+        return doc[key].Error("pattern '" + p + "' excludes every file");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Status ParseFileResource(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(
-      doc.CheckKeys(WithDescriptionKeys({"directory", "include", "exclude", "recursive"})));
+  DX_RETURN_IF_ERROR(doc.CheckKeys(
+      WithDescriptionKeys({"directory", "include", "exclude", "recursive", "name_encoding"})));
   CatalogEntry e;
   e.kind = "file";
   DX_RETURN_IF_ERROR(ParseCatalogDescription(doc, &e));
@@ -151,6 +170,11 @@ Status ParseFileResource(const ConfigValue& doc, Parsed* out) {
   DX_RETURN_IF_ERROR(doc.GetStringList("include", &e.include));
   DX_RETURN_IF_ERROR(doc.GetStringList("exclude", &e.exclude));
   DX_RETURN_IF_ERROR(doc.GetBool("recursive", &e.recursive));
+  DX_RETURN_IF_ERROR(CheckFilePatterns(doc, e));
+  DX_RETURN_IF_ERROR(doc.GetString("name_encoding", &e.name_encoding));
+  auto encoding = NameEncoding::Open(e.name_encoding);
+  if (!encoding.ok()) return doc["name_encoding"].Error(encoding.status().message());
+  e.name_encoding = encoding->name();
   out->entries.push_back(e);
   return Status::Ok();
 }
@@ -177,9 +201,9 @@ Status ParseAgent(const ConfigValue& doc, Parsed* out) {
 }
 
 Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
-  DX_RETURN_IF_ERROR(
-      doc.CheckKeys({"kind", "name", "agent", "entry", "columns", "filter", "target_table",
-                     "target_path", "propagate_deletes", "schedule", "status"}));
+  DX_RETURN_IF_ERROR(doc.CheckKeys({"kind", "name", "agent", "entry", "columns", "filter",
+                                    "target_table", "target_path", "propagate_deletes", "schedule",
+                                    "status", "max_delete_percent"}));
   Subscription s;
   DX_RETURN_IF_ERROR(doc.GetString("name", &s.name, true));
   DX_RETURN_IF_ERROR(doc.GetString("agent", &s.agent, true));
@@ -195,6 +219,11 @@ Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
                                     "' must be a relative path inside the shared root (no '..')");
   }
   DX_RETURN_IF_ERROR(doc.GetBool("propagate_deletes", &s.propagate_deletes));
+  if (doc["max_delete_percent"].present()) {
+    int64_t pct = 0;
+    DX_RETURN_IF_ERROR(doc.GetInt("max_delete_percent", &pct, 0, 100));
+    s.max_delete_percent = static_cast<int>(pct);
+  }
   DX_RETURN_IF_ERROR(doc.GetString("schedule", &s.schedule));
   auto schedule = Schedule::Parse(s.schedule);
   if (!schedule.ok()) return doc["schedule"].Error(schedule.status().message());
@@ -233,6 +262,42 @@ const T* FindByName(const std::vector<T>& items, const std::string& name) {
     if (item.name == name) return &item;
   }
   return nullptr;
+}
+
+// Two file subscriptions of one agent into the same folder, or one inside the other, would
+// overwrite each other's files and delete them by propagation: refused, against this manifest
+// and against the subscriptions in the store that it does not redefine.
+Status CheckFileTargets(Store& store, Parsed& parsed) {
+  struct Target {
+    std::string subscription;
+    std::string agent;
+    std::string path;
+  };
+  std::vector<Target> known;
+  DX_ASSIGN_OR_RETURN(std::vector<Subscription> stored, store.ListSubscriptions());
+  for (const Subscription& s : stored) {
+    if (s.target_path.empty() || FindByName(parsed.subscriptions, s.name) != nullptr) continue;
+    known.push_back({s.name, s.agent, s.target_path});
+  }
+  for (const Subscription& s : parsed.subscriptions) {
+    if (s.target_path.empty()) continue;
+    for (const Target& other : known) {
+      if (other.agent != s.agent || (!IsSameOrUnder(s.target_path, other.path) &&
+                                     !IsSameOrUnder(other.path, s.target_path))) {
+        continue;
+      }
+      const char* how = s.target_path == other.path                ? "is the folder of"
+                        : IsSameOrUnder(s.target_path, other.path) ? "lies inside the folder of"
+                                                                   : "holds the folder of";
+      return parsed.where["Subscription/" + s.name]["target_path"].Error(
+          "'" + s.target_path + "' " + how + " subscription '" + other.subscription + "' ('" +
+          other.path + "') on agent '" + s.agent +
+          "': each file subscription needs a folder of its own, or their files and deletions "
+          "would mix");
+    }
+    known.push_back({s.name, s.agent, s.target_path});
+  }
+  return Status::Ok();
 }
 
 std::string Action(bool existed, bool same) {
@@ -338,6 +403,7 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
     Status st = CheckSubscriptionAgainstEntry(s, *entry);
     if (!st.ok()) return doc.Error(st.message());
   }
+  DX_RETURN_IF_ERROR(CheckFileTargets(store, parsed));
 
   std::vector<ApplyOutcome> outcomes;
   Status st = store.InTransaction([&]() -> Status {

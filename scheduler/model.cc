@@ -48,6 +48,7 @@ json ToJson(const CatalogEntry& e) {
     j["include"] = e.include;
     j["exclude"] = e.exclude;
     j["recursive"] = e.recursive;
+    if (e.name_encoding != "utf-8") j["name_encoding"] = e.name_encoding;
   }
   return j;
 }
@@ -57,16 +58,18 @@ json ToJson(const Subscription& s) {
   for (const RowCondition& c : s.filter) {
     filter.push_back({{"column", c.column}, {"op", c.op}, {"values", c.values}});
   }
-  return {{"name", s.name},
-          {"agent", s.agent},
-          {"entry", s.entry},
-          {"columns", s.columns},
-          {"filter", filter},
-          {"target_table", s.target_table},
-          {"target_path", s.target_path},
-          {"propagate_deletes", s.propagate_deletes},
-          {"schedule", s.schedule},
-          {"status", s.status}};
+  json j = {{"name", s.name},
+            {"agent", s.agent},
+            {"entry", s.entry},
+            {"columns", s.columns},
+            {"filter", filter},
+            {"target_table", s.target_table},
+            {"target_path", s.target_path},
+            {"propagate_deletes", s.propagate_deletes},
+            {"schedule", s.schedule},
+            {"status", s.status}};
+  if (s.max_delete_percent >= 0) j["max_delete_percent"] = s.max_delete_percent;
+  return j;
 }
 
 json ToJson(const RunRecord& r) {
@@ -122,6 +125,7 @@ bool FromJson(const json& j, CatalogEntry* e) {
   e->include = j.value("include", std::vector<std::string>{});
   e->exclude = j.value("exclude", std::vector<std::string>{});
   e->recursive = j.value("recursive", true);
+  e->name_encoding = j.value("name_encoding", "utf-8");
   e->fields.clear();
   for (const json& f : j.value("fields", json::array())) {
     Field field;
@@ -151,6 +155,7 @@ bool FromJson(const json& j, Subscription* s) {
   s->propagate_deletes = j.value("propagate_deletes", false);
   s->schedule = j.value("schedule", "manual");
   s->status = j.value("status", "active");
+  s->max_delete_percent = j.value("max_delete_percent", -1);
   s->filter.clear();
   for (const json& c : j.value("filter", json::array())) {
     RowCondition cond;

@@ -51,6 +51,8 @@ struct CatalogEntry {
   std::vector<std::string> include;  // empty: every file
   std::vector<std::string> exclude;
   bool recursive = true;
+  // How the share spells file names: "utf-8" (default) or e.g. "gb18030" (converted to UTF-8).
+  std::string name_encoding = "utf-8";
 
   bool is_file() const { return kind == "file"; }
   const Field* FindField(const std::string& column) const;
@@ -86,6 +88,9 @@ struct Subscription {
   bool propagate_deletes = false;    // file subscriptions: delete what the source deleted
   std::string schedule = "manual";
   std::string status = "active";  // active | suspended (workflow comes later)
+  // File subscriptions: a run that would delete more than this share (percent) of the files
+  // delivered stops and asks for confirmation; -1: the scheduler's files.max_delete_percent.
+  int max_delete_percent = -1;
   // Runtime state kept by the scheduler.
   int64_t next_due = 0;
   int failures = 0;
@@ -94,19 +99,24 @@ struct Subscription {
   uint64_t acked_seq = 0;
   std::string watermark;
   int64_t last_ok_at = 0;
+  // Set for one run by `dxctl run SUB --allow-mass-delete` (kept in memory only).
+  bool allow_mass_delete = false;
 };
 
 struct RunRecord {
   int64_t id = 0;
   std::string subscription;
   std::string trigger;      // schedule | manual | resync | retry
-  std::string status;       // running | succeeded | failed | interrupted
+  std::string status;       // running | succeeded | partial | failed | interrupted
   int64_t started_at = 0;   // unix ms
   int64_t finished_at = 0;  // unix ms
   int64_t rows = 0;
   int64_t bytes = 0;
   int64_t batches = 0;
   std::string error;
+  // A partial file run (some files not delivered): when the first of them may be tried again
+  // (unix ms). Not stored; the dispatcher schedules the next run from it.
+  int64_t retry_at_ms = 0;
 };
 
 // The definition parts as JSON (runtime state excluded), for storage and comparison.

@@ -61,6 +61,10 @@ class SqliteStore : public Store {
   Status ClearDeliveredFiles(const std::string& subscription) override;
   Status AddReceipt(int64_t run_id, const FileReceipt& receipt) override;
   Result<std::vector<FileReceipt>> ListReceipts(int64_t run_id) override;
+  Result<std::vector<FileFailure>> ListFileFailures(const std::string& subscription) override;
+  Status PutFileFailure(const FileFailure& failure) override;
+  Status DeleteFileFailure(const std::string& subscription, const std::string& path) override;
+  Status ClearFileFailures(const std::string& subscription) override;
 
   Status Audit(const AuditEvent& event) override;
   Status VerifyAudit() override;
@@ -70,6 +74,9 @@ class SqliteStore : public Store {
   class Query;
   Status Exec(const std::string& sql);
   Status Migrate();
+  // Adds `column` (with its SQL declaration) to `table` unless it has it already.
+  Status AddColumnIfMissing(const std::string& table, const std::string& column,
+                            const std::string& declaration);
 
   sqlite3* db_;
   std::recursive_mutex mu_;

@@ -1,0 +1,149 @@
+#include "agent/file_syncer.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+
+namespace dx::agent {
+namespace {
+
+constexpr size_t kSyncThreads = 8;
+
+void Fail(FileSyncer::Item& item, const std::string& what, int err) {
+  item.result.code =
+      err == ENOSPC || err == EDQUOT ? StatusCode::kUnavailable : StatusCode::kInternal;
+  item.result.error = what + ": " + std::strerror(err);
+  item.result.outcome = "failed";
+  LOG_ERROR("file '" << item.result.path << "' of " << item.result.subscription << ": "
+                     << item.result.error);
+}
+
+}  // namespace
+
+FileSyncer::FileSyncer(std::function<void()> on_done) : on_done_(std::move(on_done)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+FileSyncer::~FileSyncer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  for (Item& item : done_) {
+    if (item.part_fd >= 0) ::close(item.part_fd);
+    if (item.dir_fd >= 0) ::close(item.dir_fd);
+    for (int fd : item.parent_fds) ::close(fd);
+  }
+}
+
+void FileSyncer::Add(Item item) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return waiting_.size() < kMaxWaiting; });
+  waiting_.push_back(std::move(item));
+  ++outstanding_;
+  cv_.notify_all();
+}
+
+std::vector<FileSyncer::Item> FileSyncer::TakeDone(bool wait) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (wait) cv_.wait(lock, [&] { return waiting_.empty() && !busy_; });
+  std::vector<Item> out;
+  out.swap(done_);
+  outstanding_ -= out.size();
+  return out;
+}
+
+size_t FileSyncer::outstanding() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return outstanding_;
+}
+
+void FileSyncer::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
+    if (waiting_.empty()) return;  // stopping, and nothing left to sync
+    syncing_.swap(waiting_);
+    busy_ = true;
+    cv_.notify_all();  // room for the writer again
+    lock.unlock();
+    SyncGroup(syncing_);
+    lock.lock();
+    for (Item& item : syncing_) done_.push_back(std::move(item));
+    syncing_.clear();
+    busy_ = false;
+    cv_.notify_all();
+    if (on_done_) {
+      lock.unlock();
+      on_done_();
+      lock.lock();
+    }
+  }
+}
+
+void FileSyncer::SyncGroup(std::vector<Item>& group) {
+  // 1. fsync the part files in parallel.
+  std::vector<int> errors(group.size(), 0);
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < group.size(); i = next++) {
+      if (group[i].part_fd >= 0 && ::fsync(group[i].part_fd) != 0) errors[i] = errno;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < std::min(kSyncThreads, group.size()); ++t) threads.emplace_back(worker);
+  worker();
+  for (std::thread& t : threads) t.join();
+  // 2. Rename each durable file into place, 3. fsync each directory once (and the folders
+  //    that got new subfolders on the way).
+  std::vector<std::pair<dev_t, ino_t>> synced;
+  auto sync_dir = [&](int fd) -> bool {
+    struct stat st {};
+    ::fstat(fd, &st);
+    auto id = std::make_pair(st.st_dev, st.st_ino);
+    if (std::find(synced.begin(), synced.end(), id) != synced.end()) return true;
+    if (::fsync(fd) != 0) return false;
+    synced.push_back(id);
+    return true;
+  };
+  for (size_t i = 0; i < group.size(); ++i) {
+    Item& item = group[i];
+    if (item.part_fd >= 0) {
+      ::close(item.part_fd);
+      item.part_fd = -1;
+      if (errors[i] != 0) {
+        ::unlinkat(item.dir_fd, item.part_name.c_str(), 0);
+        Fail(item, "fsync " + item.result.path, errors[i]);
+      } else if (::renameat(item.dir_fd, item.part_name.c_str(), item.dir_fd,
+                            item.final_name.c_str()) != 0) {
+        int err = errno;
+        ::unlinkat(item.dir_fd, item.part_name.c_str(), 0);
+        Fail(item, "rename into " + item.result.path, err);
+      }
+    }
+    for (int fd : item.parent_fds) {
+      if (!sync_dir(fd) && item.result.code == StatusCode::kOk) {
+        Fail(item, "fsync a new folder of " + item.result.path, errno);
+      }
+      ::close(fd);
+    }
+    item.parent_fds.clear();
+    if (item.dir_fd >= 0) {
+      if (!sync_dir(item.dir_fd) && item.result.code == StatusCode::kOk) {
+        Fail(item, "fsync directory of " + item.result.path, errno);
+      }
+      ::close(item.dir_fd);
+      item.dir_fd = -1;
+    }
+  }
+}
+
+}  // namespace dx::agent
