@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -9,43 +10,39 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace dx::agent {
 namespace {
 
-// A readable name for the filesystem holding `fd`, for messages.
+// The type of the filesystem holding `fd` as the mount table names it ("vfat", "cifs",
+// "fuse.fusefat"...), for messages.
 std::string FilesystemName(int fd) {
-  struct statfs fs {};
-  if (::fstatfs(fd, &fs) != 0) return "unknown filesystem";
-  switch (static_cast<unsigned long>(fs.f_type)) {
-    case 0x4d44:
-      return "FAT (vfat)";
-    case 0x2011BAB0:
-      return "exFAT";
-    case 0x5346544e:
-      return "NTFS";
-    case 0x65735546:
-      return "FUSE";
-    case 0xFF534D42:
-    case 0xFE534D42:
-      return "SMB/CIFS";
-    case 0x6969:
-      return "NFS";
-    case 0xEF53:
-      return "ext4";
-    case 0x58465342:
-      return "XFS";
-    case 0x01021994:
-      return "tmpfs";
-    case 0x9123683E:
-      return "Btrfs";
-    default: {
-      char hex[32];
-      std::snprintf(hex, sizeof(hex), "filesystem type 0x%lx",
-                    static_cast<unsigned long>(fs.f_type));
-      return hex;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) {
+    const std::string device =
+        std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
+    std::ifstream mounts("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(mounts, line)) {
+      // id parent major:minor root mount-point options ... - type source super-options
+      std::istringstream fields(line);
+      std::string id, parent, dev;
+      fields >> id >> parent >> dev;
+      size_t dash = line.find(" - ");
+      if (dev != device || dash == std::string::npos) continue;
+      std::istringstream rest(line.substr(dash + 3));
+      std::string type;
+      rest >> type;
+      if (!type.empty()) return type;
     }
   }
+  struct statfs fs {};
+  if (::fstatfs(fd, &fs) != 0) return "unknown filesystem";
+  char hex[32];
+  std::snprintf(hex, sizeof(hex), "filesystem type 0x%lx", static_cast<unsigned long>(fs.f_type));
+  return hex;
 }
 
 }  // namespace

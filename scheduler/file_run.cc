@@ -157,7 +157,11 @@ class Runner {
                     std::to_string(waiting_) + " waiting to be retried); first: " + first_error_;
       return Status::Ok();
     }
-    if (run_->rows > 0 || forgot_failures_) DX_RETURN_IF_ERROR(Sweep());
+    // Part files no transfer can resume any more are removed after a complete run that did
+    // something, or that follows a failure or an operator's request (not after empty polls).
+    if (run_->rows > 0 || forgot_failures_ || run_->trigger != "schedule") {
+      DX_RETURN_IF_ERROR(Sweep());
+    }
     return Status::Ok();
   }
 
@@ -285,7 +289,8 @@ class Runner {
       }
     }
     limiter_.Wait(payload.size());
-    run_->bytes += static_cast<int64_t>(payload.size());
+    // The run's bytes are what its files put on the wire (the sweep's few bytes are not).
+    if (type != MessageType::kFileSweep) run_->bytes += static_cast<int64_t>(payload.size());
     return session_.Send(type, payload);
   }
 
