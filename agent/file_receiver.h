@@ -44,7 +44,9 @@ class FileReceiver {
   // failed, after the file is durable and recorded otherwise. Chunks and aborts get none.
   FileResume Offer(const FileMeta& meta);
   void Put(const FilePut& put);
-  void Chunk(const FileChunk& chunk);
+  void Chunk(const FileChunk& chunk) { Chunk(chunk, chunk.data); }
+  // A chunk whose bytes are `data` (e.g. a view into the frame it arrived in).
+  void Chunk(const FileChunk& header, std::string_view data);
   void Commit(const FileCommit& commit);
   void Abort(const FileAbort& abort);
   void Copy(const FileCopy& copy);
@@ -67,8 +69,10 @@ class FileReceiver {
   static constexpr size_t kMaxTransfers = 32;
 
  private:
-  struct Target;    // an opened directory and the name in it
-  struct Transfer;  // a large file being received
+  struct Target;         // an opened directory and the name in it
+  struct Transfer;       // a large file being received
+  struct AlignedBuffer;  // for direct writes
+  Status WriteChunk(Transfer& t, std::string_view data, uint64_t offset);
   Result<Target> Resolve(const std::string& path, bool create_dirs);
   // Opens every folder of `path`, creating missing ones when `new_parents` is given; it then
   // receives the folders that got a new entry (to be fsynced before anything is answered).
@@ -90,6 +94,7 @@ class FileReceiver {
   FileResult Outcome(const std::string& sub, const std::string& path, const Status& st,
                      const std::string& outcome);
 
+  std::unique_ptr<AlignedBuffer> aligned_;
   const std::string shared_root_;
   const std::optional<unsigned> mode_;
   Recorder recorder_;

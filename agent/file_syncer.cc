@@ -89,60 +89,81 @@ void FileSyncer::Loop() {
   }
 }
 
-void FileSyncer::SyncGroup(std::vector<Item>& group) {
-  // 1. fsync the part files in parallel.
-  std::vector<int> errors(group.size(), 0);
+namespace {
+
+// Runs fn(i) for i in [0, n) on up to kSyncThreads threads: concurrent fsyncs are committed
+// together by the filesystem, where one after the other each waits for its own.
+template <typename Fn>
+void InParallel(size_t n, Fn fn) {
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i = next++; i < group.size(); i = next++) {
-      if (group[i].part_fd >= 0 && ::fsync(group[i].part_fd) != 0) errors[i] = errno;
-    }
+    for (size_t i = next++; i < n; i = next++) fn(i);
   };
   std::vector<std::thread> threads;
-  for (size_t t = 1; t < std::min(kSyncThreads, group.size()); ++t) threads.emplace_back(worker);
+  for (size_t t = 1; t < std::min(kSyncThreads, n); ++t) threads.emplace_back(worker);
   worker();
   for (std::thread& t : threads) t.join();
-  // 2. Rename each durable file into place, 3. fsync each directory once (and the folders
-  //    that got new subfolders on the way).
-  std::vector<std::pair<dev_t, ino_t>> synced;
-  auto sync_dir = [&](int fd) -> bool {
-    struct stat st {};
-    ::fstat(fd, &st);
-    auto id = std::make_pair(st.st_dev, st.st_ino);
-    if (std::find(synced.begin(), synced.end(), id) != synced.end()) return true;
-    if (::fsync(fd) != 0) return false;
-    synced.push_back(id);
-    return true;
-  };
+}
+
+}  // namespace
+
+void FileSyncer::SyncGroup(std::vector<Item>& group) {
+  // 1. fsync the part files.
+  std::vector<int> errors(group.size(), 0);
+  InParallel(group.size(), [&](size_t i) {
+    if (group[i].part_fd >= 0 && ::fsync(group[i].part_fd) != 0) errors[i] = errno;
+  });
+  // 2. Rename each durable file into place.
   for (size_t i = 0; i < group.size(); ++i) {
     Item& item = group[i];
-    if (item.part_fd >= 0) {
-      ::close(item.part_fd);
-      item.part_fd = -1;
-      if (errors[i] != 0) {
-        ::unlinkat(item.dir_fd, item.part_name.c_str(), 0);
-        Fail(item, "fsync " + item.result.path, errors[i]);
-      } else if (::renameat(item.dir_fd, item.part_name.c_str(), item.dir_fd,
-                            item.final_name.c_str()) != 0) {
-        int err = errno;
-        ::unlinkat(item.dir_fd, item.part_name.c_str(), 0);
-        Fail(item, "rename into " + item.result.path, err);
+    if (item.part_fd < 0) continue;
+    ::close(item.part_fd);
+    item.part_fd = -1;
+    if (errors[i] != 0) {
+      ::unlinkat(item.dir_fd, item.part_name.c_str(), 0);
+      Fail(item, "fsync " + item.result.path, errors[i]);
+    } else if (::renameat(item.dir_fd, item.part_name.c_str(), item.dir_fd,
+                          item.final_name.c_str()) != 0) {
+      int err = errno;
+      ::unlinkat(item.dir_fd, item.part_name.c_str(), 0);
+      Fail(item, "rename into " + item.result.path, err);
+    }
+  }
+  // 3. fsync every directory that got a new name (and every folder that got a new
+  //    subfolder on the way) once.
+  struct Dir {
+    std::pair<dev_t, ino_t> id;
+    int fd;
+    int error = 0;
+  };
+  std::vector<Dir> dirs;
+  std::vector<std::vector<size_t>> dirs_of(group.size());  // item -> indexes into dirs
+  for (size_t i = 0; i < group.size(); ++i) {
+    std::vector<int> fds = group[i].parent_fds;
+    if (group[i].dir_fd >= 0) fds.push_back(group[i].dir_fd);
+    for (int fd : fds) {
+      struct stat st {};
+      ::fstat(fd, &st);
+      auto id = std::make_pair(st.st_dev, st.st_ino);
+      auto it = std::find_if(dirs.begin(), dirs.end(), [&](const Dir& d) { return d.id == id; });
+      if (it == dirs.end()) it = dirs.insert(dirs.end(), Dir{id, fd});
+      dirs_of[i].push_back(static_cast<size_t>(it - dirs.begin()));
+    }
+  }
+  InParallel(dirs.size(), [&](size_t i) {
+    if (::fsync(dirs[i].fd) != 0) dirs[i].error = errno;
+  });
+  for (size_t i = 0; i < group.size(); ++i) {
+    Item& item = group[i];
+    for (size_t d : dirs_of[i]) {
+      if (dirs[d].error != 0 && item.result.code == StatusCode::kOk) {
+        Fail(item, "fsync the directory of " + item.result.path, dirs[d].error);
       }
     }
-    for (int fd : item.parent_fds) {
-      if (!sync_dir(fd) && item.result.code == StatusCode::kOk) {
-        Fail(item, "fsync a new folder of " + item.result.path, errno);
-      }
-      ::close(fd);
-    }
+    for (int fd : item.parent_fds) ::close(fd);
     item.parent_fds.clear();
-    if (item.dir_fd >= 0) {
-      if (!sync_dir(item.dir_fd) && item.result.code == StatusCode::kOk) {
-        Fail(item, "fsync directory of " + item.result.path, errno);
-      }
-      ::close(item.dir_fd);
-      item.dir_fd = -1;
-    }
+    if (item.dir_fd >= 0) ::close(item.dir_fd);
+    item.dir_fd = -1;
   }
 }
 

@@ -29,8 +29,16 @@ struct DecodedBatch {
 // The file receiver's syncing thread has made files durable: their answers can go out.
 struct FilesReady {};
 
+// A file chunk whose bytes stay in the frame they arrived in (1 MiB is not copied again).
+struct ChunkWork {
+  FileChunk header;  // data empty
+  std::string frame;
+  size_t data_at = 0;
+  size_t data_size = 0;
+};
+
 using Work =
-    std::variant<TableBegin, DecodedBatch, FilePut, FileMeta, FileChunk, FileCommit, FileCopy,
+    std::variant<TableBegin, DecodedBatch, FilePut, FileMeta, ChunkWork, FileCommit, FileCopy,
                  FileDelete, FileAbort, FileFolder, FileSweep, FileRunBegin, FilesReady>;
 
 template <typename T>
@@ -46,8 +54,6 @@ Result<Work> DecodeFileWork(MessageType type, std::string_view payload) {
       return DecodeAs<FilePut>(payload);
     case MessageType::kFileOffer:
       return DecodeAs<FileMeta>(payload);
-    case MessageType::kFileChunk:
-      return DecodeAs<FileChunk>(payload);
     case MessageType::kFileCommit:
       return DecodeAs<FileCommit>(payload);
     case MessageType::kFileCopy:
@@ -233,9 +239,19 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
           if (!queue.Push(std::move(batch))) return;
           break;
         }
+        case MessageType::kFileChunk: {
+          ChunkWork chunk;
+          chunk.frame = std::move(frame->payload);
+          std::string_view data;
+          Status st = DecodeChunkView(chunk.frame, &chunk.header, &data);
+          if (!st.ok()) return finish(st);
+          chunk.data_at = static_cast<size_t>(data.data() - chunk.frame.data());
+          chunk.data_size = data.size();
+          if (!queue.Push(std::move(chunk))) return;
+          break;
+        }
         case MessageType::kFilePut:
         case MessageType::kFileOffer:
-        case MessageType::kFileChunk:
         case MessageType::kFileCommit:
         case MessageType::kFileCopy:
         case MessageType::kFileDelete:
@@ -297,8 +313,9 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
       files_->Put(*put);
     } else if (auto* offer = std::get_if<FileMeta>(&work)) {
       sent = link.Send(MessageType::kFileResume, Encode(files_->Offer(*offer)), kSendTimeout);
-    } else if (auto* chunk = std::get_if<FileChunk>(&work)) {
-      files_->Chunk(*chunk);  // answered by the commit
+    } else if (auto* chunk = std::get_if<ChunkWork>(&work)) {
+      files_->Chunk(chunk->header,
+                    std::string_view(chunk->frame).substr(chunk->data_at, chunk->data_size));
     } else if (auto* commit = std::get_if<FileCommit>(&work)) {
       files_->Commit(*commit);
     } else if (auto* copy = std::get_if<FileCopy>(&work)) {

@@ -299,6 +299,16 @@ Status Decode(std::string_view in, FileChunk* m) {
   return Finish(r, "file chunk");
 }
 
+Status DecodeChunkView(std::string_view in, FileChunk* m, std::string_view* data) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->offset));
+  DX_RETURN_IF_ERROR(GetBool(r, &m->compressed));
+  DX_RETURN_IF_ERROR(r.GetStringView(data));
+  return Finish(r, "file chunk");
+}
+
 std::string Encode(const FileCommit& m) {
   ByteWriter w;
   w.PutString(m.subscription);

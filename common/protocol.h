@@ -213,6 +213,8 @@ Status Decode(std::string_view in, FilePut* m);
 Status Decode(std::string_view in, FileMeta* m);
 Status Decode(std::string_view in, FileResume* m);
 Status Decode(std::string_view in, FileChunk* m);
+// Decodes a chunk without copying its bytes: *data points into `in` (m->data stays empty).
+Status DecodeChunkView(std::string_view in, FileChunk* m, std::string_view* data);
 Status Decode(std::string_view in, FileCommit* m);
 Status Decode(std::string_view in, FileCopy* m);
 Status Decode(std::string_view in, FileDelete* m);

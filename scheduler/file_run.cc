@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -390,7 +391,7 @@ class Runner {
       DX_ASSIGN_OR_RETURN(bool settled, SettledWithoutData(f, v, sha, known, no_copy));
       if (settled) return Status::Ok();
     }
-    return SendLarge(f, file, sha, second_pass, no_copy);
+    return OfferLarge(f, std::move(file), sha, second_pass, no_copy);
   }
 
   // True when nothing needs to travel: the agent holds this content already, here (the file
@@ -436,16 +437,50 @@ class Runner {
     return Track(std::move(p));
   }
 
-  // A large file: offered, then sent in chunks from where the agent's partial copy ends;
-  // hashed as it is read (when not hashed already) and checked after every chunk.
-  Status SendLarge(const SourceFile& f, ProviderFile& file, std::string sha, bool second_pass,
-                   bool no_copy) {
-    const FileVersion v = file.version();
-    DeliveredFile record = Record(f, v, sha);
-    FileMeta meta = Meta(record);
-    meta.version = sha.empty() ? VersionToken(v) : sha;
+  // A large file offered to the agent, waiting for its turn to be sent.
+  struct Offered {
+    SourceFile source;
+    ProviderFile file;
+    std::string sha;
+    bool second_pass;
+    bool no_copy;
+  };
+
+  // A large file is offered one large file ahead of its chunks: the agent's answer (where its
+  // partial copy ends) is back by the time the previous file has been sent, so neither side
+  // waits for the other at file boundaries.
+  Status OfferLarge(const SourceFile& f, ProviderFile file, const std::string& sha,
+                    bool second_pass, bool no_copy) {
+    FileMeta meta = Meta(Record(f, file.version(), sha));
+    meta.version = sha.empty() ? VersionToken(file.version()) : sha;
     DX_RETURN_IF_ERROR(Send(MessageType::kFileOffer, Encode(meta)));
+    std::optional<Offered> previous(std::move(offered_));
+    offered_.reset();
+    offered_.emplace(Offered{f, std::move(file), sha, second_pass, no_copy});
+    return previous ? SendLarge(*previous) : Status::Ok();
+  }
+
+  Status SendOffered() {
+    std::optional<Offered> previous(std::move(offered_));
+    offered_.reset();
+    return previous ? SendLarge(*previous) : Status::Ok();
+  }
+
+  // Sends an offered large file in chunks from where the agent's partial copy ends; hashed as
+  // it is read (when not hashed already) and checked after every chunk.
+  Status SendLarge(Offered& o) {
+    const SourceFile& f = o.source;
+    ProviderFile& file = o.file;
+    const bool second_pass = o.second_pass;
+    const bool no_copy = o.no_copy;
+    const FileVersion v = file.version();
+    DeliveredFile record = Record(f, v, o.sha);
+    FileMeta meta = Meta(record);
     DX_ASSIGN_OR_RETURN(FileResume resume, session_.AwaitFileResume(sub_.name, timeout_));
+    if (resume.path != meta.path) {
+      return DataLoss("agent answered the offer of '" + resume.path + "', expected '" + meta.path +
+                      "'");
+    }
     if (resume.code != StatusCode::kOk) {
       return Fail(f.path, v, Status(resume.code, "agent: " + resume.error),
                   resume.code == StatusCode::kPermissionDenied ||
@@ -460,7 +495,7 @@ class Runner {
       return Status::Ok();
     }
     Sha256 hash;
-    const bool hashing = sha.empty();
+    const bool hashing = o.sha.empty();
     bool compress = WorthCompressing(f.path);
     int64_t sent = 0;
     std::string buf;
@@ -595,6 +630,7 @@ class Runner {
   }
 
   Status AwaitAll() {
+    DX_RETURN_IF_ERROR(SendOffered());
     while (!in_flight_.empty()) DX_RETURN_IF_ERROR(AwaitSome(timeout_));
     return Status::Ok();
   }
@@ -816,6 +852,7 @@ class Runner {
   std::string mass_delete_text_;
 
   bool begun_ = false;
+  std::optional<Offered> offered_;
   std::map<std::string, InFlight> in_flight_;
   int64_t in_flight_bytes_ = 0;
   std::map<std::string, int64_t> sent_bytes_;       // large files: chunk bytes sent
