@@ -108,63 +108,12 @@ struct FileReceiver::Transfer {
   UniqueFd part;
   Sha256 hash;
   uint64_t next_offset = 0;
-  bool direct = false;  // chunks bypass the page cache (O_DIRECT)
-  Status error;         // first failure; reported at commit
+  std::shared_ptr<ChunkWriter::Ticket> ticket;  // its writes (on the chunk writer's thread)
+  Status error;                                 // first failure; reported at commit
 };
-
-// Large files are written with O_DIRECT where the filesystem allows it: the bytes go from the
-// chunk to the disk without being copied into the page cache and written back later, which
-// on the machines measured was most of what writing a large file cost (docs/PERFORMANCE.md).
-// Direct writes need the buffer, the offset and the length aligned to the block size.
-namespace {
-constexpr size_t kDirectAlign = 4096;
-}
-
-struct FileReceiver::AlignedBuffer {
-  char* data = nullptr;
-  AlignedBuffer() {
-    void* p = nullptr;
-    if (::posix_memalign(&p, kDirectAlign, kFileChunkBytes + kDirectAlign) == 0) {
-      data = static_cast<char*>(p);
-    }
-  }
-  ~AlignedBuffer() { std::free(data); }
-};
-
-// Writes one chunk of `t` at `offset`: through the aligned buffer with O_DIRECT, padded to the
-// block size (the padding is cut off at the end), or buffered where direct writes fail.
-Status FileReceiver::WriteChunk(Transfer& t, std::string_view data, uint64_t offset) {
-  if (t.direct && aligned_->data != nullptr) {
-    size_t padded = (data.size() + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
-    std::memcpy(aligned_->data, data.data(), data.size());
-    std::memset(aligned_->data + data.size(), 0, padded - data.size());
-    size_t done = 0;
-    while (done < padded) {
-      ssize_t n = ::pwrite(t.part.get(), aligned_->data + done, padded - done,
-                           static_cast<off_t>(offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0 || n % kDirectAlign != 0) break;
-      done += static_cast<size_t>(n);
-    }
-    if (done == padded) {
-      if (offset + data.size() == t.meta.size &&
-          ::ftruncate(t.part.get(), static_cast<off_t>(t.meta.size)) != 0) {
-        return Errno("truncate " + t.meta.path);
-      }
-      return Status::Ok();
-    }
-    if (errno == ENOSPC || errno == EDQUOT || errno == EIO) return Errno("write " + t.meta.path);
-    // The filesystem refused a direct write: go on through the page cache.
-    int flags = ::fcntl(t.part.get(), F_GETFL);
-    (void)::fcntl(t.part.get(), F_SETFL, flags & ~O_DIRECT);
-    t.direct = false;
-  }
-  return WriteAll(t.part.get(), data, offset, t.meta.path);
-}
 
 FileReceiver::FileReceiver(std::string shared_root, std::optional<unsigned> mode, Recorder recorder)
-    : aligned_(std::make_unique<AlignedBuffer>()),
-      shared_root_(std::move(shared_root)),
+    : shared_root_(std::move(shared_root)),
       mode_(mode),
       recorder_(std::move(recorder)),
       syncer_([this] {
@@ -177,7 +126,7 @@ FileReceiver::FileReceiver(std::string shared_root, std::optional<unsigned> mode
 }
 
 FileReceiver::~FileReceiver() {
-  transfers_.clear();
+  AbandonTransfers();
   (void)syncer_.TakeDone(true);
   if (root_fd_ >= 0) ::close(root_fd_);
 }
@@ -429,7 +378,9 @@ FileResume FileReceiver::Offer(const FileMeta& m) {
     return r;
   };
   const std::string key = TransferKey(m.subscription, m.path);
-  transfers_.erase(key);  // an earlier offer of the same file that never committed
+  if (auto old = transfers_.find(key); old != transfers_.end()) {
+    DropTransfer(old);  // an earlier offer of the same file that never committed
+  }
   if (transfers_.size() >= kMaxTransfers) {
     return refuse(Unavailable(std::to_string(transfers_.size()) +
                               " transfers already in progress at this agent"),
@@ -473,8 +424,7 @@ FileResume FileReceiver::Offer(const FileMeta& m) {
   }
   if (offset > 0) LOG_INFO("resuming '" << m.path << "' at byte " << offset << " of " << m.size);
   t->next_offset = offset;
-  int flags = ::fcntl(t->part.get(), F_GETFL);
-  t->direct = flags >= 0 && ::fcntl(t->part.get(), F_SETFL, flags | O_DIRECT) == 0;
+  t->ticket = chunks_.Open(t->part.get(), m.path);
   t->target = std::move(target).value();
   transfers_[key] = std::move(t);
   r.offset = offset;
@@ -506,11 +456,7 @@ void FileReceiver::Chunk(const FileChunk& c, std::string_view bytes) {
     t->error = DataLoss("'" + c.path + "' grows past its announced size");
     return;
   }
-  Status st = WriteChunk(*t, data, c.offset);
-  if (!st.ok()) {
-    t->error = st;  // the part file keeps what was written; the next offer resumes
-    return;
-  }
+  chunks_.Write(t->ticket, data, c.offset);  // a failure is reported at the commit
   t->hash.Update(data);
   t->next_offset += data.size();
 }
@@ -523,7 +469,9 @@ void FileReceiver::Commit(const FileCommit& c) {
   }
   std::unique_ptr<Transfer> t = std::move(it->second);
   transfers_.erase(it);
-  Status st = t->error;
+  // The part file keeps what was written when writing failed: the next offer resumes.
+  Status written = chunks_.Wait(t->ticket, static_cast<int64_t>(t->meta.size));
+  Status st = t->error.ok() ? written : t->error;
   if (st.ok() && t->next_offset != t->meta.size) {
     st = DataLoss("'" + c.path + "' ended at byte " + std::to_string(t->next_offset) + " of " +
                   std::to_string(t->meta.size));
@@ -553,6 +501,7 @@ void FileReceiver::Abort(const FileAbort& a) {
   auto it = transfers_.find(TransferKey(a.subscription, a.path));
   if (it == transfers_.end()) return;
   Transfer* t = it->second.get();
+  (void)chunks_.Wait(t->ticket);
   ::unlinkat(t->target.dir.get(), t->part_name.c_str(), 0);
   LOG_WARN("transfer of '" << a.path << "' of " << a.subscription << " withdrawn: " << a.reason);
   transfers_.erase(it);
@@ -748,7 +697,7 @@ void FileReceiver::BeginRun(const FileRunBegin& b) {
   Settle(true, true);  // answers of earlier runs go out before "begun"
   for (auto it = transfers_.begin(); it != transfers_.end();) {
     if (it->second->meta.subscription == b.subscription) {
-      it = transfers_.erase(it);
+      it = DropTransfer(it);
     } else {
       ++it;
     }
@@ -756,6 +705,13 @@ void FileReceiver::BeginRun(const FileRunBegin& b) {
   Answer(b.subscription, "", Status::Ok(), "begun");
 }
 
-void FileReceiver::AbandonTransfers() { transfers_.clear(); }
+void FileReceiver::AbandonTransfers() {
+  for (auto it = transfers_.begin(); it != transfers_.end();) it = DropTransfer(it);
+}
+
+FileReceiver::TransferMap::iterator FileReceiver::DropTransfer(TransferMap::iterator it) {
+  if (it->second->ticket) (void)chunks_.Wait(it->second->ticket);  // its part file keeps them
+  return transfers_.erase(it);
+}
 
 }  // namespace dx::agent

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/chunk_writer.h"
 #include "agent/file_syncer.h"
 #include "common/protocol.h"
 #include "common/sha256.h"
@@ -69,10 +70,11 @@ class FileReceiver {
   static constexpr size_t kMaxTransfers = 32;
 
  private:
-  struct Target;         // an opened directory and the name in it
-  struct Transfer;       // a large file being received
-  struct AlignedBuffer;  // for direct writes
-  Status WriteChunk(Transfer& t, std::string_view data, uint64_t offset);
+  struct Target;    // an opened directory and the name in it
+  struct Transfer;  // a large file being received
+  using TransferMap = std::map<std::string, std::unique_ptr<Transfer>>;
+  // Waits for the transfer's writes (its part file keeps them for a resume), then forgets it.
+  TransferMap::iterator DropTransfer(TransferMap::iterator it);
   Result<Target> Resolve(const std::string& path, bool create_dirs);
   // Opens every folder of `path`, creating missing ones when `new_parents` is given; it then
   // receives the folders that got a new entry (to be fsynced before anything is answered).
@@ -94,7 +96,6 @@ class FileReceiver {
   FileResult Outcome(const std::string& sub, const std::string& path, const Status& st,
                      const std::string& outcome);
 
-  std::unique_ptr<AlignedBuffer> aligned_;
   const std::string shared_root_;
   const std::optional<unsigned> mode_;
   Recorder recorder_;
@@ -102,7 +103,8 @@ class FileReceiver {
 
   std::mutex wake_mu_;
   std::function<void()> wake_;
-  std::map<std::string, std::unique_ptr<Transfer>> transfers_;  // by subscription '\0' path
+  ChunkWriter chunks_;
+  TransferMap transfers_;  // by subscription '\0' path
   std::vector<FileResult> ready_;
   std::vector<ReceivedFile> to_record_;  // files already in place (unchanged) to record
   std::vector<FileResult> to_record_results_;

@@ -27,6 +27,7 @@ void Fail(FileSyncer::Item& item, const std::string& what, int err) {
 }  // namespace
 
 FileSyncer::FileSyncer(std::function<void()> on_done) : on_done_(std::move(on_done)) {
+  for (size_t i = 1; i < kSyncThreads; ++i) helpers_.emplace_back([this] { Helper(); });
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -37,6 +38,12 @@ FileSyncer::~FileSyncer() {
   }
   cv_.notify_all();
   thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    pool_stopping_ = true;
+  }
+  pool_cv_.notify_all();
+  for (std::thread& t : helpers_) t.join();
   for (Item& item : done_) {
     if (item.part_fd >= 0) ::close(item.part_fd);
     if (item.dir_fd >= 0) ::close(item.dir_fd);
@@ -89,23 +96,43 @@ void FileSyncer::Loop() {
   }
 }
 
-namespace {
-
-// Runs fn(i) for i in [0, n) on up to kSyncThreads threads: concurrent fsyncs are committed
-// together by the filesystem, where one after the other each waits for its own.
-template <typename Fn>
-void InParallel(size_t n, Fn fn) {
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i = next++; i < n; i = next++) fn(i);
-  };
-  std::vector<std::thread> threads;
-  for (size_t t = 1; t < std::min(kSyncThreads, n); ++t) threads.emplace_back(worker);
-  worker();
-  for (std::thread& t : threads) t.join();
+void FileSyncer::InParallel(size_t n, const std::function<void(size_t)>& fn) {
+  std::unique_lock<std::mutex> lock(pool_mu_);
+  pool_fn_ = &fn;
+  pool_n_ = n;
+  pool_next_ = 0;
+  pool_busy_ = 0;
+  ++pool_round_;
+  pool_cv_.notify_all();
+  while (pool_next_ < pool_n_) {
+    size_t i = pool_next_++;
+    lock.unlock();
+    fn(i);
+    lock.lock();
+  }
+  pool_cv_.wait(lock, [&] { return pool_busy_ == 0; });
+  pool_fn_ = nullptr;
 }
 
-}  // namespace
+void FileSyncer::Helper() {
+  std::unique_lock<std::mutex> lock(pool_mu_);
+  uint64_t seen = 0;
+  while (true) {
+    pool_cv_.wait(lock, [&] { return pool_stopping_ || (pool_round_ != seen && pool_fn_); });
+    if (pool_stopping_) return;
+    seen = pool_round_;
+    while (pool_fn_ != nullptr && pool_next_ < pool_n_) {
+      size_t i = pool_next_++;
+      ++pool_busy_;
+      const std::function<void(size_t)>* fn = pool_fn_;
+      lock.unlock();
+      (*fn)(i);
+      lock.lock();
+      --pool_busy_;
+    }
+    pool_cv_.notify_all();
+  }
+}
 
 void FileSyncer::SyncGroup(std::vector<Item>& group) {
   // 1. fsync the part files.

@@ -56,8 +56,13 @@ class FileSyncer {
   static constexpr size_t kMaxWaiting = 128;
 
  private:
+  // Runs fn(i) for i in [0, n) on the sync threads and this one; returns when all are done.
+  // Concurrent fsyncs are committed together by the filesystem, where one after the other
+  // each waits for its own.
+  void InParallel(size_t n, const std::function<void(size_t)>& fn);
+  void Helper();
   void Loop();
-  static void SyncGroup(std::vector<Item>& group);
+  void SyncGroup(std::vector<Item>& group);
 
   std::function<void()> on_done_;
   mutable std::mutex mu_;
@@ -69,6 +74,17 @@ class FileSyncer {
   bool busy_ = false;
   bool stopping_ = false;
   std::thread thread_;
+
+  // The helper threads of InParallel (kept for the syncer's life, not started per group).
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  const std::function<void(size_t)>* pool_fn_ = nullptr;
+  size_t pool_n_ = 0;
+  size_t pool_next_ = 0;
+  size_t pool_busy_ = 0;
+  uint64_t pool_round_ = 0;
+  bool pool_stopping_ = false;
+  std::vector<std::thread> helpers_;
 };
 
 }  // namespace dx::agent

@@ -140,6 +140,7 @@ class Runner {
     PlanDeletions();
     if (sub_.propagate_deletes && !mass_delete_) DX_RETURN_IF_ERROR(ResolveConflicts());
     for (const SourceFile& f : listing_.files) DX_RETURN_IF_ERROR(Consider(f, false, false));
+    DX_RETURN_IF_ERROR(SendOffered());  // the last large file
     for (const SourceFolder& f : listing_.folders) {
       if (f.leaf && !delivered_.count(FolderKey(f.path))) DX_RETURN_IF_ERROR(CreateFolder(f));
     }
@@ -630,6 +631,8 @@ class Runner {
   }
 
   Status AwaitAll() {
+    // A large file offered and not sent yet would be lost for this run: sent first. (Every
+    // place that ends a phase sends it already; this is the last guard.)
     DX_RETURN_IF_ERROR(SendOffered());
     while (!in_flight_.empty()) DX_RETURN_IF_ERROR(AwaitSome(timeout_));
     return Status::Ok();
@@ -725,12 +728,14 @@ class Runner {
       wait_ns = std::clamp<int64_t>(wait_ns, 0, static_cast<int64_t>(files_.settle_ms) * 1000000);
       std::this_thread::sleep_for(std::chrono::nanoseconds(wait_ns));
       for (const auto& [f, no_copy] : later) DX_RETURN_IF_ERROR(Consider(f, true, no_copy));
+      DX_RETURN_IF_ERROR(SendOffered());
     }
     // Copies the agent could not make: send the data.
     while (!need_data_.empty() || !in_flight_.empty()) {
       std::vector<SourceFile> need;
       need.swap(need_data_);
       for (const SourceFile& f : need) DX_RETURN_IF_ERROR(Consider(f, true, true));
+      DX_RETURN_IF_ERROR(SendOffered());
       if (need_data_.empty() && in_flight_.empty()) break;
       DX_RETURN_IF_ERROR(AwaitSome(timeout_));
     }

@@ -33,7 +33,10 @@ chmod 000 "$SRC/课件/锁定.pdf" "$SRC/保密"
 echo "新的锁定" >"$SRC/课件/锁定2.pdf"
 chmod 000 "$SRC/课件/锁定2.pdf"
 echo "新课" >"$SRC/课件/新课.txt"
+# 0-大文件.bin is sent first (about 4 s; a large file goes out once the next one is offered,
+# hence 1-第二个.bin), then the small files are read: the test acts in between.
 random_file "$SRC/0-大文件.bin" $((16 * 1024 * 1024))
+random_file "$SRC/1-第二个.bin" $((2 * 1024 * 1024))
 echo "将删除" >"$SRC/课件/将删除.txt"
 backdate "$SRC"
 runs_before=$(dxctl --json runs -s files-a -n 100 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
@@ -52,7 +55,7 @@ dxctl receipt "$run"
 cmp -s "$SRC/课件/新课.txt" "$DST/课件/新课.txt" || fail "a readable new file did not arrive"
 cmp -s "$SRC/0-大文件.bin" "$DST/0-大文件.bin" || fail "the large file did not arrive"
 [ "$status" = partial ] || fail "run status '$status', expected partial"
-echo "$error" | grep -q "^3 of 11 file(s) not delivered" || fail "run error does not count the missing files: $error"
+echo "$error" | grep -q "^3 of 12 file(s) not delivered" || fail "run error does not count the missing files: $error"
 receipt_line "$run" 课件/锁定2.pdf | grep -q "^failed.*Permission denied" || fail "unreadable new file: $(receipt_line "$run" 课件/锁定2.pdf)"
 receipt_line "$run" 课件/锁定.pdf | grep -q "^failed.*Permission denied" || fail "unreadable delivered file: $(receipt_line "$run" 课件/锁定.pdf)"
 receipt_line "$run" 保密/ | grep -q "^failed.*cannot list the folder: Permission denied" || fail "unlistable folder: $(receipt_line "$run" 保密/)"
