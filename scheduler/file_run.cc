@@ -341,7 +341,7 @@ class Runner {
     }
     ProviderFile& file = opened.value();
     const FileVersion& v = file.version();
-    if (v.mtime_ns > WallNs() - static_cast<int64_t>(files_.settle_ms) * 1000000) {
+    if (MaybeBeingWritten(v)) {
       if (!second_pass) {
         later_.push_back({f, no_copy});
         return Status::Ok();
@@ -393,6 +393,15 @@ class Runner {
       if (settled) return Status::Ok();
     }
     return OfferLarge(f, std::move(file), sha, second_pass, no_copy);
+  }
+
+  // A change made in the same tick of the filesystem's clock as the last one would not show
+  // in the mtime: a file stamped within settle_ms of now is read once it is older. (A stamp
+  // further in the future is no write of now, and does not wait.)
+  bool MaybeBeingWritten(const FileVersion& v) const {
+    const int64_t now = WallNs();
+    const int64_t settle = static_cast<int64_t>(files_.settle_ms) * 1000000;
+    return v.mtime_ns > now - settle && v.mtime_ns <= now + settle;
   }
 
   // True when nothing needs to travel: the agent holds this content already, here (the file
