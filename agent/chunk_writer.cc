@@ -64,12 +64,9 @@ void ChunkWriter::Write(const std::shared_ptr<Ticket>& ticket, std::string_view 
   cv_.notify_all();
 }
 
-Status ChunkWriter::Wait(const std::shared_ptr<Ticket>& ticket, int64_t size) {
+Status ChunkWriter::Wait(const std::shared_ptr<Ticket>& ticket) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return ticket->pending == 0; });
-  if (ticket->error.ok() && size >= 0 && ::ftruncate(ticket->fd, size) != 0) {
-    ticket->error = WriteError(ticket->path, errno);
-  }
   return ticket->error;
 }
 

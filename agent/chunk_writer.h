@@ -44,12 +44,11 @@ class ChunkWriter {
   // A ticket for `fd`; tries to set O_DIRECT on it.
   std::shared_ptr<Ticket> Open(int fd, std::string path);
   // Queues `data` (at most one chunk) for writing at `offset` (a multiple of kAlign): copied
-  // into a free buffer (waiting for one) and padded to kAlign for a direct write; the file is
-  // then longer than written, which Wait() takes back (`size`).
+  // into a free buffer (waiting for one) and padded to kAlign for a direct write, so the file
+  // may end up longer than written (the caller cuts it to its size).
   void Write(const std::shared_ptr<Ticket>& ticket, std::string_view data, uint64_t offset);
-  // Waits until the ticket's writes are done; then, when `size` is given, cuts the file to it.
-  // Returns the first error.
-  Status Wait(const std::shared_ptr<Ticket>& ticket, int64_t size = -1);
+  // Waits until the ticket's writes are done; returns the first error.
+  Status Wait(const std::shared_ptr<Ticket>& ticket);
 
  private:
   struct Job {

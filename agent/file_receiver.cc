@@ -470,7 +470,7 @@ void FileReceiver::Commit(const FileCommit& c) {
   std::unique_ptr<Transfer> t = std::move(it->second);
   transfers_.erase(it);
   // The part file keeps what was written when writing failed: the next offer resumes.
-  Status written = chunks_.Wait(t->ticket, static_cast<int64_t>(t->meta.size));
+  Status written = chunks_.Wait(t->ticket);
   Status st = t->error.ok() ? written : t->error;
   if (st.ok() && t->next_offset != t->meta.size) {
     st = DataLoss("'" + c.path + "' ended at byte " + std::to_string(t->next_offset) + " of " +
@@ -492,6 +492,10 @@ void FileReceiver::Commit(const FileCommit& c) {
     return Answer(c.subscription, c.path,
                   DataLoss("SHA-256 of '" + c.path + "' is " + got + ", expected " + expected),
                   "failed");
+  }
+  // Direct writes pad the last chunk to the block size: the file is cut to its size.
+  if (::ftruncate(t->part.get(), static_cast<off_t>(t->meta.size)) != 0) {
+    return Answer(c.subscription, c.path, Errno("truncate " + c.path), "failed");
   }
   ReceivedFile record{t->meta.subscription, t->meta.path, t->meta.size, expected, false};
   Finish(std::move(t->target), t->part.release(), t->part_name, std::move(record), "written");

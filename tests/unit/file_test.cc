@@ -2,6 +2,7 @@
 // on real directories, and the manifest checks of file subscriptions.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -503,6 +504,35 @@ TEST_CASE("the shared root is checked at start: writable, and keeping modes when
   Status st = agent::PrepareSharedRoot(dir.File("file"), std::nullopt);
   CHECK_FALSE(st.ok());
   CHECK(st.message().find(dir.File("file")) != std::string::npos);
+}
+
+TEST_CASE("a store of the first version gains the new columns of delivered files") {
+  TempDir dir;
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(dir.File("old.db").c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "CREATE TABLE delivered_files (subscription TEXT NOT NULL, path TEXT NOT "
+                         "NULL, agent TEXT NOT NULL, agent_path TEXT NOT NULL, size INTEGER NOT "
+                         "NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY "
+                         "(subscription, path));"
+                         "INSERT INTO delivered_files VALUES('s','a.pdf','ag','t/a.pdf',3,7,'x');",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  for (int reopen = 0; reopen < 2; ++reopen) {  // the migration runs again harmlessly
+    auto store = scheduler::SqliteStore::Open(dir.File("old.db"));
+    REQUIRE(store.ok());
+    auto files = (*store)->ListDeliveredFiles("s");
+    REQUIRE(files.ok());
+    REQUIRE(files->size() == 1);
+    if (reopen == 0) CHECK(files->at(0).ctime_ns == 0);  // unknown: re-hashed once
+    scheduler::DeliveredFile f = files->at(0);
+    f.ctime_ns = 11;
+    f.inode = 12;
+    REQUIRE((*store)->PutDeliveredFile("ag", f).ok());
+    CHECK((*store)->ListDeliveredFiles("s")->at(0).inode == 12);
+  }
 }
 
 const char* kFileManifest = R"(
