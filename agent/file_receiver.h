@@ -2,13 +2,14 @@
 // all. Bytes go to a hidden part file beside the target (".dx-<name hash>-<version hash>.dxpart",
 // short whatever the name's length), hashed as they are written; the SHA-256 is checked, then
 // the FileSyncer fsyncs the file, renames it into place and fsyncs the directory, and only
-// then is the file recorded and answered. Several large transfers may be in progress at once
-// (keyed by subscription and path). A path from the wire never leaves the shared root:
-// absolute paths, "..", names that are not UTF-8 and symbolic links anywhere in the target tree
-// are refused. A transfer cut off (disconnect, kill -9, full disk) resumes from the last whole
+// then is the file recorded and answered. Chunks of large files are written by the
+// ChunkWriter (O_DIRECT where possible) on its own thread. Several large transfers may be in
+// progress at once (keyed by subscription and path). A path from the wire never leaves the shared
+// root: absolute paths, "..", names that are not UTF-8 and symbolic links anywhere in the target
+// tree are refused. A transfer cut off (disconnect, kill -9, full disk) resumes from the last whole
 // chunk of its part file; part files no transfer can resume are removed (other versions of a
-// file when it is offered or lands, the rest by a sweep after a complete run).
-// Not thread-safe: owned by the agent's writer thread (the syncer has its own thread).
+// file when it is offered or deleted, the rest by a sweep after a complete run).
+// Not thread-safe: owned by the agent's writer thread (syncer and chunk writer have their own).
 #pragma once
 
 #include <functional>
