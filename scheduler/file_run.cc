@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -89,6 +92,106 @@ std::string VersionToken(const FileVersion& v) {
   return "size " + std::to_string(v.size) + " mtime " + std::to_string(v.mtime_ns) + " ctime " +
          std::to_string(v.ctime_ns) + " inode " + std::to_string(v.inode);
 }
+
+// Reads a large file's chunks on its own thread, a few chunks ahead of the sender: each is
+// read into a frame (the chunk message's header, then the bytes read in place), checked
+// (the file must not have changed) and hashed there, so that reading and hashing overlap with
+// encrypting and sending. The file must outlive the reader.
+class ChunkReader {
+ public:
+  struct Chunk {
+    uint64_t offset = 0;
+    std::string frame;   // an encoded, uncompressed FileChunk
+    size_t data_at = 0;  // where its bytes start in `frame`
+    size_t size = 0;
+    Status status;         // a read error (the file fails) ...
+    bool changed = false;  // ... or a change (the file is read again later)
+  };
+
+  ChunkReader(const ProviderFile& file, const std::string& subscription, const std::string& path,
+              bool hashing)
+      : file_(file), subscription_(subscription), path_(path), hashing_(hashing) {
+    thread_ = std::thread([this] { Read(); });
+  }
+  ~ChunkReader() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  // The next chunk, in order; false after the last one (or after a failed one).
+  bool Next(Chunk* out) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !ready_.empty() || done_; });
+    if (ready_.empty()) return false;
+    *out = std::move(ready_.front());
+    ready_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  // The SHA-256 of the whole file, once Next() returned false after the last chunk.
+  std::string Hash() { return hash_.FinishHex(); }
+
+ private:
+  static constexpr size_t kAhead = 4;
+
+  void Read() {
+    const uint64_t size = file_.version().size;
+    for (uint64_t off = 0; off < size; off += kFileChunkBytes) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || ready_.size() < kAhead; });
+        if (stopping_) break;
+      }
+      Chunk c;
+      c.offset = off;
+      c.size = std::min<uint64_t>(kFileChunkBytes, size - off);
+      ByteWriter w;
+      w.PutString(subscription_);
+      w.PutString(path_);
+      w.PutVarint(off);
+      w.PutU8(0);  // not compressed
+      w.PutVarint(c.size);
+      c.frame = w.Take();
+      c.data_at = c.frame.size();
+      c.frame.resize(c.data_at + c.size);
+      size_t got = 0;
+      c.status = file_.ReadAt(off, c.frame.data() + c.data_at, c.size, &got);
+      if (c.status.ok() && got != c.size) {
+        c.status = Unavailable(EscapeInvalidUtf8(path_) + " shrank while it was read");
+        c.changed = true;
+      }
+      if (c.status.ok()) {
+        c.status = file_.CheckUnchanged();
+        c.changed = !c.status.ok();
+      }
+      const bool failed = !c.status.ok();
+      if (!failed && hashing_) hash_.Update(std::string_view(c.frame).substr(c.data_at, c.size));
+      std::lock_guard<std::mutex> lock(mu_);
+      ready_.push_back(std::move(c));
+      cv_.notify_all();
+      if (failed) break;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  const ProviderFile& file_;
+  const std::string subscription_;
+  const std::string path_;
+  const bool hashing_;
+  Sha256 hash_;  // written by the reading thread until done_
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Chunk> ready_;
+  bool done_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 // The state of one run.
 class Runner {
@@ -504,60 +607,45 @@ class Runner {
       if (failures_.count(f.path)) DX_RETURN_IF_ERROR(Forget(f.path));
       return Status::Ok();
     }
-    Sha256 hash;
     const bool hashing = o.sha.empty();
     bool compress = WorthCompressing(f.path);
     int64_t sent = 0;
-    std::string buf;
     std::string packed;
     auto withdraw = [&](const Status& why) -> Status {
       DX_RETURN_IF_ERROR(
           Send(MessageType::kFileAbort, Encode(FileAbort{sub_.name, meta.path, why.message()})));
       return Changed(f, v, why, second_pass, no_copy);
     };
-    for (uint64_t off = 0; off < v.size; off += kFileChunkBytes) {
-      const size_t want = std::min<uint64_t>(kFileChunkBytes, v.size - off);
-      const bool send = off >= resume.offset;
-      // The frame is built around the bytes as they are read: no copy of the data.
-      FileChunk header;
-      header.subscription = sub_.name;
-      header.path = meta.path;
-      header.offset = off;
-      ByteWriter w;
-      w.PutString(header.subscription);
-      w.PutString(header.path);
-      w.PutVarint(header.offset);
-      w.PutU8(0);
-      w.PutVarint(want);
-      buf = w.Take();
-      const size_t at = buf.size();
-      buf.resize(at + want);
-      size_t got = 0;
-      Status read = file.ReadAt(off, buf.data() + at, want, &got);
-      if (!read.ok()) {
-        DX_RETURN_IF_ERROR(
-            Send(MessageType::kFileAbort, Encode(FileAbort{sub_.name, meta.path, read.message()})));
-        return Fail(f.path, v, read, "failed");
+    ChunkReader reader(file, sub_.name, meta.path, hashing);
+    ChunkReader::Chunk chunk;
+    uint64_t next = 0;
+    while (reader.Next(&chunk)) {
+      if (!chunk.status.ok()) {
+        if (chunk.changed) return withdraw(chunk.status);
+        DX_RETURN_IF_ERROR(Send(MessageType::kFileAbort,
+                                Encode(FileAbort{sub_.name, meta.path, chunk.status.message()})));
+        return Fail(f.path, v, chunk.status, "failed");
       }
-      if (got != want)
-        return withdraw(Unavailable(EscapeInvalidUtf8(f.path) + " shrank while it was read"));
-      Status same = file.CheckUnchanged();
-      if (!same.ok()) return withdraw(same);
-      std::string_view data(buf.data() + at, want);
-      if (hashing) hash.Update(data);
-      if (!send) continue;
+      next = chunk.offset + chunk.size;
+      if (chunk.offset < resume.offset) continue;  // the agent holds this chunk already
+      std::string_view data = std::string_view(chunk.frame).substr(chunk.data_at, chunk.size);
       if (compress && TryCompress(data, options_.compression_level, &packed)) {
-        FileChunk chunk = header;
-        chunk.compressed = true;
-        chunk.data = std::move(packed);
-        buf = Encode(chunk);
+        FileChunk c;
+        c.subscription = sub_.name;
+        c.path = meta.path;
+        c.offset = chunk.offset;
+        c.compressed = true;
+        c.data = std::move(packed);
+        chunk.frame = Encode(c);
       } else {
         compress = false;  // incompressible content: stop trying
       }
-      DX_RETURN_IF_ERROR(Send(MessageType::kFileChunk, buf));
-      sent += static_cast<int64_t>(buf.size());
+      DX_RETURN_IF_ERROR(Send(MessageType::kFileChunk, chunk.frame));
+      sent += static_cast<int64_t>(chunk.frame.size());
     }
-    if (hashing) record.sha256 = hash.FinishHex();
+    if (next != v.size)
+      return Internal("reading " + f.path + " stopped at byte " + std::to_string(next));
+    if (hashing) record.sha256 = reader.Hash();
     DX_RETURN_IF_ERROR(
         Send(MessageType::kFileCommit, Encode(FileCommit{sub_.name, meta.path, record.sha256})));
     InFlight p;
