@@ -16,7 +16,7 @@ BIG_MB=${BENCH_FILE_MB:-2048}
 SMALL=${BENCH_SMALL_FILES:-10000}
 MIX_FILES=${BENCH_MIX_FILES:-2000}
 MIX_MIB=${BENCH_MIX_MIB:-1638}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 
 mkdir -p "$T/big" "$T/small" "$T/mix" "$T/shared"
 random_file "$T/big/large.bin" $((BIG_MB * 1024 * 1024))
