@@ -41,13 +41,11 @@ ChunkWriter::~ChunkWriter() {
   for (char* b : buffers_) std::free(b);
 }
 
-std::shared_ptr<ChunkWriter::Ticket> ChunkWriter::Open(int fd, std::string path) {
-  auto t = std::make_shared<Ticket>();
+void ChunkWriter::Attach(const std::shared_ptr<Ticket>& t, int fd, std::string path) {
   t->fd = fd;
   t->path = std::move(path);
   int flags = ::fcntl(fd, F_GETFL);
   t->direct = !buffers_.empty() && flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
-  return t;
 }
 
 void ChunkWriter::Write(const std::shared_ptr<Ticket>& ticket, std::string_view data,
@@ -116,6 +114,7 @@ void ChunkWriter::Run(Job& job) {
     if (t.error.ok()) t.error = WriteError(t.path, err);
     return;
   }
+  t.hash.Update(std::string_view(job.buffer, job.size));
 }
 
 }  // namespace dx::agent

@@ -1,5 +1,5 @@
-// ChunkWriter: writes the chunks of large files on its own thread, so that the agent's
-// writer thread hashes and takes in the next chunks while the disk writes. Chunks are written
+// ChunkWriter: writes (and hashes) the chunks of large files on its own thread, so that the
+// agent's writer thread takes in the next chunks while the disk writes. Chunks are written
 // with O_DIRECT where the filesystem allows it (no copy into the page cache and no writeback
 // later: on the machines measured that was most of what a large file cost), from buffers
 // aligned and padded to the block size; where a direct write is refused, through the page
@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/sha256.h"
 #include "common/status.h"
 
 namespace dx::agent {
@@ -25,6 +26,10 @@ class ChunkWriter {
  public:
   // The writes of one file. After a failed write the later ones are skipped.
   struct Ticket {
+    // SHA-256 of the bytes written so far, in order: updated on the writing thread (which is
+    // otherwise waiting for the disk), read by the owner after Wait(). The owner may feed it a
+    // prefix (the part a resume starts after) before Attach().
+    Sha256 hash;
     int fd = -1;          // not owned; must stay open until Wait() returns
     bool direct = false;  // O_DIRECT is set on fd (cleared if the filesystem refuses it)
     size_t pending = 0;
@@ -41,8 +46,8 @@ class ChunkWriter {
   ChunkWriter(const ChunkWriter&) = delete;
   ChunkWriter& operator=(const ChunkWriter&) = delete;
 
-  // A ticket for `fd`; tries to set O_DIRECT on it.
-  std::shared_ptr<Ticket> Open(int fd, std::string path);
+  // Makes `ticket` write to `fd`, with O_DIRECT when the filesystem takes it.
+  void Attach(const std::shared_ptr<Ticket>& ticket, int fd, std::string path);
   // Queues `data` (at most one chunk) for writing at `offset` (a multiple of kAlign): copied
   // into a free buffer (waiting for one) and padded to kAlign for a direct write, so the file
   // may end up longer than written (the caller cuts it to its size).

@@ -106,9 +106,8 @@ struct FileReceiver::Transfer {
   std::string part_name;
   Target target;
   UniqueFd part;
-  Sha256 hash;
   uint64_t next_offset = 0;
-  std::shared_ptr<ChunkWriter::Ticket> ticket;  // its writes (on the chunk writer's thread)
+  std::shared_ptr<ChunkWriter::Ticket> ticket;  // its writes and their hash
   Status error;                                 // first failure; reported at commit
 };
 
@@ -410,21 +409,22 @@ FileResume FileReceiver::Offer(const FileMeta& m) {
   uint64_t have = std::min<uint64_t>(static_cast<uint64_t>(st.st_size), m.size);
   uint64_t offset = have / kFileChunkBytes * kFileChunkBytes;
   if (::ftruncate(t->part.get(), static_cast<off_t>(offset)) != 0) offset = 0;
+  t->ticket = std::make_shared<ChunkWriter::Ticket>();
   std::string buf(kFileChunkBytes, '\0');
   for (uint64_t pos = 0; pos < offset;) {
     ssize_t n = ::pread(t->part.get(), buf.data(), buf.size(), static_cast<off_t>(pos));
     if (n <= 0) {  // unreadable part: start over
       offset = 0;
-      t->hash.FinishHex();
+      t->ticket->hash.FinishHex();
       (void)::ftruncate(t->part.get(), 0);
       break;
     }
-    t->hash.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    t->ticket->hash.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
     pos += static_cast<uint64_t>(n);
   }
   if (offset > 0) LOG_INFO("resuming '" << m.path << "' at byte " << offset << " of " << m.size);
   t->next_offset = offset;
-  t->ticket = chunks_.Open(t->part.get(), m.path);
+  chunks_.Attach(t->ticket, t->part.get(), m.path);
   t->target = std::move(target).value();
   transfers_[key] = std::move(t);
   r.offset = offset;
@@ -456,8 +456,7 @@ void FileReceiver::Chunk(const FileChunk& c, std::string_view bytes) {
     t->error = DataLoss("'" + c.path + "' grows past its announced size");
     return;
   }
-  chunks_.Write(t->ticket, data, c.offset);  // a failure is reported at the commit
-  t->hash.Update(data);
+  chunks_.Write(t->ticket, data, c.offset);  // hashed there; a failure is reported at the commit
   t->next_offset += data.size();
 }
 
@@ -486,7 +485,7 @@ void FileReceiver::Commit(const FileCommit& c) {
     }
     return Answer(c.subscription, c.path, st, "failed");
   }
-  std::string got = t->hash.FinishHex();
+  std::string got = t->ticket->hash.FinishHex();
   if (got != expected) {
     ::unlinkat(t->target.dir.get(), t->part_name.c_str(), 0);
     return Answer(c.subscription, c.path,

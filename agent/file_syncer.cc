@@ -97,20 +97,25 @@ void FileSyncer::Loop() {
 }
 
 void FileSyncer::InParallel(size_t n, const std::function<void(size_t)>& fn) {
+  if (n <= 1) {  // no helper to wake for one fsync
+    if (n == 1) fn(0);
+    return;
+  }
   std::unique_lock<std::mutex> lock(pool_mu_);
   pool_fn_ = &fn;
   pool_n_ = n;
   pool_next_ = 0;
   pool_busy_ = 0;
   ++pool_round_;
-  pool_cv_.notify_all();
+  // Only as many helpers as there is work for (waking all of them costs more than it saves).
+  for (size_t i = 1; i < std::min(n, kSyncThreads); ++i) pool_cv_.notify_one();
   while (pool_next_ < pool_n_) {
     size_t i = pool_next_++;
     lock.unlock();
     fn(i);
     lock.lock();
   }
-  pool_cv_.wait(lock, [&] { return pool_busy_ == 0; });
+  pool_done_cv_.wait(lock, [&] { return pool_busy_ == 0; });
   pool_fn_ = nullptr;
 }
 
@@ -130,7 +135,7 @@ void FileSyncer::Helper() {
       lock.lock();
       --pool_busy_;
     }
-    pool_cv_.notify_all();
+    pool_done_cv_.notify_all();
   }
 }
 

@@ -77,7 +77,8 @@ class FileSyncer {
 
   // The helper threads of InParallel (kept for the syncer's life, not started per group).
   std::mutex pool_mu_;
-  std::condition_variable pool_cv_;
+  std::condition_variable pool_cv_;       // helpers wait here for work
+  std::condition_variable pool_done_cv_;  // InParallel waits here for the helpers
   const std::function<void(size_t)>* pool_fn_ = nullptr;
   size_t pool_n_ = 0;
   size_t pool_next_ = 0;
