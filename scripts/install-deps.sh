@@ -12,6 +12,7 @@ packages=(
   postgresql mariadb-server mariadb-client
   procps python3 openssl util-linux coreutils
   dosfstools fusefat rsync
+  iproute2 ethtool
 )
 
 missing=()
