@@ -8,6 +8,7 @@
 #include <thread>
 #include <variant>
 
+#include "agent/subscription_deletion.h"
 #include "agent/table_reconciler.h"
 #include "common/log.h"
 #include "common/wire.h"
@@ -34,8 +35,9 @@ struct DecodedRepair {
   Result<RowBatch> keys = RowBatch();
 };
 
-using Work = std::variant<TableBegin, DecodedBatch, FilePut, FileMeta, FileChunk, FileCommit,
-                          FileCopy, FileDelete, ReconcileBegin, RangeQuery, DecodedRepair>;
+using Work =
+    std::variant<TableBegin, DecodedBatch, FilePut, FileMeta, FileChunk, FileCommit, FileCopy,
+                 FileDelete, ReconcileBegin, RangeQuery, DecodedRepair, DeleteSubscription>;
 
 template <typename T>
 Result<Work> DecodeAs(std::string_view payload) {
@@ -244,6 +246,12 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
           if (!queue.Push(std::move(repair))) return;
           break;
         }
+        case MessageType::kDeleteSubscription: {
+          Result<Work> work = DecodeAs<DeleteSubscription>(frame->payload);
+          if (!work.ok()) return finish(work.status());
+          if (!queue.Push(std::move(work).value())) return;
+          break;
+        }
         case MessageType::kFilePut:
         case MessageType::kFileOffer:
         case MessageType::kFileChunk:
@@ -313,6 +321,12 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
     } else if (auto* repair = std::get_if<DecodedRepair>(&work)) {
       sent = link.Send(MessageType::kBatchAck,
                        Encode(reconciler.Repair(repair->message, repair->rows, repair->keys)),
+                       kSendTimeout);
+    } else if (auto* order = std::get_if<DeleteSubscription>(&work)) {
+      // Suspended or terminated: delete what this agent holds for it, then confirm.
+      FileReceiver* files = config_.shared_root.empty() ? nullptr : files_;
+      sent = link.Send(MessageType::kDeletionDone,
+                       Encode(DeleteHoldings(*order, *writer_, files, config_.shared_root)),
                        kSendTimeout);
     } else if (auto* put = std::get_if<FilePut>(&work)) {
       files_->PutDeferred(*put);

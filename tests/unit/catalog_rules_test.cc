@@ -364,7 +364,7 @@ TEST_CASE("masking rules are checked against the entry") {
       {"id=hash", "applies to text columns"},  // a bigint key
       {"id_card=drop", ""},
       {"name=keep", ""},
-      {"id=drop", "primary key may only be kept or hashed"},
+      {"id=drop", "the primary key is delivered as it is"},
       {"id_card=partial:10:8", "hides at least one"},
       {"id_card=partial:0:0", "positive total"},
       {"updatetime=partial:1:1", "applies to text columns"},
