@@ -124,11 +124,13 @@ DeletionDone DeleteHoldings(const DeleteSubscription& order, TableWriter& writer
     DX_ASSIGN_OR_RETURN(ForgottenTables tables, writer.ForgetSubscription(order.subscription));
     done.tables = tables.tables;
     done.rows = static_cast<uint64_t>(tables.rows);
-    std::string detail = tables.tables.empty() ? "no table held" : tables.detail;
-    if (done.files > 0 || !paths.empty()) {
-      detail += "; deleted " + std::to_string(done.files) + " file(s) and " +
-                std::to_string(done.folders) + " emptied folder(s)";
+    std::string detail = tables.tables.empty() ? "" : tables.detail;
+    if (!paths.empty()) {
+      detail += (detail.empty() ? "" : "; ") + std::string("deleted ") +
+                std::to_string(done.files) + " file(s) and " + std::to_string(done.folders) +
+                " emptied folder(s)";
     }
+    if (detail.empty()) detail = "nothing held";
     done.detail = detail + done.detail;
     return Status::Ok();
   }();
