@@ -4,9 +4,12 @@
 #include "scheduler/masking.h"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include "common/odbc.h"
+#include "scheduler/access/audit_key.h"
 #include "scheduler/catalog/approval_scope.h"
+#include "scheduler/scheduler_config.h"
 #include "scheduler/secret.h"
 #include "scheduler/subscription_reader.h"
 #include "test_util.h"
@@ -298,6 +301,37 @@ TEST_CASE("a subscription is read masked, and its filter runs on the raw source 
   auto refused = SubscriptionReader::Open(source, entry, sub, "master");
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.status().code() == StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("the masking key lives in a file of its own: created 0600, refused when others read it") {
+  TempDir dir;
+  auto defaults = LoadSchedulerConfig(dir.Write(
+      "scheduler.yaml", "store: {path: /var/db/s.db}\nadmin: {token: long-enough-token-123}\n"));
+  REQUIRE(defaults.ok());
+  CHECK(defaults->masking_key_file == "/var/db/s.db.masking-key");
+  auto conf = LoadSchedulerConfig(std::string(DX_SOURCE_DIR) + "/conf/scheduler.yaml");
+  REQUIRE(conf.ok());
+  CHECK(conf->masking_key_file == "/etc/dx/masking.key");
+  auto typo = LoadSchedulerConfig(
+      dir.Write("bad.yaml", "admin: {token: long-enough-token-123}\nmasking: {keyfile: x}\n"));
+  REQUIRE_FALSE(typo.ok());
+  CHECK(typo.status().message().find("masking.keyfile") != std::string::npos);
+
+  const std::string path = dir.File("masking.key");
+  auto key = LoadOrCreateKeyFile(path, "masking key");
+  REQUIRE(key.ok());
+  CHECK(key.value().size() == 64);
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(LoadOrCreateKeyFile(path, "masking key").value() == key.value());  // kept
+  ::chmod(path.c_str(), 0640);
+  auto open = LoadOrCreateKeyFile(path, "masking key");
+  REQUIRE_FALSE(open.ok());
+  CHECK(open.status().message() == "masking key file " + path +
+                                       " has mode 0640: others could read or replace the key; "
+                                       "chmod 600 " +
+                                       path);
 }
 
 }  // namespace
