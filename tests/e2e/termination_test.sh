@@ -108,6 +108,36 @@ wait_for 60 "the resumed subscription to reload" resynced
   fail "the resumed subscription's table differs from the source"
 pass "suspension: the agent dropped the table and its records and confirmed ($detail); resumption reloaded all $N104 rows"
 
+# A manifest's `status: suspended` is a suspension too; lifting it by the manifest reloads, and
+# the next suspension deletes again (not taken for done by the old confirmation).
+manifest_status() {
+  cat <<YAML
+kind: Subscription
+name: lite-stu
+agent: 徐汇-lite
+entry: $STU
+columns: [id, name, school_code, updatetime]
+filter: [{column: district_code, value: "310104"}]
+target_table: student
+status: $1
+YAML
+}
+lite_table() { sqlite3 "$T/lite.db" "SELECT count(*) FROM sqlite_master WHERE name = 'student'"; }
+manifest_status suspended >"$T/lite-suspended.yaml"
+as_user cons apply -f "$T/lite-suspended.yaml" >/dev/null
+wait_for 30 "the deletion after the manifest's suspension" deletion_confirmed lite-stu
+[ "$(lite_table)" = 0 ] || fail "the manifest's suspension left the table"
+manifest_status active >"$T/lite-active.yaml"
+as_user cons apply -f "$T/lite-active.yaml" >/dev/null
+wait_for 60 "the reload after the manifest lifted its suspension" resynced
+[ "$(sqlite3 "$T/lite.db" 'SELECT count(*) FROM student')" = "$N104" ] || fail "not reloaded"
+as_user cons suspend lite-stu --reason "再次暂停" >/dev/null
+wait_for 30 "the deletion after the second suspension" deletion_confirmed lite-stu
+[ "$(lite_table)" = 0 ] || fail "the second suspension was taken for deleted by the first one's confirmation"
+as_user cons resume lite-stu --reason 恢复 >/dev/null
+wait_for 60 "the reload after resuming again" resynced
+pass "a manifest's suspension deletes, lifting it reloads, and the next suspension deletes again"
+
 # --- termination of a file subscription: its files and emptied folders go, nothing else ---
 as_user cons terminate pg-files --reason "不再使用" >/dev/null
 wait_for 30 "the deletion of pg-files" deletion_confirmed pg-files
