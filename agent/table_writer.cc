@@ -815,6 +815,7 @@ Result<ForgottenTables> TableWriter::ForgetSubscription(const std::string& subsc
   for (const OwnedTable& t : owned_) {
     if (t.subscription == subscription) tables.push_back(t);
   }
+  tables_.erase(subscription);  // its prepared statements go before its table does
   auto delete_where = [&](const char* table, const std::vector<std::string>& values) -> Status {
     std::string sql = "DELETE FROM " + dialect_.Quote(table) + " WHERE " +
                       dialect_.Quote("subscription") + " = ?";
@@ -877,7 +878,6 @@ Result<ForgottenTables> TableWriter::ForgetSubscription(const std::string& subsc
   }
   DX_RETURN_IF_ERROR(records);
   ledger_.erase(subscription);
-  tables_.erase(subscription);
   counted_at_.erase(subscription);
   if (out.detail.empty()) out.detail = "no table held";
   return out;
