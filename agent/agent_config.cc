@@ -112,11 +112,13 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   }
   std::string mode;
   DX_RETURN_IF_ERROR(files.GetString("mode", &mode));
-  if (!mode.empty()) {
+  if (mode == "keep" || mode == "none") {
+    c.keep_file_mode = true;
+  } else if (!mode.empty()) {
     char* end = nullptr;
     unsigned long m = std::strtoul(mode.c_str(), &end, 8);
     if (end == mode.c_str() || *end != '\0' || m > 0777) {
-      return files["mode"].Error("expected an octal file mode such as \"0640\"");
+      return files["mode"].Error("expected an octal file mode such as \"0640\", or keep");
     }
     c.file_mode = static_cast<unsigned>(m);
   }

@@ -26,6 +26,7 @@ struct AgentConfig {
   // agent takes tables only and refuses file subscriptions.
   std::string shared_root;
   unsigned file_mode = 0640;       // mode of delivered files
+  bool keep_file_mode = false;     // files.mode: keep — no chmod (FAT, SMB: modes do not stick)
   std::string log_level = "info";  // debug | info | warn | error
 };
 

@@ -1,18 +1,26 @@
 // dx-agent: the daemon on a consumer's front-end machine (前置机).
+#include <malloc.h>
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
 #include <thread>
 
 #include "agent/agent_config.h"
 #include "agent/file_receiver.h"
 #include "agent/scheduler_link.h"
+#include "agent/shared_root.h"
 #include "agent/table_writer.h"
 #include "common/log.h"
 
 int main(int argc, char** argv) {
+  // Files travel in 1 MiB buffers: freed ones are kept for reuse rather than handed back to
+  // the kernel and faulted in again (zeroed) for every chunk.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{"dx-agent: receives subscribed data from dx-scheduler into the local database"};
   std::string config_path = "/etc/dx/agent.yaml";
   app.add_option("-c,--config", config_path, "agent config file")->capture_default_str();
@@ -49,6 +57,24 @@ int main(int argc, char** argv) {
   });
   watcher.detach();
 
+  // The shared root is checked first, so that a root the agent cannot use is said at once.
+  std::optional<unsigned> file_mode;
+  if (!config->keep_file_mode) file_mode = config->file_mode;
+  if (!config->shared_root.empty()) {
+    dx::Status root = dx::agent::PrepareSharedRoot(config->shared_root, file_mode);
+    if (!root.ok()) {
+      std::fprintf(stderr, "dx-agent: %s: %s\n", config_path.c_str(), root.message().c_str());
+      return 2;
+    }
+  }
+  // Part files and folders of files being made durable are held open: allow plenty.
+  rlimit files_limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &files_limit) == 0 &&
+      files_limit.rlim_cur < files_limit.rlim_max) {
+    files_limit.rlim_cur = std::min<rlim_t>(files_limit.rlim_max, 65536);
+    (void)::setrlimit(RLIMIT_NOFILE, &files_limit);
+  }
+
   auto writer = dx::agent::TableWriter::OpenWhenReachable(config->target_connection, config->target,
                                                           config->reconnect_min_ms,
                                                           config->reconnect_max_ms, stopping);
@@ -57,18 +83,11 @@ int main(int argc, char** argv) {
     return writer.status().code() == dx::StatusCode::kInvalidArgument ? 2 : 1;
   }
   if (stopping) return 0;
-  if (!config->shared_root.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(config->shared_root, ec);
-    if (ec) {
-      LOG_ERROR("cannot create shared root " << config->shared_root << ": " << ec.message());
-      return 2;
-    }
-  } else {
+  if (config->shared_root.empty()) {
     LOG_INFO("no files.shared_root: this agent takes tables only and refuses file subscriptions");
   }
   dx::agent::TableWriter* table_writer = writer->get();
-  dx::agent::FileReceiver files(config->shared_root, config->file_mode,
+  dx::agent::FileReceiver files(config->shared_root, file_mode,
                                 [table_writer](const std::vector<dx::agent::ReceivedFile>& f) {
                                   return table_writer->RecordFiles(f);
                                 });

@@ -35,9 +35,21 @@ struct DecodedRepair {
   Result<RowBatch> keys = RowBatch();
 };
 
+// The file receiver's syncing thread has made files durable: their answers can go out.
+struct FilesReady {};
+
+// A file chunk whose bytes stay in the frame they arrived in (1 MiB is not copied again).
+struct ChunkWork {
+  FileChunk header;  // data empty
+  std::string frame;
+  size_t data_at = 0;
+  size_t data_size = 0;
+};
+
 using Work =
-    std::variant<TableBegin, DecodedBatch, FilePut, FileMeta, FileChunk, FileCommit, FileCopy,
-                 FileDelete, ReconcileBegin, RangeQuery, DecodedRepair, DeleteSubscription>;
+    std::variant<TableBegin, DecodedBatch, FilePut, FileMeta, ChunkWork, FileCommit, FileCopy,
+                 FileDelete, FileAbort, FileFolder, FileSweep, FileRunBegin, FilesReady,
+                 ReconcileBegin, RangeQuery, DecodedRepair, DeleteSubscription>;
 
 template <typename T>
 Result<Work> DecodeAs(std::string_view payload) {
@@ -52,14 +64,20 @@ Result<Work> DecodeFileWork(MessageType type, std::string_view payload) {
       return DecodeAs<FilePut>(payload);
     case MessageType::kFileOffer:
       return DecodeAs<FileMeta>(payload);
-    case MessageType::kFileChunk:
-      return DecodeAs<FileChunk>(payload);
     case MessageType::kFileCommit:
       return DecodeAs<FileCommit>(payload);
     case MessageType::kFileCopy:
       return DecodeAs<FileCopy>(payload);
     case MessageType::kFileDelete:
       return DecodeAs<FileDelete>(payload);
+    case MessageType::kFileAbort:
+      return DecodeAs<FileAbort>(payload);
+    case MessageType::kFileFolder:
+      return DecodeAs<FileFolder>(payload);
+    case MessageType::kFileSweep:
+      return DecodeAs<FileSweep>(payload);
+    case MessageType::kFileRunBegin:
+      return DecodeAs<FileRunBegin>(payload);
     default:
       return DataLoss("not a file message");
   }
@@ -85,8 +103,17 @@ class WorkQueue {
     if (items_.empty()) return false;
     *work = std::move(items_.front());
     items_.pop_front();
+    if (std::holds_alternative<FilesReady>(*work)) files_ready_queued_ = false;
     cv_.notify_all();
     return true;
+  }
+  // Queues one FilesReady (never blocks; at most one waits at a time).
+  void NoteFilesReady() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_ || files_ready_queued_) return;
+    files_ready_queued_ = true;
+    items_.push_back(FilesReady{});
+    cv_.notify_all();
   }
   bool Empty() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -105,6 +132,7 @@ class WorkQueue {
   std::deque<Work> items_;
   size_t capacity_;
   bool closed_ = false;
+  bool files_ready_queued_ = false;
 };
 
 }  // namespace
@@ -252,12 +280,26 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
           if (!queue.Push(std::move(work).value())) return;
           break;
         }
+        case MessageType::kFileChunk: {
+          ChunkWork chunk;
+          chunk.frame = std::move(frame->payload);
+          std::string_view data;
+          Status st = DecodeChunkView(chunk.frame, &chunk.header, &data);
+          if (!st.ok()) return finish(st);
+          chunk.data_at = static_cast<size_t>(data.data() - chunk.frame.data());
+          chunk.data_size = data.size();
+          if (!queue.Push(std::move(chunk))) return;
+          break;
+        }
         case MessageType::kFilePut:
         case MessageType::kFileOffer:
-        case MessageType::kFileChunk:
         case MessageType::kFileCommit:
         case MessageType::kFileCopy:
-        case MessageType::kFileDelete: {
+        case MessageType::kFileDelete:
+        case MessageType::kFileAbort:
+        case MessageType::kFileFolder:
+        case MessageType::kFileSweep:
+        case MessageType::kFileRunBegin: {
           Result<Work> work = DecodeFileWork(frame->type, frame->payload);
           if (!work.ok()) return finish(work.status());
           if (!queue.Push(std::move(work).value())) return;
@@ -285,22 +327,17 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
   // Writer (this thread): applies work in order and acknowledges what is committed.
   Work work;
   TableReconciler reconciler(writer_);  // state of reconciliations under way in this session
-  // Small files are made durable in groups: their results go out once the group's
-  // directories are fsynced and their records committed.
-  constexpr size_t kMaxDeferredFiles = 32;
-  auto flush_files = [&]() -> Status {
-    for (const FileResult& r : files_->FlushDeferred()) {
+  // Files are made durable by the receiver's syncing thread; their answers go out as soon as
+  // they are recorded (FilesReady wakes this thread when it is idle).
+  files_->SetWakeup([&queue] { queue.NoteFilesReady(); });
+  auto send_file_results = [&]() -> Status {
+    for (const FileResult& r : files_->TakeResults(queue.Empty())) {
       DX_RETURN_IF_ERROR(link.Send(MessageType::kFileResult, Encode(r), kSendTimeout));
     }
     return Status::Ok();
   };
   while (queue.Pop(&work)) {
     Status sent;
-    if (files_->deferred() > 0 && !std::holds_alternative<FilePut>(work)) sent = flush_files();
-    if (!sent.ok()) {
-      finish(sent);
-      break;
-    }
     if (auto* begin = std::get_if<TableBegin>(&work)) {
       auto prepared = writer_->BeginTable(*begin);
       TableReady ready;
@@ -329,18 +366,28 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
                        Encode(DeleteHoldings(*order, *writer_, files, config_.shared_root)),
                        kSendTimeout);
     } else if (auto* put = std::get_if<FilePut>(&work)) {
-      files_->PutDeferred(*put);
-      if (queue.Empty() || files_->deferred() >= kMaxDeferredFiles) sent = flush_files();
+      files_->Put(*put);
     } else if (auto* offer = std::get_if<FileMeta>(&work)) {
       sent = link.Send(MessageType::kFileResume, Encode(files_->Offer(*offer)), kSendTimeout);
-    } else if (auto* chunk = std::get_if<FileChunk>(&work)) {
-      files_->Chunk(*chunk);  // answered by the commit
+    } else if (auto* chunk = std::get_if<ChunkWork>(&work)) {
+      files_->Chunk(chunk->header,
+                    std::string_view(chunk->frame).substr(chunk->data_at, chunk->data_size));
     } else if (auto* commit = std::get_if<FileCommit>(&work)) {
-      sent = link.Send(MessageType::kFileResult, Encode(files_->Commit(*commit)), kSendTimeout);
+      files_->Commit(*commit);
     } else if (auto* copy = std::get_if<FileCopy>(&work)) {
-      sent = link.Send(MessageType::kFileResult, Encode(files_->Copy(*copy)), kSendTimeout);
+      files_->Copy(*copy);
     } else if (auto* del = std::get_if<FileDelete>(&work)) {
-      sent = link.Send(MessageType::kFileResult, Encode(files_->Delete(*del)), kSendTimeout);
+      files_->Delete(*del);
+    } else if (auto* abort = std::get_if<FileAbort>(&work)) {
+      files_->Abort(*abort);
+    } else if (auto* folder = std::get_if<FileFolder>(&work)) {
+      files_->Folder(*folder);
+    } else if (auto* sweep = std::get_if<FileSweep>(&work)) {
+      files_->Sweep(*sweep);
+    } else if (auto* file_run = std::get_if<FileRunBegin>(&work)) {
+      files_->BeginRun(*file_run);
+    } else if (std::holds_alternative<FilesReady>(work)) {
+      // answers are sent below
     } else {
       auto& batch = std::get<DecodedBatch>(work);
       BatchAck ack;
@@ -371,11 +418,18 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
       }
       sent = link.Send(MessageType::kBatchAck, Encode(ack), kSendTimeout);
     }
+    if (sent.ok()) sent = send_file_results();
     if (!sent.ok()) {
       finish(sent);
       break;
     }
   }
+  // Files of this session still being synced are recorded; transfers cut off keep their
+  // part files for a resume.
+  files_->SetWakeup(nullptr);
+  files_->AbandonTransfers();
+  files_->FinishPending();
+  (void)files_->TakeResults(true);
   {
     std::lock_guard<std::mutex> lock(hb_mu);
     hb_stop = true;

@@ -25,30 +25,45 @@ std::vector<std::string> ParentFolders(const std::string& path) {
   return out;
 }
 
-// Deletes the recorded files of the subscription and then the folders their removal left empty
-// (deepest first). A recorded path that is no longer a regular file DX could have written (the
-// consumer replaced it by a folder or a link) is left alone and its record dropped.
+// True when `path` (relative to the shared root) lies in the subscription's folder `target`
+// (empty: the whole shared root, which such a subscription has to itself).
+bool InTarget(const std::string& path, const std::string& target) {
+  return target.empty() || IsSameOrUnder(path, target);
+}
+
+// Deletes the subscription's files: the part files of its transfers in progress, the files
+// recorded for it, the part files left anywhere in its folder, then the folders its runs
+// created and those its deletions left empty (deepest first, only when empty: the consumer's
+// own files keep a folder). A recorded path that is no longer a regular file DX could have
+// written (the consumer replaced it by a folder or a link), or that lies outside the
+// subscription's folder, is left alone and its record dropped.
 Status RemoveFiles(const DeleteSubscription& order, const std::vector<std::string>& paths,
                    FileReceiver& files, const std::string& shared_root, DeletionDone* done) {
+  const std::string& target = order.target_path;
   std::vector<std::string> folders;
   uint64_t left = 0;
+  auto add_folder = [&](const std::string& folder) {
+    if (InTarget(folder, target)) folders.push_back(folder);
+  };
   for (const std::string& path : paths) {
-    FileDelete del;
-    del.subscription = order.subscription;
-    del.run_id = order.run_id;
-    del.path = path;
-    FileResult result = files.Delete(del);
-    if (result.code != StatusCode::kOk) {
-      if (result.outcome != "refused") {
-        return Status(result.code, "delete file " + path + ": " + result.error);
-      }
+    bool refused = true;
+    Status st = InTarget(path, target) ? files.RemoveFile(path, &refused)
+                                       : FailedPrecondition("outside the folder '" + target + "'");
+    if (!st.ok()) {
+      if (!refused) return st.Annotate("delete file " + path);
       LOG_WARN("subscription " << order.subscription << ": left " << path
-                               << " alone: " << result.error);
+                               << " alone: " << st.message());
       ++left;
       continue;
     }
     ++done->files;
-    for (std::string& f : ParentFolders(path)) folders.push_back(std::move(f));
+    for (const std::string& f : ParentFolders(path)) add_folder(f);
+  }
+  int parts = files.SweepParts(target);
+  for (const std::string& folder : order.folders) {
+    if (!IsSafeRelativePath(folder)) continue;
+    add_folder(folder);
+    for (const std::string& f : ParentFolders(folder)) add_folder(f);
   }
   // Deepest first, each once: a folder is removed only when nothing is left in it.
   std::sort(folders.begin(), folders.end(), [](const std::string& a, const std::string& b) {
@@ -60,9 +75,11 @@ Status RemoveFiles(const DeleteSubscription& order, const std::vector<std::strin
     DX_ASSIGN_OR_RETURN(bool removed, RemoveEmptyFolder(shared_root, folder));
     if (removed) ++done->folders;
   }
+  if (parts > 0) done->detail += "; removed " + std::to_string(parts) + " part file(s)";
   if (left > 0) {
-    done->detail +=
-        "; left " + std::to_string(left) + " recorded path(s) that are no longer files DX wrote";
+    done->detail += "; left " + std::to_string(left) +
+                    " recorded path(s) that are no longer files DX wrote in the subscription's "
+                    "folder";
   }
   return Status::Ok();
 }
@@ -111,9 +128,13 @@ DeletionDone DeleteHoldings(const DeleteSubscription& order, TableWriter& writer
                            << ": deleting what this agent holds for it");
   Status st = [&]() -> Status {
     // Files first: their records stay until the files are gone, so a crash in between leaves
-    // the list for the next attempt.
+    // the list for the next attempt. Files on their way into place are recorded first.
+    if (files != nullptr) files->ForgetTransfers(order.subscription);
     DX_ASSIGN_OR_RETURN(std::vector<std::string> paths, writer.FilesOf(order.subscription));
-    if (!paths.empty()) {
+    const bool file_subscription =
+        !paths.empty() ||
+        (files != nullptr && (!order.folders.empty() || !order.target_path.empty()));
+    if (file_subscription) {
       if (files == nullptr) {
         return FailedPrecondition("this agent takes no files, yet records " +
                                   std::to_string(paths.size()) + " file(s) of " +
@@ -125,7 +146,7 @@ DeletionDone DeleteHoldings(const DeleteSubscription& order, TableWriter& writer
     done.tables = tables.tables;
     done.rows = static_cast<uint64_t>(tables.rows);
     std::string detail = tables.tables.empty() ? "" : tables.detail;
-    if (!paths.empty()) {
+    if (file_subscription) {
       detail += (detail.empty() ? "" : "; ") + std::string("deleted ") +
                 std::to_string(done.files) + " file(s) and " + std::to_string(done.folders) +
                 " emptied folder(s)";

@@ -1,6 +1,8 @@
 // Deletion of what the agent holds for a suspended or terminated subscription (附件一 第二条(四),
-// 第九条(三)), as the scheduler's DeleteSubscription asks: the files it received for it (only
-// those recorded in dx_files, then the folders that delivery left empty), then the tables it
+// 第九条(三)), as the scheduler's DeleteSubscription asks: the files it received for it (its
+// transfers in progress, the files recorded in dx_files, the part files left in its folder, then
+// the folders its runs created or its deletions left empty — all inside the subscription's
+// folder, never the consumer's own files), then the tables it
 // created for it (only those recorded in dx_tables) and its records (TableWriter::
 // ForgetSubscription). Idempotent: repeated after a crash or a kill -9 it finishes the job,
 // and for a subscription the agent holds nothing of it confirms at once.

@@ -254,6 +254,16 @@ Status FrameLink::Send(MessageType type, std::string_view payload,
   header[4] = static_cast<char>(type);
   auto deadline = SteadyClock::now() + timeout;
   std::lock_guard<std::mutex> lock(send_mu_);
+  // A small frame goes out in one write (one TLS record, one system call), not two.
+  constexpr size_t kCoalesceBytes = 16 << 10;
+  if (payload.size() <= kCoalesceBytes) {
+    char frame[sizeof(header) + kCoalesceBytes];
+    std::memcpy(frame, header, sizeof(header));
+    std::memcpy(frame + sizeof(header), payload.data(), payload.size());
+    DX_RETURN_IF_ERROR(WriteAll(frame, sizeof(header) + payload.size(), deadline));
+    bytes_sent_ += sizeof(header) + payload.size();
+    return Status::Ok();
+  }
   DX_RETURN_IF_ERROR(WriteAll(header, sizeof(header), deadline));
   DX_RETURN_IF_ERROR(WriteAll(payload.data(), payload.size(), deadline));
   bytes_sent_ += sizeof(header) + payload.size();

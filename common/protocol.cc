@@ -314,6 +314,16 @@ Status Decode(std::string_view in, FileChunk* m) {
   return Finish(r, "file chunk");
 }
 
+Status DecodeChunkView(std::string_view in, FileChunk* m, std::string_view* data) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->offset));
+  DX_RETURN_IF_ERROR(GetBool(r, &m->compressed));
+  DX_RETURN_IF_ERROR(r.GetStringView(data));
+  return Finish(r, "file chunk");
+}
+
 std::string Encode(const FileCommit& m) {
   ByteWriter w;
   w.PutString(m.subscription);
@@ -378,6 +388,70 @@ Status Decode(std::string_view in, FileResult* m) {
   DX_RETURN_IF_ERROR(r.GetString(&m->error));
   DX_RETURN_IF_ERROR(r.GetString(&m->outcome));
   return Finish(r, "file result");
+}
+
+std::string Encode(const FileAbort& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutString(m.path);
+  w.PutString(m.reason);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileAbort* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  DX_RETURN_IF_ERROR(r.GetString(&m->reason));
+  return Finish(r, "file abort");
+}
+
+std::string Encode(const FileFolder& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutVarint(m.run_id);
+  w.PutString(m.path);
+  w.PutU8(m.remove ? 1 : 0);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileFolder* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  DX_RETURN_IF_ERROR(GetBool(r, &m->remove));
+  return Finish(r, "file folder");
+}
+
+std::string Encode(const FileSweep& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutVarint(m.run_id);
+  w.PutString(m.path);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileSweep* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
+  DX_RETURN_IF_ERROR(r.GetString(&m->path));
+  return Finish(r, "file sweep");
+}
+
+std::string Encode(const FileRunBegin& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutVarint(m.run_id);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, FileRunBegin* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
+  return Finish(r, "file run begin");
 }
 
 }  // namespace dx
@@ -602,6 +676,8 @@ std::string Encode(const DeleteSubscription& m) {
   w.PutVarint(m.run_id);
   w.PutString(m.reason);
   w.PutString(m.target_path);
+  w.PutVarint(m.folders.size());
+  for (const std::string& f : m.folders) w.PutString(f);
   return w.Take();
 }
 
@@ -611,6 +687,11 @@ Status Decode(std::string_view in, DeleteSubscription* m) {
   DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
   DX_RETURN_IF_ERROR(r.GetString(&m->reason));
   DX_RETURN_IF_ERROR(r.GetString(&m->target_path));
+  uint64_t n = 0;
+  // Each path takes at least its length byte: the count is checked before anything is allocated.
+  DX_RETURN_IF_ERROR(GetCount(r, kMaxDeletionFolders, 1, "folders to delete", &n));
+  m->folders.resize(n);
+  for (std::string& f : m->folders) DX_RETURN_IF_ERROR(r.GetString(&f));
   return Finish(r, "delete subscription");
 }
 

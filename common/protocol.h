@@ -38,6 +38,11 @@ enum class MessageType : uint8_t {
   kRangeQuery = 17,      // scheduler -> agent: range summaries to compare, buckets to open
   kRepairBatch = 18,     // scheduler -> agent: rows to upsert, keys to delete (kBatchAck)
   kRangeAnswer = 19,     // agent -> scheduler: what the agent holds in the ranges asked about
+  // Files:
+  kFileAbort = 20,     // scheduler -> agent: drop an offered file (it changed while read)
+  kFileFolder = 21,    // scheduler -> agent: create or remove a folder
+  kFileSweep = 22,     // scheduler -> agent: remove stale part files under a target folder
+  kFileRunBegin = 23,  // scheduler -> agent: a file run starts; settle what came before
   // Suspension and termination (附件一 第二条(四), 第九条(三)):
   kDeleteSubscription = 28,  // scheduler -> agent: delete what you hold for this subscription
   kDeletionDone = 29,        // agent -> scheduler: deleted (what), or why not
@@ -167,9 +172,54 @@ struct FileResult {
   std::string path;
   StatusCode code = StatusCode::kOk;
   std::string error;
-  // written | unchanged | copied | deleted; with kFailedPrecondition, need_data (copy failed)
+  // written | unchanged | copied | deleted | refused | failed; with kFailedPrecondition,
+  // need_data (copy failed); folders: created | deleted | kept; swept; begun
   std::string outcome;
 };
+
+// Withdraws an offered large file: the source changed while it was read, so the bytes sent
+// are no state the file ever had. The agent drops the transfer and its part file; no answer.
+struct FileAbort {
+  std::string subscription;
+  std::string path;
+  std::string reason;
+};
+
+// A folder of the resource: created when it is empty at the provider (folders with files
+// come with them), removed when it is gone there and empty at the agent (outcome "kept"
+// when the consumer put files of its own in it).
+struct FileFolder {
+  std::string subscription;
+  uint64_t run_id = 0;
+  std::string path;  // relative to the shared root
+  bool remove = false;
+};
+
+// Sent at the end of a run that delivered every file: part files left under `path` by
+// transfers that can no longer resume are removed. Answered with outcome "swept".
+struct FileSweep {
+  std::string subscription;
+  uint64_t run_id = 0;
+  std::string path;
+};
+
+// Sent first in every file run. The agent settles what earlier runs of the subscription left
+// (answers for files still being made durable go out first; transfers cut off are dropped,
+// their part files kept for a resume) and answers with outcome "begun" and an empty path,
+// so every answer after it belongs to this run.
+struct FileRunBegin {
+  std::string subscription;
+  uint64_t run_id = 0;
+};
+
+std::string Encode(const FileAbort& m);
+std::string Encode(const FileFolder& m);
+std::string Encode(const FileSweep& m);
+std::string Encode(const FileRunBegin& m);
+Status Decode(std::string_view in, FileAbort* m);
+Status Decode(std::string_view in, FileFolder* m);
+Status Decode(std::string_view in, FileSweep* m);
+Status Decode(std::string_view in, FileRunBegin* m);
 
 std::string Encode(const FilePut& m);
 std::string Encode(const FileMeta& m);  // kFileOffer
@@ -183,6 +233,8 @@ Status Decode(std::string_view in, FilePut* m);
 Status Decode(std::string_view in, FileMeta* m);
 Status Decode(std::string_view in, FileResume* m);
 Status Decode(std::string_view in, FileChunk* m);
+// Decodes a chunk without copying its bytes: *data points into `in` (m->data stays empty).
+Status DecodeChunkView(std::string_view in, FileChunk* m, std::string_view* data);
 Status Decode(std::string_view in, FileCommit* m);
 Status Decode(std::string_view in, FileCopy* m);
 Status Decode(std::string_view in, FileDelete* m);
@@ -276,6 +328,9 @@ struct DeleteSubscription {
   uint64_t run_id = 0;      // names this instruction; its answer carries it back
   std::string reason;       // why (suspended or terminated, by whom), for the agent's log
   std::string target_path;  // file subscriptions: their folder under the shared root
+  // File subscriptions: the folders its runs created (empty at the provider), paths under the
+  // shared root; at most kMaxDeletionFolders, removed when still empty.
+  std::vector<std::string> folders;
 };
 
 struct DeletionDone {
@@ -292,6 +347,8 @@ struct DeletionDone {
 
 // Largest number of table names a DeletionDone may declare.
 constexpr size_t kMaxDeletedTables = 1024;
+// Folders named in one DeleteSubscription (the scheduler names at most this many).
+constexpr size_t kMaxDeletionFolders = 16384;
 
 std::string Encode(const DeleteSubscription& m);
 std::string Encode(const DeletionDone& m);

@@ -347,14 +347,29 @@ ApiResponse AdminApi::Apply(const Call& call, const std::string& default_kind, b
 
 ApiResponse AdminApi::Trigger(const Call& call, bool resync) {
   const std::string& name = call.Param("name");
+  // `allow_mass_delete`: this one run of a file subscription may delete more than its
+  // max_delete_percent of the delivered files (the operator checked the provider's share).
+  const std::string flag = call.Query("allow_mass_delete");
+  bool mass_delete = false;
+  if (flag == "1" || flag == "true") {
+    mass_delete = true;
+  } else if (!flag.empty() && flag != "0" && flag != "false") {
+    ApiResponse e =
+        ErrorResponse(400, "allow_mass_delete must be true or false, got '" + flag + "'");
+    e.audit_target = name;
+    return e;
+  }
   auto sub = SubscriptionFor(call, name, Action::kSubscriptionOperate);
   if (!sub.ok()) {
     ApiResponse e = ErrorResponse(sub.status());
     e.audit_target = name;
     return e;
   }
+  // Allowed before the request, so the run it starts sees it.
+  if (mass_delete) dispatcher_.AllowMassDelete(name, true);
   auto last = dispatcher_.Trigger(name, resync);
   if (!last.ok()) {
+    if (mass_delete) dispatcher_.AllowMassDelete(name, false);
     ApiResponse e = ErrorResponse(last.status());
     e.audit_target = name;
     return e;
@@ -362,6 +377,7 @@ ApiResponse AdminApi::Trigger(const Call& call, bool resync) {
   ApiResponse r = JsonResponse(
       202, json{{"subscription", name}, {"queued", true}, {"after_run_id", last.value()}});
   r.audit_target = name;
+  if (mass_delete) r.audit_note = "allow mass delete";
   return r;
 }
 

@@ -38,7 +38,19 @@ Status DeletionRun::Execute(const Subscription& sub) {
   order.run_id = kRunIdTag | ++attempts_;
   order.reason = HaltedBy(sub);
   DX_ASSIGN_OR_RETURN(auto entry, store_.GetCatalogEntry(sub.entry));
-  if (entry && entry->is_file()) order.target_path = sub.target_path;
+  if (entry && entry->is_file()) {
+    order.target_path = sub.target_path;
+    // The folders its runs created (recorded as "path/"): the agent does not record folders.
+    // Beyond the bounds, the rest are left (still removed when a deleted file emptied them).
+    DX_ASSIGN_OR_RETURN(std::vector<DeliveredFile> delivered, store_.ListDeliveredFiles(sub.name));
+    size_t bytes = 0;
+    for (const DeliveredFile& d : delivered) {
+      if (d.path.empty() || d.path.back() != '/') continue;
+      if (order.folders.size() == kMaxDeletionFolders || bytes > kMaxFrameBytes / 4) break;
+      bytes += d.agent_path.size() + 2;
+      order.folders.push_back(d.agent_path);
+    }
+  }
   const std::string target = "subscription/" + sub.name;
 
   session->ResetMailbox(sub.name);
@@ -65,8 +77,9 @@ Status DeletionRun::Execute(const Subscription& sub) {
     Status recorded = store_.InTransaction([&]() -> Status {
       DX_RETURN_IF_ERROR(store_.RecordDeletionConfirmation(sub.name, now_ms, done.detail));
       // The agent holds nothing now: the scheduler's view of its position says so, and a
-      // resumed file subscription sends every file again.
+      // resumed file subscription sends every file (and folder) again, failed ones included.
       DX_RETURN_IF_ERROR(store_.SetProgress(sub.name, 0, ""));
+      DX_RETURN_IF_ERROR(store_.ClearFileFailures(sub.name));  // no back-off holds a file back
       return store_.ClearDeliveredFiles(sub.name);
     });
     DX_RETURN_IF_ERROR(recorded);

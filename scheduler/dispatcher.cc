@@ -62,6 +62,15 @@ Result<int64_t> Dispatcher::Trigger(const std::string& subscription, bool resync
   return last ? last->id : 0;
 }
 
+void Dispatcher::AllowMassDelete(const std::string& subscription, bool allow) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (allow) {
+    allow_mass_delete_.insert(subscription);
+  } else {
+    allow_mass_delete_.erase(subscription);
+  }
+}
+
 void Dispatcher::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
@@ -116,6 +125,7 @@ void Dispatcher::Tick() {
       if (stopping_ || running_.count(sub.name) || active_ >= config_.exchange.workers) continue;
       running_.insert(sub.name);
       ++active_;
+      sub.allow_mass_delete = allow_mass_delete_.erase(sub.name) > 0;
     }
     bool reset = sub.resync_pending;
     // The resync request stays until a reload succeeds, so a crash cannot lose it (and one
@@ -158,6 +168,12 @@ void Dispatcher::RunOne(Subscription sub, std::string trigger, bool reset) {
   } else if (IsPermanentFailure(run.code)) {
     StopSubscription(sub.name, run.error);
     st = store_.SetSchedule(sub.name, now, 0);
+  } else if (run.status == "partial") {
+    // Some files were not delivered; each waits on its own back-off (FileRun). The
+    // subscription keeps its schedule and comes back when the first of them is due.
+    int64_t next = (run.retry_at_ms + 999) / 1000;
+    if (schedule.ok() && !schedule->manual()) next = std::min(next, schedule->NextAfter(now));
+    st = store_.SetSchedule(sub.name, next, std::min(sub.failures + 1, 30));
   } else {
     auto latest = store_.GetSubscription(sub.name);
     bool progressed = latest.ok() && latest.value() && latest.value()->acked_seq > sub.acked_seq;

@@ -37,6 +37,10 @@ class Dispatcher {
   // Marks `subscription` for a run now (or a reload from scratch with `resync`); returns
   // the id of its latest run before the request, so callers can wait for a newer one.
   Result<int64_t> Trigger(const std::string& subscription, bool resync);
+  // Lets the next run of `subscription` delete more than its max_delete_percent of the
+  // files delivered (an operator confirmed the deletions are meant), or takes that back.
+  // Kept in memory only.
+  void AllowMassDelete(const std::string& subscription, bool allow);
   bool IsRunning(const std::string& subscription);
   // Marks `subscription` for a reconciliation (对账) now; a dry run only reports. Returns the
   // id of its latest run before the request.
@@ -75,6 +79,7 @@ class Dispatcher {
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::string> running_;
+  std::set<std::string> allow_mass_delete_;
   int active_ = 0;
   bool stopping_ = false;
   std::thread loop_;

@@ -50,14 +50,18 @@ RunRecord ExchangeRun::Execute(const Subscription& sub, const std::string& trigg
   Status st = trigger == "schedule" ? Status::Ok() : Record(&run);
   if (st.ok()) st = Transfer(sub, reset, &run);
   run.finished_at = ToUnixMillis(clock_.Now());
-  run.status = st.ok() ? "succeeded" : "failed";
-  run.error = st.ok() ? "" : st.message();
+  // A file run where some files were not delivered says so itself (status and error).
+  const bool partial = st.ok() && run.status == "partial";
+  run.status = partial ? "partial" : st.ok() ? "succeeded" : "failed";
+  if (!partial) run.error = st.ok() ? "" : st.message();
   run.code = st.code();
   if (run.id == 0 && (!st.ok() || run.rows > 0)) (void)Record(&run);
   if (run.id == 0) return run;  // an empty scheduled poll: nothing to record
   Status recorded = store_.FinishRun(run);
   if (!recorded.ok()) LOG_ERROR("run " << run.id << " not recorded: " << recorded.message());
-  if (st.ok()) {
+  if (partial) {
+    LOG_WARN("run " << run.id << " of " << sub.name << " partly delivered: " << run.error);
+  } else if (st.ok()) {
     LOG_INFO("run " << run.id << " of " << sub.name << " (" << trigger << "): " << run.rows
                     << " rows, " << run.batches << " batches, " << run.bytes << " bytes in "
                     << (run.finished_at - run.started_at) << " ms");

@@ -11,6 +11,8 @@
 #include "common/ascii.h"
 #include "common/config_value.h"
 #include "common/file_path.h"
+#include "scheduler/file_patterns.h"
+#include "scheduler/name_encoding.h"
 #include "scheduler/schedule.h"
 #include "scheduler/secret.h"
 #include "scheduler/source_text.h"
@@ -43,15 +45,24 @@ const std::vector<std::string> kDescriptionKeys = {
     "school",     "contact"};
 const std::vector<std::string> kEntryOnlyKeys = {"source", "source_table", "updatetime_column",
                                                  "fields"};
-const std::vector<std::string> kFileOnlyKeys = {"directory", "include", "exclude", "recursive"};
+const std::vector<std::string> kFileOnlyKeys = {"directory", "include", "exclude", "recursive",
+                                                "name_encoding"};
 const std::vector<std::string> kAgentKeys = {
     "kind", "name", "secret", "secret_hash", "description", "bandwidth_kbps", "organisation"};
-const std::vector<std::string> kSubscriptionKeys = {
-    "kind",         "name",        "agent",
-    "entry",        "columns",     "filter",
-    "target_table", "target_path", "propagate_deletes",
-    "schedule",     "status",      "reconcile",
-    "application"};
+const std::vector<std::string> kSubscriptionKeys = {"kind",
+                                                    "name",
+                                                    "agent",
+                                                    "entry",
+                                                    "columns",
+                                                    "filter",
+                                                    "target_table",
+                                                    "target_path",
+                                                    "propagate_deletes",
+                                                    "schedule",
+                                                    "status",
+                                                    "reconcile",
+                                                    "application",
+                                                    "max_delete_percent"};
 const std::vector<std::string> kFilterKeys = {"column", "op", "value", "values"};
 
 std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -163,6 +174,23 @@ Status ParseEntry(const ConfigValue& doc, Parsed* out) {
   return Status::Ok();
 }
 
+// Include/exclude patterns that are malformed or can never match are refused, naming the
+// pattern; so is an exclude pattern that takes away every file.
+Status CheckFilePatterns(const ConfigValue& doc, const CatalogEntry& e) {
+  for (const char* key : {"include", "exclude"}) {
+    const std::vector<std::string>& patterns =
+        std::string(key) == "include" ? e.include : e.exclude;
+    for (const std::string& p : patterns) {
+      Status st = CheckPattern(p, e.recursive);
+      if (!st.ok()) return doc[key].Error(st.message());
+      if (std::string(key) == "exclude" && MatchesEverything(p)) {
+        return doc[key].Error("pattern '" + p + "' excludes every file");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Status ParseFileResource(const ConfigValue& doc, Parsed* out) {
   DX_RETURN_IF_ERROR(doc.CheckKeys(Concat(kDescriptionKeys, kFileOnlyKeys)));
   CatalogEntry e;
@@ -175,6 +203,11 @@ Status ParseFileResource(const ConfigValue& doc, Parsed* out) {
   DX_RETURN_IF_ERROR(doc.GetStringList("include", &e.include));
   DX_RETURN_IF_ERROR(doc.GetStringList("exclude", &e.exclude));
   DX_RETURN_IF_ERROR(doc.GetBool("recursive", &e.recursive));
+  DX_RETURN_IF_ERROR(CheckFilePatterns(doc, e));
+  DX_RETURN_IF_ERROR(doc.GetString("name_encoding", &e.name_encoding));
+  auto encoding = NameEncoding::Open(e.name_encoding);
+  if (!encoding.ok()) return doc["name_encoding"].Error(encoding.status().message());
+  e.name_encoding = encoding->name();
   out->entries.push_back(e);
   return Status::Ok();
 }
@@ -217,6 +250,11 @@ Status ParseSubscription(const ConfigValue& doc, Parsed* out) {
                                     "' must be a relative path inside the shared root (no '..')");
   }
   DX_RETURN_IF_ERROR(doc.GetBool("propagate_deletes", &s.propagate_deletes));
+  if (doc["max_delete_percent"].present()) {
+    int64_t pct = 0;
+    DX_RETURN_IF_ERROR(doc.GetInt("max_delete_percent", &pct, 0, 100));
+    s.max_delete_percent = static_cast<int>(pct);
+  }
   DX_RETURN_IF_ERROR(doc.GetString("schedule", &s.schedule));
   auto schedule = Schedule::Parse(s.schedule);
   if (!schedule.ok()) return doc["schedule"].Error(schedule.status().message());
@@ -297,6 +335,42 @@ ConfigValue Locate(const ConfigValue& doc, const std::string& field) {
 // `st` located at `doc` (file, line and key), keeping its code (a refusal stays one).
 Status Located(const ConfigValue& doc, const Status& st) {
   return Status(st.code(), doc.Error(st.message()).message());
+}
+
+// Two file subscriptions of one agent into the same folder, or one inside the other, would
+// overwrite each other's files and delete them by propagation: refused, against this manifest
+// and against the subscriptions in the store that it does not redefine.
+Status CheckFileTargets(Store& store, Parsed& parsed) {
+  struct Target {
+    std::string subscription;
+    std::string agent;
+    std::string path;
+  };
+  std::vector<Target> known;
+  DX_ASSIGN_OR_RETURN(std::vector<Subscription> stored, store.ListSubscriptions());
+  for (const Subscription& s : stored) {
+    if (s.target_path.empty() || FindByName(parsed.subscriptions, s.name) != nullptr) continue;
+    known.push_back({s.name, s.agent, s.target_path});
+  }
+  for (const Subscription& s : parsed.subscriptions) {
+    if (s.target_path.empty()) continue;
+    for (const Target& other : known) {
+      if (other.agent != s.agent || (!IsSameOrUnder(s.target_path, other.path) &&
+                                     !IsSameOrUnder(other.path, s.target_path))) {
+        continue;
+      }
+      const char* how = s.target_path == other.path                ? "is the folder of"
+                        : IsSameOrUnder(s.target_path, other.path) ? "lies inside the folder of"
+                                                                   : "holds the folder of";
+      return parsed.where["Subscription/" + s.name]["target_path"].Error(
+          "'" + s.target_path + "' " + how + " subscription '" + other.subscription + "' ('" +
+          other.path + "') on agent '" + s.agent +
+          "': each file subscription needs a folder of its own, or their files and deletions "
+          "would mix");
+    }
+    known.push_back({s.name, s.agent, s.target_path});
+  }
+  return Status::Ok();
 }
 
 std::string Action(bool existed, bool same) {
@@ -463,6 +537,7 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
     Status st = CheckSubscriptionAgainstEntry(s, *entry);
     if (!st.ok()) return doc.Error(st.message());
   }
+  DX_RETURN_IF_ERROR(CheckFileTargets(store, parsed));
 
   // The workflow's say: who may apply each document, within what it was granted.
   if (policy != nullptr) {

@@ -90,6 +90,7 @@ json ToJson(const CatalogEntry& e) {
     j["include"] = e.include;
     j["exclude"] = e.exclude;
     j["recursive"] = e.recursive;
+    if (e.name_encoding != "utf-8") j["name_encoding"] = e.name_encoding;
   }
   return j;
 }
@@ -117,6 +118,7 @@ json ToJson(const Subscription& s) {
   for (const MaskingRule& m : s.masking) masking.push_back(ToJson(m));
   j["masking"] = masking;
   j["reconcile"] = s.reconcile;
+  if (s.max_delete_percent >= 0) j["max_delete_percent"] = s.max_delete_percent;
   return j;
 }
 
@@ -189,6 +191,7 @@ bool FromJson(const json& j, CatalogEntry* e) {
   e->district = j.value("district", "");
   e->school = j.value("school", "");
   e->contact = j.value("contact", "");
+  e->name_encoding = j.value("name_encoding", "utf-8");
   e->fields.clear();
   for (const json& f : j.value("fields", json::array())) {
     Field field;
@@ -219,6 +222,7 @@ bool FromJson(const json& j, Subscription* s) {
   s->schedule = j.value("schedule", "manual");
   s->reconcile = j.value("reconcile", "");
   s->status = j.value("status", "active");
+  s->max_delete_percent = j.value("max_delete_percent", -1);
   s->filter.clear();
   for (const json& c : j.value("filter", json::array())) {
     RowCondition cond;

@@ -57,6 +57,8 @@ struct CatalogEntry {
   std::vector<std::string> include;  // empty: every file
   std::vector<std::string> exclude;
   bool recursive = true;
+  // How the share spells file names: "utf-8" (default) or e.g. "gb18030" (converted to UTF-8).
+  std::string name_encoding = "utf-8";
 
   // The rest of the description of 第十七条 and 附件三 (checked on submission, see
   // catalog/entry_validator.h).
@@ -116,6 +118,9 @@ struct Subscription {
   // Table subscriptions: when to reconcile (对账) with the source, in the schedule syntax
   // (e.g. "daily 03:00"); empty or "manual": only on demand (dxctl reconcile).
   std::string reconcile;
+  // File subscriptions: a run that would delete more than this share (percent) of the files
+  // delivered stops and asks for confirmation; -1: the scheduler's files.max_delete_percent.
+  int max_delete_percent = -1;
   // Runtime state kept by the scheduler.
   int64_t next_due = 0;
   int failures = 0;
@@ -153,13 +158,15 @@ struct Subscription {
   bool halted() const { return status == "suspended" || status == "terminated"; }
   // The masking rule of `column` ("keep" when none is given).
   MaskingRule MaskingFor(const std::string& column) const;
+  // Set for one run by `dxctl run SUB --allow-mass-delete` (kept in memory only).
+  bool allow_mass_delete = false;
 };
 
 struct RunRecord {
   int64_t id = 0;
   std::string subscription;
   std::string trigger;      // schedule | manual | resync | retry
-  std::string status;       // running | succeeded | failed | interrupted
+  std::string status;       // running | succeeded | partial | failed | interrupted
   int64_t started_at = 0;   // unix ms
   int64_t finished_at = 0;  // unix ms
   int64_t rows = 0;
@@ -170,6 +177,9 @@ struct RunRecord {
   // missing at the agent; reloading from scratch".
   std::string note;
   StatusCode code = StatusCode::kOk;  // how a failed run failed (not stored)
+  // A partial file run (some files not delivered): when the first of them may be tried again
+  // (unix ms). Not stored; the dispatcher schedules the next run from it.
+  int64_t retry_at_ms = 0;
 };
 
 // Where reconciliation of one subscription stands (the scheduler's runtime state).

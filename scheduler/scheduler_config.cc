@@ -36,7 +36,7 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   }
   const ConfigValue& root = docs[0];
   DX_RETURN_IF_ERROR(root.CheckKeys({"store", "listen", "tls", "admin", "heartbeat_s", "tick_ms",
-                                     "exchange", "log", "audit", "masking"}));
+                                     "exchange", "log", "audit", "masking", "files"}));
   SchedulerConfig c;
   ConfigValue store = root["store"];
   DX_RETURN_IF_ERROR(store.CheckKeys({"path"}));
@@ -115,6 +115,15 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(GetIntField(ex, "retry_min_s", &e.retry_min_s, 1, 3600));
   DX_RETURN_IF_ERROR(GetIntField(ex, "retry_max_s", &e.retry_max_s, e.retry_min_s, 86400));
   DX_RETURN_IF_ERROR(GetIntField(ex, "ack_timeout_s", &e.ack_timeout_s, 1, 3600));
+
+  ConfigValue files = root["files"];
+  DX_RETURN_IF_ERROR(
+      files.CheckKeys({"settle_ms", "retry_min_s", "retry_max_s", "max_delete_percent"}));
+  FileOptions& f = c.exchange.files;
+  DX_RETURN_IF_ERROR(GetIntField(files, "settle_ms", &f.settle_ms, 0, 60000));
+  DX_RETURN_IF_ERROR(GetIntField(files, "retry_min_s", &f.retry_min_s, 1, 86400));
+  DX_RETURN_IF_ERROR(GetIntField(files, "retry_max_s", &f.retry_max_s, f.retry_min_s, 604800));
+  DX_RETURN_IF_ERROR(GetIntField(files, "max_delete_percent", &f.max_delete_percent, 0, 100));
 
   ConfigValue log = root["log"];
   DX_RETURN_IF_ERROR(log.CheckKeys({"level"}));

@@ -7,6 +7,22 @@
 
 namespace dx::scheduler {
 
+// How file runs treat the provider's files (the `files` section).
+struct FileOptions {
+  // A file modified less than this long before it is read may still be being written within
+  // one tick of the filesystem's clock, where a change would not show in its mtime: it is read
+  // last in the run, once it is this old. Raise it for shares with coarse timestamps (FAT: 2 s).
+  int settle_ms = 1000;
+  // A file that failed waits retry_min_s before it is tried again, doubling up to
+  // retry_max_s, unless it changes or an operator runs the subscription.
+  int retry_min_s = 60;
+  int retry_max_s = 3600;
+  // A run that would delete more than this share (percent) of a subscription's delivered
+  // files stops and asks for confirmation (dxctl run SUB --allow-mass-delete); 100 turns the
+  // guard off. A subscription may set its own max_delete_percent.
+  int max_delete_percent = 50;
+};
+
 // How exchange runs read, batch and send.
 struct ExchangeOptions {
   int batch_rows = 5000;      // rows per batch
@@ -20,6 +36,7 @@ struct ExchangeOptions {
   // The master key of hashed columns (脱敏): the content of masking.key_file, loaded by main
   // (never a YAML value). Empty: a subscription with a hashed column is refused.
   std::string masking_key;
+  FileOptions files;  // file runs (read from the top-level `files` section)
 };
 
 struct SchedulerConfig {

@@ -97,6 +97,12 @@ CREATE TABLE IF NOT EXISTS file_receipts (
   run_id INTEGER NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
   outcome TEXT NOT NULL, error TEXT NOT NULL, bytes_sent INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS receipts_by_run ON file_receipts(run_id);
+CREATE INDEX IF NOT EXISTS delivered_by_size ON delivered_files(agent, size);
+CREATE TABLE IF NOT EXISTS file_failures (
+  subscription TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+  error TEXT NOT NULL, attempts INTEGER NOT NULL, next_try_ms INTEGER NOT NULL,
+  PRIMARY KEY (subscription, path));
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, actor TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, result TEXT NOT NULL, origin TEXT NOT NULL,
@@ -201,6 +207,9 @@ Status SqliteStore::Migrate() {
   DX_RETURN_IF_ERROR(
       AddColumnIfMissing("subscriptions", "caught_up_ms", "INTEGER NOT NULL DEFAULT 0"));
   DX_RETURN_IF_ERROR(AddColumnIfMissing("runs", "note", "TEXT NOT NULL DEFAULT ''"));
+  DX_RETURN_IF_ERROR(
+      AddColumnIfMissing("delivered_files", "ctime_ns", "INTEGER NOT NULL DEFAULT 0"));
+  DX_RETURN_IF_ERROR(AddColumnIfMissing("delivered_files", "inode", "INTEGER NOT NULL DEFAULT 0"));
   DX_RETURN_IF_ERROR(MigrateGovernance());
   return Status::Ok();
 }
@@ -615,6 +624,10 @@ Result<std::optional<RunRecord>> SqliteStore::GetRun(int64_t id) {
 
 Result<int> SqliteStore::MarkInterruptedRuns(int64_t now_ms) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  // A manual run cut off by the stop runs again: its request was cleared when it started.
+  DX_RETURN_IF_ERROR(
+      Exec("UPDATE subscriptions SET manual_pending=1 WHERE name IN (SELECT subscription FROM runs "
+           "WHERE status='running' AND trigger='manual')"));
   DX_RETURN_IF_ERROR(Query(db_,
                            "UPDATE runs SET status='interrupted', finished_at=?, "
                            "error='scheduler stopped during the run' WHERE status='running'")
@@ -626,14 +639,15 @@ Result<int> SqliteStore::MarkInterruptedRuns(int64_t now_ms) {
 Result<std::vector<DeliveredFile>> SqliteStore::ListDeliveredFiles(const std::string& sub) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   Query q(db_,
-          "SELECT subscription, path, agent_path, size, mtime_ns, sha256 FROM delivered_files "
-          "WHERE subscription=? ORDER BY path");
+          "SELECT subscription, path, agent_path, size, mtime_ns, sha256, ctime_ns, inode "
+          "FROM delivered_files WHERE subscription=? ORDER BY path");
   q.Bind(sub);
   std::vector<DeliveredFile> out;
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    out.push_back({q.Text(0), q.Text(1), q.Text(2), q.Int(3), q.Int(4), q.Text(5)});
+    out.push_back(
+        {q.Text(0), q.Text(1), q.Text(2), q.Int(3), q.Int(4), q.Text(5), q.Int(6), q.Int(7)});
   }
   return out;
 }
@@ -663,9 +677,11 @@ Status SqliteStore::PutDeliveredFile(const std::string& agent, const DeliveredFi
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_,
                "INSERT INTO delivered_files(subscription, path, agent, agent_path, size, "
-               "mtime_ns, sha256) VALUES(?,?,?,?,?,?,?) ON CONFLICT(subscription, path) DO "
+               "mtime_ns, sha256, ctime_ns, inode) VALUES(?,?,?,?,?,?,?,?,?) "
+               "ON CONFLICT(subscription, path) DO "
                "UPDATE SET agent=excluded.agent, agent_path=excluded.agent_path, "
-               "size=excluded.size, mtime_ns=excluded.mtime_ns, sha256=excluded.sha256")
+               "size=excluded.size, mtime_ns=excluded.mtime_ns, sha256=excluded.sha256, "
+               "ctime_ns=excluded.ctime_ns, inode=excluded.inode")
       .Bind(f.subscription)
       .Bind(f.path)
       .Bind(agent)
@@ -673,6 +689,8 @@ Status SqliteStore::PutDeliveredFile(const std::string& agent, const DeliveredFi
       .Bind(f.size)
       .Bind(f.mtime_ns)
       .Bind(f.sha256)
+      .Bind(f.ctime_ns)
+      .Bind(f.inode)
       .Run();
 }
 
@@ -733,6 +751,22 @@ Result<std::vector<ReconcileState>> SqliteStore::ListReconcileStates() {
   return out;
 }
 
+Result<std::vector<FileFailure>> SqliteStore::ListFileFailures(const std::string& sub) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_,
+          "SELECT subscription, path, size, mtime_ns, ctime_ns, inode, error, attempts, "
+          "next_try_ms FROM file_failures WHERE subscription=? ORDER BY path");
+  q.Bind(sub);
+  std::vector<FileFailure> out;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({q.Text(0), q.Text(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5), q.Text(6),
+                   static_cast<int>(q.Int(7)), q.Int(8)});
+  }
+  return out;
+}
+
 Status SqliteStore::PutReconcileState(const ReconcileState& s) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_,
@@ -774,6 +808,40 @@ Result<std::optional<ReconcileCounts>> SqliteStore::GetReconcileCounts(int64_t r
   if (!row) return std::optional<ReconcileCounts>();
   return std::optional<ReconcileCounts>(ReconcileCounts{run_id, q.Int(0) != 0, q.Int(1), q.Int(2),
                                                         q.Int(3), q.Int(4), q.Int(5), q.Int(6)});
+}
+
+Status SqliteStore::PutFileFailure(const FileFailure& f) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_,
+               "INSERT INTO file_failures(subscription, path, size, mtime_ns, ctime_ns, inode, "
+               "error, attempts, next_try_ms) VALUES(?,?,?,?,?,?,?,?,?) "
+               "ON CONFLICT(subscription, path) DO UPDATE SET size=excluded.size, "
+               "mtime_ns=excluded.mtime_ns, ctime_ns=excluded.ctime_ns, inode=excluded.inode, "
+               "error=excluded.error, attempts=excluded.attempts, "
+               "next_try_ms=excluded.next_try_ms")
+      .Bind(f.subscription)
+      .Bind(f.path)
+      .Bind(f.size)
+      .Bind(f.mtime_ns)
+      .Bind(f.ctime_ns)
+      .Bind(f.inode)
+      .Bind(f.error)
+      .Bind(static_cast<int64_t>(f.attempts))
+      .Bind(f.next_try_ms)
+      .Run();
+}
+
+Status SqliteStore::DeleteFileFailure(const std::string& sub, const std::string& path) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "DELETE FROM file_failures WHERE subscription=? AND path=?")
+      .Bind(sub)
+      .Bind(path)
+      .Run();
+}
+
+Status SqliteStore::ClearFileFailures(const std::string& sub) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_, "DELETE FROM file_failures WHERE subscription=?").Bind(sub).Run();
 }
 
 Status SqliteStore::Audit(const AuditEvent& e) {

@@ -69,6 +69,10 @@ class SqliteStore : public Store {
   Status ClearDeliveredFiles(const std::string& subscription) override;
   Status AddReceipt(int64_t run_id, const FileReceipt& receipt) override;
   Result<std::vector<FileReceipt>> ListReceipts(int64_t run_id) override;
+  Result<std::vector<FileFailure>> ListFileFailures(const std::string& subscription) override;
+  Status PutFileFailure(const FileFailure& failure) override;
+  Status DeleteFileFailure(const std::string& subscription, const std::string& path) override;
+  Status ClearFileFailures(const std::string& subscription) override;
 
   Result<std::vector<ReconcileState>> ListReconcileStates() override;
   Status PutReconcileState(const ReconcileState& state) override;

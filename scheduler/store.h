@@ -61,6 +61,23 @@ struct DeliveredFile {
   int64_t size = 0;
   int64_t mtime_ns = 0;  // source modification time, to skip re-hashing unchanged files
   std::string sha256;
+  int64_t ctime_ns = 0;  // source change time and inode: with size and mtime, "unchanged"
+  int64_t inode = 0;
+};
+
+// A file of a subscription that could not be delivered (or a folder that could not be
+// listed), with its own back-off: it is tried again when it changes, when an operator runs the
+// subscription, or at next_try_ms.
+struct FileFailure {
+  std::string subscription;
+  std::string path;  // relative to the resource's directory; \xNN for undecodable bytes
+  int64_t size = 0;  // its state when it failed
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  int64_t inode = 0;
+  std::string error;
+  int attempts = 0;
+  int64_t next_try_ms = 0;
 };
 
 // One line of a run's receipt (回执): what happened to one file.
@@ -68,7 +85,10 @@ struct FileReceipt {
   std::string path;
   int64_t size = 0;
   std::string sha256;
-  std::string outcome;  // sent | resumed | copied | unchanged | deleted | failed | refused
+  // sent | resumed | copied | unchanged | deleted | failed | refused | vanished (gone before
+  // it was read) | unconfirmed (sent; the run ended before the agent answered) | created,
+  // kept (folders)
+  std::string outcome;
   std::string error;
   int64_t bytes_sent = 0;
 };
@@ -144,6 +164,10 @@ class Store {
   virtual Status ClearDeliveredFiles(const std::string& subscription) = 0;
   virtual Status AddReceipt(int64_t run_id, const FileReceipt& receipt) = 0;
   virtual Result<std::vector<FileReceipt>> ListReceipts(int64_t run_id) = 0;
+  virtual Result<std::vector<FileFailure>> ListFileFailures(const std::string& subscription) = 0;
+  virtual Status PutFileFailure(const FileFailure& failure) = 0;
+  virtual Status DeleteFileFailure(const std::string& subscription, const std::string& path) = 0;
+  virtual Status ClearFileFailures(const std::string& subscription) = 0;
 
   // Reconciliation (对账): per-subscription state (subscriptions without a record have none
   // pending and none scheduled) and the counts of each reconciliation run.

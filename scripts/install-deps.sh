@@ -11,6 +11,7 @@ packages=(
   libcli11-dev doctest-dev libxxhash-dev
   postgresql mariadb-server mariadb-client
   procps python3 openssl util-linux coreutils
+  dosfstools fusefat rsync
 )
 
 missing=()

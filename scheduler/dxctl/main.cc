@@ -431,6 +431,10 @@ int main(int argc, char** argv) {
   reconcile->add_flag("--dry-run", dry_run, "report the differences and change nothing");
   reconcile->add_flag("--wait", wait, "wait for it to finish; exit 1 if it failed");
   reconcile->add_option("--timeout", timeout_s, "seconds to wait")->capture_default_str();
+  bool allow_mass_delete = false;
+  run->add_flag("--allow-mass-delete", allow_mass_delete,
+                "a file run may delete more than max_delete_percent of the delivered files "
+                "(after checking that the provider's share is really meant to be emptied)");
   app.add_subcommand("audit-verify", "check the audit log's hash chain");
   int64_t receipt_run = 0;
   auto* receipt = app.add_subcommand("receipt", "a file run's receipt (回执): one line per file");
@@ -511,7 +515,9 @@ int main(int argc, char** argv) {
     if (rc == 0 && !as_json) return PrintRuns(out), PrintReconciliations(out), 0;
   } else if (*run || *resync) {
     const char* verb = *run ? "run" : "resync";
-    rc = Call(client, "POST", "/api/v1/subscriptions/" + AdminClient::Escape(target) + "/" + verb,
+    rc = Call(client, "POST",
+              "/api/v1/subscriptions/" + AdminClient::Escape(target) + "/" + verb +
+                  (allow_mass_delete ? "?allow_mass_delete=1" : ""),
               "", &out);
     if (rc == 0 && wait) {
       return WaitForRun(client, target, out.value("after_run_id", int64_t{0}), timeout_s, as_json);

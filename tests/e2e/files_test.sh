@@ -154,7 +154,7 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=64m tmp
   random_file "$T/full-src/大文件.bin" $((100 * 1024 * 1024))
   sed -e "s#^directory: .*#directory: $T/full-src#" -e "s/^name: files-a$/name: files-full/" \
       -e "s/^propagate_deletes: true$/propagate_deletes: false/" "$T/manifest.yaml" >"$T/manifest-full.yaml"
-  sed -i "s/^name: 市教委-教学资源文件$/name: 市教委-大文件/; s/^entry: 市教委-教学资源文件$/entry: 市教委-大文件/" "$T/manifest-full.yaml"
+  sed -i "s/^name: 市教委-教学资源文件$/name: 市教委-大文件/; s/^entry: 市教委-教学资源文件$/entry: 市教委-大文件/; s#^target_path: 教学资源\$#target_path: 大文件#" "$T/manifest-full.yaml"
   dxctl apply -f "$T/manifest-full.yaml" >/dev/null
   sed "s#shared_root: \"[^\"]*\"#shared_root: \"$T/small\"#" "$T/agent-a.yaml" >"$T/agent-full.yaml"
   "$AGENT_BIN" -c "$T/agent-full.yaml" >>"$T/agent-full.log" 2>&1 &
@@ -163,13 +163,13 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=64m tmp
   dxctl run files-full --wait >/dev/null && fail "a file larger than the disk was delivered"
   err=$(last_run_field files-full error)
   echo "$err" | grep -q "No space left on device" || fail "error: $err"
-  [ ! -e "$T/small/教学资源/大文件.bin" ] || fail "a half file stands under its final name"
+  [ ! -e "$T/small/大文件/大文件.bin" ] || fail "a half file stands under its final name"
   [ -n "$(find "$T/small" -name '*.dxpart')" ] || fail "the partial file was not kept"
   pass "disk full: '$err'; partial file kept, no file under its final name"
   mount -o remount,size=256m "$T/small"
   dxctl run files-full --wait >/dev/null || fail "after space returned: $(last_run_field files-full error)"
-  cmp -s "$T/small/教学资源/大文件.bin" "$T/full-src/大文件.bin" || fail "file differs after the disk-full resume"
-  grep -q "resuming '教学资源/大文件.bin' at byte [1-9]" "$T/agent-full.log" || fail "did not resume"
+  cmp -s "$T/small/大文件/大文件.bin" "$T/full-src/大文件.bin" || fail "file differs after the disk-full resume"
+  grep -q "resuming '大文件/大文件.bin' at byte [1-9]" "$T/agent-full.log" || fail "did not resume"
   pass "space returned: the transfer resumed and the file is identical"
   kill_agent full
 else

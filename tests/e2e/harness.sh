@@ -25,9 +25,11 @@ harness_init() {
 }
 
 MOUNTS=()   # filesystems a test mounted; unmounted at exit
+HELPER_PIDS=()   # background helpers a test started (writers, timers); killed at exit
 
 harness_cleanup() {
   local rc=$? m
+  [ ${#HELPER_PIDS[@]} -eq 0 ] || kill "${HELPER_PIDS[@]}" 2>/dev/null || true
   stop_all
   stop_servers
   for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
@@ -365,3 +367,48 @@ master = open(sys.argv[1]).readline().strip().encode()
 print(hmac.new(master, ("dx masking key for organisation " + sys.argv[2]).encode(), hashlib.sha256).hexdigest())
 PY
 }
+# start_scheduler_as USER: like start_scheduler, but the scheduler runs as USER (setpriv), so
+# that files the test makes unreadable (mode 000) really are unreadable to it even when the
+# test runs as root. The work directory and the TLS key are handed to USER.
+start_scheduler_as() {
+  chown "$1" "$T" "$T/tls.key" "$T/tls.crt"
+  [ ! -e "$T/scheduler.db" ] || chown "$1" "$T"/scheduler.db*
+  rm -f "$T/ports"
+  setpriv --reuid="$1" --regid="$(id -g "$1")" --clear-groups \
+    "$SCHEDULER_BIN" -c "$T/scheduler.yaml" --ports-file "$T/ports" >>"$T/scheduler.log" 2>&1 &
+  SCHEDULER_PID=$!
+  wait_for 20 "scheduler ports" test -s "$T/ports"
+  AGENTS_PORT=$(sed -n 's/^agents=//p' "$T/ports")
+  ADMIN_PORT=$(sed -n 's/^admin=//p' "$T/ports")
+  export DX_SERVER=http://127.0.0.1:$ADMIN_PORT
+}
+
+# run_and_wait SUBSCRIPTION [DXCTL RUN OPTIONS...]: runs the subscription now and waits for the
+# run; sets RUN_RC (dxctl's exit code: 0 only when it succeeded) and RUN (the run as JSON).
+run_and_wait() {
+  local sub=$1
+  shift
+  set +e
+  RUN=$(dxctl --json run "$sub" --wait --timeout "${RUN_TIMEOUT:-60}" "$@")
+  RUN_RC=$?
+  set -e
+}
+
+# run_field FIELD: a field of $RUN (id, status, error, rows, bytes...).
+run_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$RUN" "$1"; }
+
+# receipt_line RUN_ID PATH: "OUTCOME<TAB>ERROR" of PATH in the run's receipt (empty if absent).
+receipt_line() {
+  dxctl --json receipt "$1" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if r["path"] == sys.argv[1]:
+        print(r["outcome"] + "\t" + r["error"])' "$2"
+}
+
+# backdate DIR: every file and folder below DIR modified a minute ago, so that no file counts
+# as still being written (files.settle_ms) when a run reads it.
+backdate() { find "$1" -exec touch -h -d '-1 minute' {} +; }
+
+# part_files DIR: the part files (.dxpart) below DIR, one per line.
+part_files() { find "$1" -name '*.dxpart'; }

@@ -18,7 +18,7 @@ start_mariadb "$T"
 
 SRC=$T/source.db
 python3 "$ROOT/scripts/gen_people.py" students 20000 --sqlite "$SRC" >/dev/null
-mkdir -p "$T/files/课件/高一 数学" "$T/files/课件/高二 物理" "$T/files/视频" "$T/files2/通知"
+mkdir -p "$T/files/课件/高一 数学" "$T/files/课件/高二 物理" "$T/files/视频" "$T/files/空目录/更深" "$T/files2/通知"
 for i in $(seq 1 20); do echo "第${i}课" >"$T/files/课件/高一 数学/第${i}课.txt"; done
 for i in $(seq 1 10); do echo "第${i}课" >"$T/files/课件/高二 物理/第${i}课.txt"; done
 random_file "$T/files/视频/公开课.mp4" 3000000
@@ -138,17 +138,36 @@ as_user cons resume lite-stu --reason 恢复 >/dev/null
 wait_for 60 "the reload after resuming again" resynced
 pass "a manifest's suspension deletes, lifting it reloads, and the next suspension deletes again"
 
-# --- termination of a file subscription: its files and emptied folders go, nothing else ---
+# --- termination of a file subscription: its files, part files and folders go, nothing else ---
+[ -d "$T/shared-pg/教学资源/空目录/更深" ] || fail "the provider's empty folders were not delivered"
+# A part file of an interrupted transfer, a consumer's own empty folder inside the
+# subscription's folder and a consumer's file beside it.
+echo partial >"$T/shared-pg/教学资源/视频/.dx-0123456789abcdef-fedcba9876543210.dxpart"
+mkdir -p "$T/shared-pg/教学资源/自己的空夹" "$T/shared-pg/自己的文件"
+echo mine >"$T/shared-pg/自己的文件/.dx-0123456789abcdef-0123456789abcdef.dxpart"
 as_user cons terminate pg-files --reason "不再使用" >/dev/null
 wait_for 30 "the deletion of pg-files" deletion_confirmed pg-files
 left=$(cd "$T/shared-pg/教学资源" && find . | sort | tr '\n' ' ')
-[ "$left" = ". ./自己的 ./自己的/笔记.txt " ] || fail "after the termination the folder holds: $left"
+[ "$left" = ". ./自己的 ./自己的/笔记.txt ./自己的空夹 " ] || fail "after the termination the folder holds: $left"
+[ -f "$T/shared-pg/自己的文件/.dx-0123456789abcdef-0123456789abcdef.dxpart" ] ||
+  fail "a file outside the subscription's folder was deleted"
 [ "$(tree_digest "$T/shared-pg/通知")" = "$(tree_digest "$T/files2")" ] || fail "another subscription's files were touched"
 [ "$(psql_dx -At -c "SELECT subscription, count(*) FROM dx_files GROUP BY subscription")" = "pg-files-keep|3" ] ||
   fail "dx_files: $(psql_dx -At -c 'SELECT subscription, count(*) FROM dx_files GROUP BY subscription')"
 detail=$(subscription_field pg-files "j['deletion_detail']")
-echo "$detail" | grep -q "deleted 31 file(s) and 4 emptied folder(s)" || fail "the confirmation says: $detail"
-pass "termination of a file subscription: its 31 files and the 4 folders they left empty deleted; the consumer's note and the other subscription's files kept ($detail)"
+echo "$detail" | grep -q "deleted 31 file(s) and 6 emptied folder(s); removed 1 part file(s)" || fail "the confirmation says: $detail"
+pass "termination of a file subscription: its 31 files, its part file, the 2 folders it created and the 4 its deletions left empty deleted; the consumer's note, folder and files and the other subscription's files kept ($detail)"
+
+# --- a suspended file subscription: its files go; resumed, every file comes back ---
+as_user cons suspend pg-files-keep --reason "核查" >/dev/null
+wait_for 30 "the deletion of pg-files-keep" deletion_confirmed pg-files-keep
+[ ! -e "$T/shared-pg/通知" ] || fail "the suspended file subscription's files remain: $(find "$T/shared-pg/通知")"
+[ "$(psql_dx -At -c "SELECT count(*) FROM dx_files")" = 0 ] || fail "dx_files kept records of pg-files-keep"
+as_user cons resume pg-files-keep --reason 核查完毕 >/dev/null
+files_back() { [ "$(tree_digest "$T/shared-pg/通知" 2>/dev/null)" = "$(tree_digest "$T/files2")" ]; }
+wait_for 60 "the resumed file subscription to deliver every file again" files_back
+wait_for 20 "the agent to record them" test "$(psql_dx -At -c "SELECT subscription, count(*) FROM dx_files GROUP BY subscription")" = "pg-files-keep|3"
+pass "suspension of a file subscription deleted its 3 files; resumption delivered all of them again"
 
 # --- termination while the agent is offline: deleted when it reconnects ---
 kill_agent maria

@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/file_receiver.h"
 #include "agent/subscription_deletion.h"
 #include "agent/table_shape.h"
 #include "agent/table_writer.h"
 #include "common/odbc.h"
+#include "common/sha256.h"
 #include "common/watermark.h"
 #include "test_util.h"
 
@@ -23,13 +25,25 @@ using testing::SqliteConnection;
 using testing::TempDir;
 
 TEST_CASE("deletion messages round-trip; truncated and oversized ones are refused") {
-  DeleteSubscription order{"徐汇-学生", (1ULL << 61) | 7, "terminated by prov: 违约", "教学资源"};
+  DeleteSubscription order{"徐汇-学生",
+                           (1ULL << 61) | 7,
+                           "terminated by prov: 违约",
+                           "教学资源",
+                           {"教学资源/空", "教学资源/空/更深"}};
   DeleteSubscription order_back;
   REQUIRE(Decode(Encode(order), &order_back).ok());
   CHECK(order_back.subscription == order.subscription);
   CHECK(order_back.run_id == order.run_id);
   CHECK(order_back.reason == order.reason);
   CHECK(order_back.target_path == "教学资源");
+  CHECK(order_back.folders == order.folders);
+  // A folder count larger than the bytes that follow is refused before anything is allocated.
+  DeleteSubscription no_folders{"s", 1, "r", "t", {}};
+  std::string many = Encode(no_folders);
+  many = many.substr(0, many.size() - 1) + std::string("\x80\x80\x04", 3);  // 65536 folders
+  Status refused = Decode(many, &order_back);
+  CHECK(refused.code() == StatusCode::kDataLoss);
+  CHECK(refused.message().find("folders to delete") != std::string::npos);
 
   DeletionDone done;
   done.subscription = "徐汇-学生";
@@ -259,6 +273,66 @@ TEST_CASE("emptied folders are removed inside the shared root only, never throug
   CHECK(RemoveEmptyFolder(root, "../outside/empty").status().code() ==
         StatusCode::kInvalidArgument);
   CHECK(std::filesystem::exists(dir.File("outside/empty")));
+}
+
+TEST_CASE(
+    "a file subscription's deletion takes its files, transfers, part files and folders, "
+    "inside its folder only") {
+  TempDir dir;
+  const std::string root = dir.File("shared");
+  std::filesystem::create_directories(root);
+  const std::string conn = SqliteConnection(dir.File("t.db"));
+  auto w = TableWriter::Open(conn);
+  REQUIRE(w.ok());
+  TableWriter& writer = *w.value();
+  FileReceiver files(root, 0640,
+                     [&](const std::vector<ReceivedFile>& f) { return writer.RecordFiles(f); });
+  auto put = [&](const std::string& sub, const std::string& path, const std::string& data) {
+    FilePut p;
+    p.meta = {sub, 1, path, data.size(), Sha256::Hex(data), ""};
+    p.data = data;
+    files.Put(p);
+  };
+  put("s1", "教学资源/课件/a.txt", "第一课");
+  put("s2", "通知/b.txt", "通知");
+  files.Folder({"s1", 1, "教学资源/空/更深", false});
+  files.FinishPending();
+  for (const FileResult& r : files.TakeResults(true)) CHECK(r.code == StatusCode::kOk);
+  // A large file of s1 half received, a part file left by an earlier transfer, the consumer's
+  // own file and empty folder in s1's folder, and a path recorded for s1 outside its folder.
+  const std::string big(kFileChunkBytes + 10, 'x');
+  FileMeta meta{"s1", 1, "教学资源/课件/大.bin", big.size(), Sha256::Hex(big), "v1"};
+  REQUIRE(files.Offer(meta).code == StatusCode::kOk);
+  files.Chunk({"s1", meta.path, 0, false, big.substr(0, kFileChunkBytes)});
+  std::ofstream(root + "/教学资源/空/.dx-0123456789abcdef-0123456789abcdef.dxpart") << "old";
+  std::ofstream(root + "/教学资源/own.txt") << "the consumer's";
+  std::filesystem::create_directories(root + "/教学资源/mine");
+  std::filesystem::create_directories(root + "/其他");
+  std::ofstream(root + "/其他/x.txt") << "x";
+  REQUIRE(writer.RecordFiles({{"s1", "其他/x.txt", 1, Sha256::Hex("x"), false}}).ok());
+
+  DeleteSubscription order{"s1", 9, "terminated", "教学资源", {"教学资源/空/更深"}};
+  DeletionDone done = DeleteHoldings(order, writer, &files, root);
+  CHECK(done.code == StatusCode::kOk);
+  CHECK(done.files == 1);
+  CHECK(done.folders == 3);  // 课件 (emptied), 空/更深 (created), 空 (emptied)
+  CHECK(done.detail.find("deleted 1 file(s) and 3 emptied folder(s); removed 1 part file(s); "
+                         "left 1 recorded path(s)") == 0);
+  CHECK(files.transfers_in_progress() == 0);
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    left.push_back(e.path().string().substr(root.size() + 1));
+  }
+  std::sort(left.begin(), left.end());
+  CHECK(left == std::vector<std::string>{"其他", "其他/x.txt", "教学资源", "教学资源/mine",
+                                         "教学资源/own.txt", "通知", "通知/b.txt"});
+  CHECK(writer.FilesOf("s1").value().empty());
+  CHECK(writer.FilesOf("s2").value() == std::vector<std::string>{"通知/b.txt"});
+
+  // Again (the confirmation was lost): nothing left, and that is a success.
+  done = DeleteHoldings(order, writer, &files, root);
+  CHECK(done.code == StatusCode::kOk);
+  CHECK(done.files == 0);
 }
 
 }  // namespace
