@@ -113,8 +113,10 @@ ApiResponse AdminApi::Handle(const ApiRequest& request) {
   // Every change and every refusal goes to the audit log (reads only when refused).
   const bool change = request.method != "GET";
   if (!r.audited && (change || r.status == 403)) {
-    const std::string action =
-        route->audit_action.empty() ? (change ? "api.call" : "read") : route->audit_action;
+    const std::string action = !r.audit_action.empty()        ? r.audit_action
+                               : !route->audit_action.empty() ? route->audit_action
+                               : change                       ? "api.call"
+                                                              : "read";
     const std::string target = r.audit_target.empty() ? request.path.substr(8) : r.audit_target;
     std::string result;
     if (r.status < 300) {
@@ -377,7 +379,9 @@ ApiResponse AdminApi::Trigger(const Call& call, bool resync) {
   ApiResponse r = JsonResponse(
       202, json{{"subscription", name}, {"queued", true}, {"after_run_id", last.value()}});
   r.audit_target = name;
-  if (mass_delete) r.audit_note = "allow mass delete";
+  // The confirmation is an action of its own in the audit log.
+  if (mass_delete)
+    r.audit_action = resync ? "resync --allow-mass-delete" : "run --allow-mass-delete";
   return r;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, builds with warnings as errors, runs the unit
 # and end-to-end tests (SQLite, PostgreSQL and MariaDB through unixODBC, real loopback TCP),
-# then the unit tests again under AddressSanitizer and UBSan.
+# then the unit tests and a set of end-to-end tests under ThreadSanitizer, and the unit tests
+# under AddressSanitizer and UBSan.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -10,6 +11,15 @@ bash scripts/build.sh -DDX_WERROR=ON
 ctest --test-dir "$DX_BUILD_DIR" --output-on-failure -j1 "$@"
 
 if [ "${DX_SKIP_SANITIZERS:-0}" != 1 ]; then
+  # ThreadSanitizer: the unit tests, and the end-to-end tests labelled `tsan` run against
+  # daemons built with it (the harness fails a test whose logs hold a report).
+  echo "== unit and end-to-end tests under ThreadSanitizer"
+  cmake -S "$ROOT" -B "$ROOT/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDX_WERROR=ON \
+    -DDX_SANITIZE=thread >/dev/null
+  cmake --build "$ROOT/build-tsan" -j2 --target dx_unit_tests dx-scheduler dx-agent dxctl
+  TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1" \
+    ctest --test-dir "$ROOT/build-tsan" --output-on-failure -j1 -L 'unit|tsan'
+
   echo "== unit tests under address,undefined sanitizers"
   cmake -S "$ROOT" -B "$ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DDX_WERROR=ON \
     -DDX_SANITIZE=address,undefined >/dev/null

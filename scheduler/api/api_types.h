@@ -29,7 +29,8 @@ struct ApiResponse {
   // For the audit log: the object acted on (default: the request path) and what became of it.
   std::string audit_target = {};
   std::string audit_note = {};
-  bool audited = false;  // the handler wrote its own audit records
+  std::string audit_action = {};  // instead of the route's action (e.g. a confirmed variant)
+  bool audited = false;           // the handler wrote its own audit records
 };
 
 // One call of a route: the request, who makes it, and the route's path parameters.

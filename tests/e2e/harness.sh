@@ -33,6 +33,16 @@ harness_cleanup() {
   stop_all
   stop_servers
   for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
+  # Daemons built with a sanitizer report into their logs and carry on (TSAN_OPTIONS
+  # halt_on_error=0): any report fails the test.
+  if grep -l -E 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error:' \
+    "$T"/*.log 2>/dev/null; then
+    echo "FAIL: a sanitizer reported in the logs above" >&2
+    for f in "$T"/*.log; do
+      grep -q -E 'ThreadSanitizer|AddressSanitizer|runtime error:' "$f" && sed -n '/WARNING: ThreadSanitizer\|ERROR: AddressSanitizer\|runtime error:/,+40p' "$f" | head -n 120
+    done
+    [ $rc -ne 0 ] || rc=1
+  fi
   if [ $rc -ne 0 ]; then
     echo "---- logs of the failed test ----"
     for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 40 "$f"; }; done
