@@ -159,15 +159,26 @@ echo "$detail" | grep -q "deleted 31 file(s) and 6 emptied folder(s); removed 1 
 pass "termination of a file subscription: its 31 files, its part file, the 2 folders it created and the 4 its deletions left empty deleted; the consumer's note, folder and files and the other subscription's files kept ($detail)"
 
 # --- a suspended file subscription: its files go; resumed, every file comes back ---
+# A file that cannot be delivered (its name is not UTF-8) waits on its own back-off.
+BAD_NAME=$(printf '%s/通知/\xff.txt' "$T/files2")
+echo bad >"$BAD_NAME"
+backdate "$T/files2"
+run_and_wait pg-files-keep
+[ "$(run_field status)" = partial ] || fail "the run with an undeliverable file: $RUN"
+store_failures() { sqlite3 "$T/scheduler.db" "SELECT count(*) FROM file_failures WHERE subscription = 'pg-files-keep'"; }
+[ "$(store_failures)" = 1 ] || fail "the undeliverable file is not in file_failures"
 as_user cons suspend pg-files-keep --reason "核查" >/dev/null
 wait_for 30 "the deletion of pg-files-keep" deletion_confirmed pg-files-keep
 [ ! -e "$T/shared-pg/通知" ] || fail "the suspended file subscription's files remain: $(find "$T/shared-pg/通知")"
 [ "$(psql_dx -At -c "SELECT count(*) FROM dx_files")" = 0 ] || fail "dx_files kept records of pg-files-keep"
+[ "$(sqlite3 "$T/scheduler.db" "SELECT count(*) FROM delivered_files WHERE subscription = 'pg-files-keep'") $(store_failures)" = "0 0" ] ||
+  fail "the scheduler kept delivered_files or file_failures of the deleted subscription"
+rm "$BAD_NAME"
 as_user cons resume pg-files-keep --reason 核查完毕 >/dev/null
 files_back() { [ "$(tree_digest "$T/shared-pg/通知" 2>/dev/null)" = "$(tree_digest "$T/files2")" ]; }
 wait_for 60 "the resumed file subscription to deliver every file again" files_back
 wait_for 20 "the agent to record them" test "$(psql_dx -At -c "SELECT subscription, count(*) FROM dx_files GROUP BY subscription")" = "pg-files-keep|3"
-pass "suspension of a file subscription deleted its 3 files; resumption delivered all of them again"
+pass "suspension of a file subscription deleted its 3 files and cleared the scheduler's delivered files and failures; resumption delivered all of them again"
 
 # --- termination while the agent is offline: deleted when it reconnects ---
 kill_agent maria
