@@ -652,6 +652,15 @@ void FileReceiver::Folder(const FileFolder& f) {
 
 void FileReceiver::Sweep(const FileSweep& s) {
   Settle(true, true);
+  int removed = IsSafeRelativePath(s.path) ? SweepParts(s.path) : 0;
+  if (removed > 0) {
+    LOG_INFO("removed " << removed << " stale part file(s) under '" << s.path << "' ("
+                        << s.subscription << ")");
+  }
+  Answer(s.subscription, s.path, Status::Ok(), "swept");
+}
+
+int FileReceiver::SweepParts(const std::string& path) {
   // Part files of transfers in progress (other subscriptions) stay.
   std::vector<std::pair<std::pair<dev_t, ino_t>, std::string>> active;
   for (const auto& [key, t] : transfers_) {
@@ -660,46 +669,42 @@ void FileReceiver::Sweep(const FileSweep& s) {
       active.push_back({{st.st_dev, st.st_ino}, t->part_name});
     }
   }
-  auto top = IsSafeRelativePath(s.path) ? OpenFolder(s.path, nullptr)
-                                        : Result<int>(InvalidArgument("bad sweep path"));
+  auto top = path.empty() || IsSafeRelativePath(path)
+                 ? OpenFolder(path, nullptr)
+                 : Result<int>(InvalidArgument("bad sweep path"));
   int removed = 0;
-  if (top.ok()) {
-    std::vector<int> stack{top.value()};
-    while (!stack.empty()) {
-      int fd = stack.back();
-      stack.pop_back();
-      DIR* d = ::fdopendir(fd);
-      if (d == nullptr) {
-        ::close(fd);
+  if (!top.ok()) return removed;
+  std::vector<int> stack{top.value()};
+  while (!stack.empty()) {
+    int fd = stack.back();
+    stack.pop_back();
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+      ::close(fd);
+      continue;
+    }
+    struct stat dir_st {};
+    ::fstat(fd, &dir_st);
+    std::vector<std::string> parts;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      if (IsPartName(name)) {
+        auto id = std::make_pair(std::make_pair(dir_st.st_dev, dir_st.st_ino), name);
+        if (std::find(active.begin(), active.end(), id) == active.end()) parts.push_back(name);
         continue;
       }
-      struct stat dir_st {};
-      ::fstat(fd, &dir_st);
-      std::vector<std::string> parts;
-      while (dirent* e = ::readdir(d)) {
-        std::string name = e->d_name;
-        if (name == "." || name == "..") continue;
-        if (IsPartName(name)) {
-          auto id = std::make_pair(std::make_pair(dir_st.st_dev, dir_st.st_ino), name);
-          if (std::find(active.begin(), active.end(), id) == active.end()) parts.push_back(name);
-          continue;
-        }
-        if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) {
-          int sub = ::openat(::dirfd(d), name.c_str(), kOpenDir);
-          if (sub >= 0) stack.push_back(sub);
-        }
+      if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) {
+        int sub = ::openat(::dirfd(d), name.c_str(), kOpenDir);
+        if (sub >= 0) stack.push_back(sub);
       }
-      for (const std::string& p : parts) {
-        if (::unlinkat(::dirfd(d), p.c_str(), 0) == 0) ++removed;
-      }
-      ::closedir(d);
     }
+    for (const std::string& p : parts) {
+      if (::unlinkat(::dirfd(d), p.c_str(), 0) == 0) ++removed;
+    }
+    ::closedir(d);
   }
-  if (removed > 0) {
-    LOG_INFO("removed " << removed << " stale part file(s) under '" << s.path << "' ("
-                        << s.subscription << ")");
-  }
-  Answer(s.subscription, s.path, Status::Ok(), "swept");
+  return removed;
 }
 
 void FileReceiver::BeginRun(const FileRunBegin& b) {
@@ -716,6 +721,37 @@ void FileReceiver::BeginRun(const FileRunBegin& b) {
 
 void FileReceiver::AbandonTransfers() {
   for (auto it = transfers_.begin(); it != transfers_.end();) it = DropTransfer(it);
+}
+
+void FileReceiver::ForgetTransfers(const std::string& subscription) {
+  Settle(true, true);
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    if (it->second->meta.subscription != subscription) {
+      ++it;
+      continue;
+    }
+    Transfer* t = it->second.get();
+    if (t->ticket) (void)chunks_.Wait(t->ticket);
+    ::unlinkat(t->target.dir.get(), t->part_name.c_str(), 0);
+    it = transfers_.erase(it);
+  }
+}
+
+Status FileReceiver::RemoveFile(const std::string& path, bool* refused) {
+  *refused = false;
+  auto target = Resolve(path, false);
+  if (!target.ok()) {
+    if (target.status().code() == StatusCode::kNotFound) return Status::Ok();
+    *refused = true;
+    return target.status();
+  }
+  RemoveParts(*target, "");
+  if (::unlinkat(target->dir.get(), target->name.c_str(), 0) == 0) {
+    if (::fsync(target->dir.get()) != 0) return Errno("fsync directory of " + path);
+  } else if (errno != ENOENT) {
+    return Errno("delete " + path);
+  }
+  return Status::Ok();
 }
 
 FileReceiver::TransferMap::iterator FileReceiver::DropTransfer(TransferMap::iterator it) {

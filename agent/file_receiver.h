@@ -60,6 +60,20 @@ class FileReceiver {
   // The session ended: drops transfers in progress (their part files stay for a resume).
   void AbandonTransfers();
 
+  // Suspension and termination (agent/subscription_deletion.h), answered by the caller, never
+  // through TakeResults. ForgetTransfers: makes every file handed over durable and recorded
+  // first (so that dx_files lists all of the subscription's files), then drops the
+  // subscription's transfers in progress and removes their part files.
+  void ForgetTransfers(const std::string& subscription);
+  // Removes the delivered file `path` and the part files of its name; Ok when it is gone
+  // already. `*refused` (with the reason) when `path` is not a regular file reached without a
+  // link inside the shared root: nothing is removed then.
+  Status RemoveFile(const std::string& path, bool* refused);
+  // Removes the part files (".dx-*.dxpart") anywhere under the folder `path` (empty: the whole
+  // shared root), except those of transfers in progress; returns how many went (0 when the
+  // folder is missing).
+  int SweepParts(const std::string& path);
+
   // Answers ready to send. Records the files the syncer made durable (one transaction)
   // first; files found already in place are recorded in groups, or all when `idle`.
   std::vector<FileResult> TakeResults(bool idle);

@@ -8,6 +8,7 @@
 #include <thread>
 #include <variant>
 
+#include "agent/subscription_deletion.h"
 #include "agent/table_reconciler.h"
 #include "common/log.h"
 #include "common/wire.h"
@@ -45,9 +46,10 @@ struct ChunkWork {
   size_t data_size = 0;
 };
 
-using Work = std::variant<TableBegin, DecodedBatch, FilePut, FileMeta, ChunkWork, FileCommit,
-                          FileCopy, FileDelete, FileAbort, FileFolder, FileSweep, FileRunBegin,
-                          FilesReady, ReconcileBegin, RangeQuery, DecodedRepair>;
+using Work =
+    std::variant<TableBegin, DecodedBatch, FilePut, FileMeta, ChunkWork, FileCommit, FileCopy,
+                 FileDelete, FileAbort, FileFolder, FileSweep, FileRunBegin, FilesReady,
+                 ReconcileBegin, RangeQuery, DecodedRepair, DeleteSubscription>;
 
 template <typename T>
 Result<Work> DecodeAs(std::string_view payload) {
@@ -272,6 +274,12 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
           if (!queue.Push(std::move(repair))) return;
           break;
         }
+        case MessageType::kDeleteSubscription: {
+          Result<Work> work = DecodeAs<DeleteSubscription>(frame->payload);
+          if (!work.ok()) return finish(work.status());
+          if (!queue.Push(std::move(work).value())) return;
+          break;
+        }
         case MessageType::kFileChunk: {
           ChunkWork chunk;
           chunk.frame = std::move(frame->payload);
@@ -350,6 +358,12 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
     } else if (auto* repair = std::get_if<DecodedRepair>(&work)) {
       sent = link.Send(MessageType::kBatchAck,
                        Encode(reconciler.Repair(repair->message, repair->rows, repair->keys)),
+                       kSendTimeout);
+    } else if (auto* order = std::get_if<DeleteSubscription>(&work)) {
+      // Suspended or terminated: delete what this agent holds for it, then confirm.
+      FileReceiver* files = config_.shared_root.empty() ? nullptr : files_;
+      sent = link.Send(MessageType::kDeletionDone,
+                       Encode(DeleteHoldings(*order, *writer_, files, config_.shared_root)),
                        kSendTimeout);
     } else if (auto* put = std::get_if<FilePut>(&work)) {
       files_->Put(*put);

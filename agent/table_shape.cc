@@ -1,5 +1,6 @@
 #include "agent/table_shape.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "common/ascii.h"
@@ -131,6 +132,18 @@ std::string RecordShape(const TableSpec& spec, const std::vector<DbColumnInfo>& 
     if (have != nullptr) out += ShapeLine(*have, want) + "\n";
   }
   return out;
+}
+
+bool ShapeIsFor(const TableSpec& spec, const std::string& recorded_shape) {
+  const std::vector<RecordedColumn> recorded = ParseShape(recorded_shape);
+  if (recorded.size() != spec.columns.size()) return false;
+  for (const ColumnSpec& want : spec.columns) {
+    const bool found = std::any_of(recorded.begin(), recorded.end(), [&](const RecordedColumn& r) {
+      return AsciiLower(r.name) == AsciiLower(want.name) && r.catalog_type == ColumnTypeName(want);
+    });
+    if (!found) return false;
+  }
+  return true;
 }
 
 Status CheckShape(const TableSpec& spec, const std::vector<DbColumnInfo>& existing,

@@ -17,6 +17,11 @@ namespace dx::agent {
 // The record of `reported` (SQLColumns of a table just created from `spec`).
 std::string RecordShape(const TableSpec& spec, const std::vector<DbColumnInfo>& reported);
 
+// True when `recorded_shape` (RecordShape of a table the agent created) has exactly the columns
+// of `spec` with the same catalog types (names compared without regard to case). A resync whose
+// table shape changed (the subscription's columns or masking did) recreates the table.
+bool ShapeIsFor(const TableSpec& spec, const std::string& recorded_shape);
+
 // Checks `existing` against `spec` and fills `resolved` with `spec` under the names the table
 // really has (a column matches by exact name, else by name without regard to case).
 // kFailedPrecondition names the table, column, what it is and what the catalog says.

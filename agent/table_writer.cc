@@ -441,6 +441,15 @@ Status TableWriter::PrepareTable(const TableBegin& begin, const TableSpec& targe
     auto held = Watermark::Decode(row.entry.watermark);
     if (held.ok() && held->resync == begin.reset_id) clear = false;
   }
+  // A resync after the subscription's shape changed (its columns, or their masking: a hashed
+  // column is wider, a dropped one is gone) recreates the table the agent created for it, so
+  // that no column of the old shape, and none of its values, stays behind.
+  if (!existing.empty() && clear && mine != nullptr && mine->origin == "created" &&
+      !mine->shape.empty() && !ShapeIsFor(want, mine->shape)) {
+    DX_RETURN_IF_ERROR(conn_->Execute("DROP TABLE " + dialect_.Quote(name)));
+    existing.clear();
+    LOG_INFO("resync of " << sub << ": the table's shape changed; recreating table " << name);
+  }
   if (existing.empty()) {
     if (begin.reset) clear = true;  // a table created now starts from scratch
     if (in_ledger != ledger_.end() && !begin.reset &&
@@ -772,6 +781,106 @@ Result<ApplyOutcome> TableWriter::ApplyRepair(const std::string& subscription, u
   row = next;
   outcome.rows_written = order.size() + delete_keys.rows();
   return outcome;
+}
+
+Result<std::vector<std::string>> TableWriter::FilesOf(const std::string& subscription) {
+  DX_RETURN_IF_ERROR(Check(EnsureConnected()));
+  std::vector<std::string> paths;
+  Status st = [&]() -> Status {
+    DX_RETURN_IF_ERROR(conn_->Rollback());  // a fresh read, not an old snapshot
+    DX_ASSIGN_OR_RETURN(auto stmt, conn_->Prepare("SELECT " + dialect_.Quote("path") + " FROM " +
+                                                  dialect_.Quote(kFilesTable) + " WHERE " +
+                                                  dialect_.Quote("subscription") + " = ?"));
+    DX_RETURN_IF_ERROR(stmt->DeclareParams(1));
+    DX_RETURN_IF_ERROR(stmt->SetParam(0, subscription));
+    DX_RETURN_IF_ERROR(stmt->Execute());
+    while (true) {
+      DX_ASSIGN_OR_RETURN(bool row, stmt->Fetch());
+      if (!row) break;
+      std::string path;
+      DX_RETURN_IF_ERROR(stmt->GetText(0, &path).status());
+      paths.push_back(std::move(path));
+    }
+    stmt.reset();
+    return conn_->Rollback();
+  }();
+  DX_RETURN_IF_ERROR(Check(st).Annotate("list the files of " + subscription));
+  return paths;
+}
+
+Result<ForgottenTables> TableWriter::ForgetSubscription(const std::string& subscription) {
+  DX_RETURN_IF_ERROR(Check(EnsureConnected()));
+  const bool sqlite = dialect_.dbms() == Dbms::kSqlite;
+  std::vector<OwnedTable> tables;
+  for (const OwnedTable& t : owned_) {
+    if (t.subscription == subscription) tables.push_back(t);
+  }
+  tables_.erase(subscription);  // its prepared statements go before its table does
+  auto delete_where = [&](const char* table, const std::vector<std::string>& values) -> Status {
+    std::string sql = "DELETE FROM " + dialect_.Quote(table) + " WHERE " +
+                      dialect_.Quote("subscription") + " = ?";
+    if (values.size() > 1) sql += " AND " + dialect_.Quote("table_name") + " = ?";
+    DX_ASSIGN_OR_RETURN(auto stmt, conn_->Prepare(sql));
+    DX_RETURN_IF_ERROR(stmt->DeclareParams(values.size()));
+    for (size_t i = 0; i < values.size(); ++i) DX_RETURN_IF_ERROR(stmt->SetParam(i, values[i]));
+    return stmt->Execute();
+  };
+  ForgottenTables out;
+  if (sqlite) DX_RETURN_IF_ERROR(Check(conn_->Execute("PRAGMA secure_delete = ON")));
+  for (const OwnedTable& t : tables) {
+    std::string how = "dropped";
+    int64_t rows = 0;
+    bool present = false;
+    Status st = WithLockRetry("delete table " + t.table + " of " + subscription, [&]() -> Status {
+      DX_ASSIGN_OR_RETURN(auto columns, TableColumns(t.table));
+      present = !columns.empty();
+      if (present) {
+        DX_ASSIGN_OR_RETURN(rows, CountRows(t.table));
+        Status dropped = conn_->Execute("DROP TABLE " + dialect_.Quote(t.table));
+        if (!dropped.ok()) {
+          if (IsLockConflict(dropped)) return dropped;
+          // The database refuses the drop (e.g. a view of the consumer's depends on it): the
+          // rows still go. A failed statement may have ended the transaction: start again.
+          Status checked = Check(dropped);  // rolls back; kUnavailable: the connection is lost
+          if (broken_) return checked;
+          how = "emptied (the database refused to drop it: " + dropped.message() + ")";
+          DX_RETURN_IF_ERROR(conn_->Execute("DELETE FROM " + dialect_.Quote(t.table)));
+        }
+      }
+      DX_RETURN_IF_ERROR(delete_where(kTablesTable, {subscription, t.table}));
+      return conn_->Commit();
+    });
+    if (!st.ok()) {
+      if (sqlite) (void)conn_->Execute("PRAGMA secure_delete = OFF");
+      return st;
+    }
+    owned_.erase(std::remove_if(owned_.begin(), owned_.end(),
+                                [&](const OwnedTable& o) {
+                                  return o.subscription == subscription && o.table == t.table;
+                                }),
+                 owned_.end());
+    if (!present) continue;  // gone already (an earlier attempt, or the consumer dropped it)
+    out.tables.push_back(t.table);
+    out.rows += rows;
+    out.detail += (out.detail.empty() ? "" : "; ") + how + " table " + t.table + " (" +
+                  std::to_string(rows) + " rows)";
+    LOG_INFO("subscription " << subscription << ": " << how << " table " << t.table << " (" << rows
+                             << " rows)");
+  }
+  Status records = WithLockRetry("delete the records of " + subscription, [&]() -> Status {
+    DX_RETURN_IF_ERROR(delete_where(kFilesTable, {subscription}));
+    DX_RETURN_IF_ERROR(delete_where(kLedgerTable, {subscription}));
+    return conn_->Commit();
+  });
+  if (sqlite) {
+    Status off = conn_->Execute("PRAGMA secure_delete = OFF");
+    if (records.ok()) records = Check(off);
+  }
+  DX_RETURN_IF_ERROR(records);
+  ledger_.erase(subscription);
+  counted_at_.erase(subscription);
+  if (out.detail.empty()) out.detail = "no table held";
+  return out;
 }
 
 }  // namespace dx::agent

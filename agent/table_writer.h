@@ -47,6 +47,13 @@ struct ApplyOutcome {
   size_t rows_written = 0;  // rows after collapsing repeated keys
 };
 
+// What TableWriter::ForgetSubscription removed from the local database.
+struct ForgottenTables {
+  std::vector<std::string> tables;  // dropped (or emptied) tables, as the database spells them
+  int64_t rows = 0;                 // rows they held
+  std::string detail;               // for people: "dropped table student (4000 rows)"
+};
+
 class TableWriter {
  public:
   // Connects to the local database and loads the ledger (creating the agent's tables if
@@ -97,6 +104,17 @@ class TableWriter {
   // ApplyBatch, a re-sent repair is skipped and a gap is refused.
   Result<ApplyOutcome> ApplyRepair(const std::string& subscription, uint64_t seq,
                                    const RowBatch& rows, const RowBatch& delete_keys);
+  // Suspension and termination (the scheduler's DeleteSubscription). The paths of the files
+  // recorded for `subscription` in dx_files (relative to the shared root).
+  Result<std::vector<std::string>> FilesOf(const std::string& subscription);
+  // Deletes what the local database holds for `subscription`: each table it created for it
+  // (recorded in dx_tables) is dropped — emptied when the database refuses the drop, e.g. for
+  // a consumer's view on it — with its dx_tables row in one transaction, then its dx_files
+  // rows and its ledger row in another. On MariaDB a DROP commits by itself: a crash right
+  // after it leaves the record, and the next call finishes (a table already gone is skipped).
+  // Touches no table it did not record. On SQLite, freed pages are overwritten (secure_delete).
+  Result<ForgottenTables> ForgetSubscription(const std::string& subscription);
+
   // For work on a prepared table beside batches (reconciliation): the table as it is in the
   // target (names after name case and as found), or null before BeginTable.
   const TableSpec* TargetTable(const std::string& subscription) const;

@@ -666,3 +666,66 @@ Status Decode(std::string_view in, RepairBatch* m) {
 }
 
 }  // namespace dx
+
+// Suspension and termination: deletion at the agent.
+namespace dx {
+
+std::string Encode(const DeleteSubscription& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutVarint(m.run_id);
+  w.PutString(m.reason);
+  w.PutString(m.target_path);
+  w.PutVarint(m.folders.size());
+  for (const std::string& f : m.folders) w.PutString(f);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, DeleteSubscription* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
+  DX_RETURN_IF_ERROR(r.GetString(&m->reason));
+  DX_RETURN_IF_ERROR(r.GetString(&m->target_path));
+  uint64_t n = 0;
+  // Each path takes at least its length byte: the count is checked before anything is allocated.
+  DX_RETURN_IF_ERROR(GetCount(r, kMaxDeletionFolders, 1, "folders to delete", &n));
+  m->folders.resize(n);
+  for (std::string& f : m->folders) DX_RETURN_IF_ERROR(r.GetString(&f));
+  return Finish(r, "delete subscription");
+}
+
+std::string Encode(const DeletionDone& m) {
+  ByteWriter w;
+  w.PutString(m.subscription);
+  w.PutVarint(m.run_id);
+  w.PutU8(static_cast<uint8_t>(m.code));
+  w.PutString(m.error);
+  w.PutVarint(m.tables.size());
+  for (const std::string& t : m.tables) w.PutString(t);
+  w.PutVarint(m.rows);
+  w.PutVarint(m.files);
+  w.PutVarint(m.folders);
+  w.PutString(m.detail);
+  return w.Take();
+}
+
+Status Decode(std::string_view in, DeletionDone* m) {
+  ByteReader r(in);
+  DX_RETURN_IF_ERROR(r.GetString(&m->subscription));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->run_id));
+  DX_RETURN_IF_ERROR(GetCode(r, &m->code));
+  DX_RETURN_IF_ERROR(r.GetString(&m->error));
+  uint64_t n = 0;
+  // Each name takes at least its length byte: the count is checked before anything is allocated.
+  DX_RETURN_IF_ERROR(GetCount(r, kMaxDeletedTables, 1, "deleted tables", &n));
+  m->tables.resize(n);
+  for (std::string& t : m->tables) DX_RETURN_IF_ERROR(r.GetString(&t));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->rows));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->files));
+  DX_RETURN_IF_ERROR(r.GetVarint(&m->folders));
+  DX_RETURN_IF_ERROR(r.GetString(&m->detail));
+  return Finish(r, "deletion done");
+}
+
+}  // namespace dx

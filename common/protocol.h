@@ -43,6 +43,9 @@ enum class MessageType : uint8_t {
   kFileFolder = 21,    // scheduler -> agent: create or remove a folder
   kFileSweep = 22,     // scheduler -> agent: remove stale part files under a target folder
   kFileRunBegin = 23,  // scheduler -> agent: a file run starts; settle what came before
+  // Suspension and termination (附件一 第二条(四), 第九条(三)):
+  kDeleteSubscription = 28,  // scheduler -> agent: delete what you hold for this subscription
+  kDeletionDone = 29,        // agent -> scheduler: deleted (what), or why not
 };
 
 // Files travel in chunks of this size; a resumed transfer restarts at a chunk boundary, so at
@@ -314,6 +317,43 @@ Status Decode(std::string_view in, ReconcileBegin* m);
 Status Decode(std::string_view in, RangeQuery* m);
 Status Decode(std::string_view in, RangeAnswer* m);
 Status Decode(std::string_view in, RepairBatch* m);
+
+// Suspension and termination: the scheduler tells the agent to delete everything it holds for a
+// subscription — the tables it created for it (recorded in dx_tables), the files it received
+// for it (recorded in dx_files), and its ledger row — and the agent confirms. Idempotent: an
+// instruction repeated after a crash finishes the job, and one about a subscription the agent
+// holds nothing of is confirmed at once.
+struct DeleteSubscription {
+  std::string subscription;
+  uint64_t run_id = 0;      // names this instruction; its answer carries it back
+  std::string reason;       // why (suspended or terminated, by whom), for the agent's log
+  std::string target_path;  // file subscriptions: their folder under the shared root
+  // File subscriptions: the folders its runs created (empty at the provider), paths under the
+  // shared root; at most kMaxDeletionFolders, removed when still empty.
+  std::vector<std::string> folders;
+};
+
+struct DeletionDone {
+  std::string subscription;
+  uint64_t run_id = 0;
+  StatusCode code = StatusCode::kOk;
+  std::string error;
+  std::vector<std::string> tables;  // tables dropped (or emptied) for the subscription
+  uint64_t rows = 0;                // rows they held
+  uint64_t files = 0;               // files deleted
+  uint64_t folders = 0;             // emptied folders removed
+  std::string detail;               // the same, for people ("dropped table student (...)")
+};
+
+// Largest number of table names a DeletionDone may declare.
+constexpr size_t kMaxDeletedTables = 1024;
+// Folders named in one DeleteSubscription (the scheduler names at most this many).
+constexpr size_t kMaxDeletionFolders = 16384;
+
+std::string Encode(const DeleteSubscription& m);
+std::string Encode(const DeletionDone& m);
+Status Decode(std::string_view in, DeleteSubscription* m);
+Status Decode(std::string_view in, DeletionDone* m);
 
 std::string Encode(const Hello& m);
 std::string Encode(const HelloReply& m);

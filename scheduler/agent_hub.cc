@@ -107,6 +107,11 @@ Result<RangeAnswer> AgentSession::AwaitRangeAnswer(const std::string& subscripti
   return Await(subscription, &Mailbox::range_answers, timeout);
 }
 
+Result<DeletionDone> AgentSession::AwaitDeletion(const std::string& subscription,
+                                                 milliseconds timeout) {
+  return Await(subscription, &Mailbox::deletions, timeout);
+}
+
 template <typename T>
 Status AgentSession::Deliver(std::string_view payload, std::deque<T> Mailbox::*queue) {
   T message;
@@ -152,6 +157,16 @@ Status AgentSession::ReadLoop(milliseconds idle_timeout) {
       case MessageType::kRangeAnswer:
         st = Deliver(frame->payload, &Mailbox::range_answers);
         break;
+      case MessageType::kDeletionDone: {
+        DeletionDone done;
+        st = Decode(frame->payload, &done);
+        if (st.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (done.code == StatusCode::kOk) ledger_.erase(done.subscription);
+          mailboxes_[done.subscription].deletions.push_back(std::move(done));
+        }
+        break;
+      }
       default:
         st = DataLoss("unexpected message type " + std::to_string(static_cast<int>(frame->type)));
     }

@@ -43,6 +43,9 @@ class AgentSession {
                                      std::chrono::milliseconds timeout);
   Result<RangeAnswer> AwaitRangeAnswer(const std::string& subscription,
                                        std::chrono::milliseconds timeout);
+  // The agent's answer to a DeleteSubscription; a successful one also forgets its ledger.
+  Result<DeletionDone> AwaitDeletion(const std::string& subscription,
+                                     std::chrono::milliseconds timeout);
 
   // Reads replies until the link fails or Close(); returns why it ended.
   Status ReadLoop(std::chrono::milliseconds idle_timeout);
@@ -57,6 +60,7 @@ class AgentSession {
     std::deque<FileResume> resumes;
     std::deque<FileResult> file_results;
     std::deque<RangeAnswer> range_answers;
+    std::deque<DeletionDone> deletions;
   };
   // Decodes an agent's reply and queues it in its subscription's mailbox.
   template <typename T>

@@ -15,7 +15,8 @@ Dispatcher::Dispatcher(Store& store, AgentHub& hub, const SchedulerConfig& confi
       config_(config),
       clock_(clock),
       exchange_(store, hub, config.exchange, clock),
-      reconcile_(store, hub, config.exchange, clock) {}
+      reconcile_(store, hub, config.exchange, clock),
+      deletion_(store, hub, config.exchange, clock) {}
 
 Dispatcher::~Dispatcher() { Stop(); }
 
@@ -92,6 +93,10 @@ void Dispatcher::Tick() {
     for (ReconcileState& st : states.value()) reconcile_states[st.subscription] = st;
   }
   for (Subscription& sub : subs.value()) {
+    if (sub.halted()) {
+      MaybeDelete(sub, now);
+      continue;
+    }
     if (sub.status != "active") continue;
     if (sub.stopped() && !sub.manual_pending) continue;  // waits for an operator
     auto schedule = Schedule::Parse(sub.schedule);
@@ -284,6 +289,38 @@ void Dispatcher::RunReconcile(Subscription sub, ReconcileState state) {
   Status st = store_.PutReconcileState(state);
   if (!st.ok()) LOG_ERROR("cannot update reconciliation of " << sub.name << ": " << st.message());
   std::lock_guard<std::mutex> lock(mu_);
+  running_.erase(sub.name);
+  --active_;
+  cv_.notify_all();
+}
+
+void Dispatcher::MaybeDelete(const Subscription& sub, int64_t now) {
+  if (sub.deletion_confirmed_at != 0) return;
+  if (!hub_.Find(sub.agent)) return;  // told when it connects
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || running_.count(sub.name) || active_ >= config_.exchange.workers) return;
+    auto retry = deletion_retry_.find(sub.name);
+    if (retry != deletion_retry_.end() && retry->second.next_at > now) return;
+    running_.insert(sub.name);
+    ++active_;
+  }
+  std::thread([this, s = sub]() mutable { RunDeletion(std::move(s)); }).detach();
+}
+
+void Dispatcher::RunDeletion(Subscription sub) {
+  Status st = deletion_.Execute(sub);
+  if (!st.ok()) LOG_WARN("deletion at the agent of " << sub.name << ": " << st.message());
+  const int64_t now = ToUnixSeconds(clock_.Now());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (st.ok()) {
+    deletion_retry_.erase(sub.name);
+  } else {
+    DeletionRetry& retry = deletion_retry_[sub.name];
+    retry.failures = std::min(retry.failures + 1, 30);
+    retry.next_at = now + RetryDelaySeconds(retry.failures, config_.exchange.retry_min_s,
+                                            config_.exchange.retry_max_s);
+  }
   running_.erase(sub.name);
   --active_;
   cv_.notify_all();

@@ -2,7 +2,9 @@
 // (schedule, manual trigger, resync) on a bounded pool of workers, never two runs of one
 // subscription at once. A missed schedule after downtime runs once; a transient failure is
 // retried with exponential back-off (resyncs too); a permanent one stops the subscription
-// until an operator acts (RetryPolicy); a scheduled run waits while its agent is offline.
+// until an operator acts (RetryPolicy); a scheduled run waits while its agent is offline. A
+// suspended or terminated subscription runs nothing; its agent is told to delete what it holds
+// (DeletionRun) until it confirms.
 #pragma once
 
 #include <atomic>
@@ -16,6 +18,7 @@
 
 #include "common/clock.h"
 #include "scheduler/agent_hub.h"
+#include "scheduler/deletion_run.h"
 #include "scheduler/exchange_run.h"
 #include "scheduler/reconcile_run.h"
 #include "scheduler/scheduler_config.h"
@@ -56,6 +59,10 @@ class Dispatcher {
   void MaybeReconcile(const Subscription& sub, std::map<std::string, ReconcileState>& states,
                       int64_t now);
   void RunReconcile(Subscription sub, ReconcileState state);
+  // Tells the agent of a halted subscription to delete what it holds, unless it confirmed
+  // already, no run of it is under way and its agent is online (retried with back-off).
+  void MaybeDelete(const Subscription& sub, int64_t now);
+  void RunDeletion(Subscription sub);
 
   Store& store_;
   AgentHub& hub_;
@@ -63,6 +70,12 @@ class Dispatcher {
   const Clock& clock_;
   ExchangeRun exchange_;
   ReconcileRun reconcile_;
+  DeletionRun deletion_;
+  struct DeletionRetry {
+    int failures = 0;
+    int64_t next_at = 0;  // unix seconds
+  };
+  std::map<std::string, DeletionRetry> deletion_retry_;  // by subscription; guarded by mu_
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::string> running_;

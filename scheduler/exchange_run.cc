@@ -109,7 +109,8 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
 
   // Open the source first: if it is unreachable or no longer matches the catalog, nothing is
   // announced and nothing moves.
-  DX_ASSIGN_OR_RETURN(auto reader, SubscriptionReader::Open(*source, *entry, sub));
+  DX_ASSIGN_OR_RETURN(auto reader,
+                      SubscriptionReader::Open(*source, *entry, sub, options_.masking_key));
   DX_ASSIGN_OR_RETURN(std::string source_now, reader->SourceNow());
   DX_ASSIGN_OR_RETURN(std::string bound, ShiftTimestamp(source_now, -options_.safety_lag_s));
 

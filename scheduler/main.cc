@@ -60,6 +60,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   (*store)->SetAuditKey(audit_key.value(), config->audit_key_file + ".head");
+  // Hashed columns (脱敏) are keyed with a key of their own, also outside the store.
+  auto masking_key = dx::scheduler::LoadOrCreateKeyFile(config->masking_key_file, "masking key");
+  if (!masking_key.ok()) {
+    std::fprintf(stderr, "dx-scheduler: %s: key 'masking.key_file': %s\n", config_path.c_str(),
+                 masking_key.status().message().c_str());
+    return 2;
+  }
+  config->exchange.masking_key = masking_key.value();
   dx::SystemClock clock;
   // A run the last stop interrupted is retried as soon as its agent is back (a resync
   // resumes its load), so an operator waiting for it (dxctl run --wait) sees it finish.

@@ -695,6 +695,12 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
                   old->target_table != s.target_table || old->target_path != s.target_path)) {
         DX_RETURN_IF_ERROR(store.RequestResync(s.name, old->manual_pending));
       }
+      // A suspension this manifest's status lifts: the agent was told to delete the data, so
+      // it reloads, and the confirmation no longer describes it (the next halt deletes again).
+      if (old && old->halted() && !s.halted()) {
+        DX_RETURN_IF_ERROR(store.RecordDeletionConfirmation(s.name, 0, ""));
+        DX_RETURN_IF_ERROR(store.RequestResync(s.name, old->manual_pending));
+      }
       outcomes.push_back({"Subscription", s.name, Action(old.has_value(), same)});
     }
     // The operator acted: stopped subscriptions this manifest concerns run again (and stop

@@ -75,6 +75,8 @@ class ReconcileRun::Pass {
         ahead.emplace(std::move(next));
       }
       if (source_done && in_flight_.empty()) break;
+      // A suspension or termination stops the comparison here, at a range boundary.
+      DX_RETURN_IF_ERROR(CheckStillActive(store_, sub_.name));
       DX_RETURN_IF_ERROR(FlushCompares());
       DX_RETURN_IF_ERROR(FlushRequests());
       auto wait_start = std::chrono::steady_clock::now();
@@ -390,7 +392,8 @@ Status ReconcileRun::Reconcile(const Subscription& sub, bool dry_run, RunRecord*
   DX_RETURN_IF_ERROR(CheckTargetTableFree(sub, subscriptions));
   // The same rows a run delivers: the source checked against the catalog, names resolved,
   // approved columns and rows, text made UTF-8.
-  DX_ASSIGN_OR_RETURN(auto reader, SubscriptionReader::Open(*source, *entry, sub));
+  DX_ASSIGN_OR_RETURN(auto reader,
+                      SubscriptionReader::Open(*source, *entry, sub, options_.masking_key));
 
   ReconcileBegin begin;
   begin.table.subscription = sub.name;

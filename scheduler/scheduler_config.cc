@@ -36,7 +36,7 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   }
   const ConfigValue& root = docs[0];
   DX_RETURN_IF_ERROR(root.CheckKeys({"store", "listen", "tls", "admin", "heartbeat_s", "tick_ms",
-                                     "exchange", "log", "audit", "files"}));
+                                     "exchange", "log", "audit", "masking", "files"}));
   SchedulerConfig c;
   ConfigValue store = root["store"];
   DX_RETURN_IF_ERROR(store.CheckKeys({"path"}));
@@ -95,6 +95,10 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(audit.CheckKeys({"key_file"}));
   DX_RETURN_IF_ERROR(audit.GetString("key_file", &c.audit_key_file));
   if (c.audit_key_file.empty()) c.audit_key_file = c.store_path + ".audit-key";
+  ConfigValue masking = root["masking"];
+  DX_RETURN_IF_ERROR(masking.CheckKeys({"key_file"}));
+  DX_RETURN_IF_ERROR(masking.GetString("key_file", &c.masking_key_file));
+  if (c.masking_key_file.empty()) c.masking_key_file = c.store_path + ".masking-key";
 
   DX_RETURN_IF_ERROR(GetIntField(root, "heartbeat_s", &c.heartbeat_s, 1, 300));
   DX_RETURN_IF_ERROR(GetIntField(root, "tick_ms", &c.tick_ms, 10, 60000));

@@ -33,7 +33,10 @@ struct ExchangeOptions {
   int retry_min_s = 1;        // first back-off after a failed run
   int retry_max_s = 60;       // back-off ceiling
   int ack_timeout_s = 120;    // longest wait for an agent's answer to one batch
-  FileOptions files;          // file runs (read from the top-level `files` section)
+  // The master key of hashed columns (脱敏): the content of masking.key_file, loaded by main
+  // (never a YAML value). Empty: a subscription with a hashed column is refused.
+  std::string masking_key;
+  FileOptions files;  // file runs (read from the top-level `files` section)
 };
 
 struct SchedulerConfig {
@@ -59,6 +62,9 @@ struct SchedulerConfig {
   // The audit chain's HMAC key, kept outside the store; created (0600) when missing. Default:
   // the store's path + ".audit-key".
   std::string audit_key_file;
+  // The master key of hashed columns (masking: hash), kept outside the store like the audit
+  // key; created (0600) when missing. Default: the store's path + ".masking-key".
+  std::string masking_key_file;
 };
 
 // True for host names and addresses that only this machine reaches (127.0.0.0/8, ::1,

@@ -2,6 +2,7 @@
 
 #include "scheduler/exchange_run.h"
 #include "scheduler/extractor.h"
+#include "scheduler/masking.h"
 #include "scheduler/source_schema.h"
 #include "scheduler/source_text.h"
 
@@ -14,11 +15,17 @@ struct SubscriptionReader::Query {
 
 SubscriptionReader::~SubscriptionReader() = default;
 
-Result<std::unique_ptr<SubscriptionReader>> SubscriptionReader::Open(const Source& source,
-                                                                     const CatalogEntry& entry,
-                                                                     const Subscription& sub) {
+Result<std::unique_ptr<SubscriptionReader>> SubscriptionReader::Open(
+    const Source& source, const CatalogEntry& entry, const Subscription& sub,
+    const std::string& masking_key) {
   std::unique_ptr<SubscriptionReader> reader(new SubscriptionReader());
-  reader->table_ = SubscribedTable(sub, entry);
+  // Masking first: a rule that cannot apply stops the run before the source is opened.
+  DX_ASSIGN_OR_RETURN(
+      reader->masking_,
+      TableMasking::Make(SubscribedTable(sub, entry), sub.masking,
+                         masking_key.empty() ? "" : MaskingKeyFor(masking_key, sub.organisation)));
+  reader->table_ = reader->masking_->delivered();
+  reader->raw_ = RowBatch(reader->masking_->read().columns.size());
   DX_ASSIGN_OR_RETURN(reader->extractor_, Extractor::Open(source.connection));
   Extractor& extractor = *reader->extractor_;
   // What the source really has: a column renamed, dropped or widened behind the catalog's back
@@ -27,11 +34,13 @@ Result<std::unique_ptr<SubscriptionReader>> SubscriptionReader::Open(const Sourc
                       CheckEntryAgainstSource(extractor.connection(), extractor.dialect().dbms(),
                                               entry, ColumnsUsedBy(sub, entry)));
 
-  // The query names what the source has; the agent keeps the catalog's names.
+  // The query names what the source has; the agent keeps the catalog's names. It reads the
+  // columns masking keeps (as the catalog types them); the filter below names raw columns
+  // and runs at the source, on the values as they are there.
   auto query = std::make_unique<Query>();
   ExtractSpec& spec = query->spec;
   spec.source_table = resolved.table;
-  spec.columns = reader->table_.columns;
+  spec.columns = reader->masking_->read().columns;
   for (ColumnSpec& c : spec.columns) c.name = resolved.Column(c.name);
   spec.updatetime = entry.FindField(entry.updatetime_column)->column;
   spec.updatetime.name = resolved.Column(spec.updatetime.name);
@@ -48,7 +57,7 @@ Result<std::unique_ptr<SubscriptionReader>> SubscriptionReader::Open(const Sourc
   text_spec.connection = source.connection;
   text_spec.source_table = resolved.table;
   text_spec.columns = spec.columns;
-  for (const ColumnSpec& c : reader->table_.columns) {
+  for (const ColumnSpec& c : reader->masking_->read().columns) {
     auto it = resolved.columns.find(c.name);
     text_spec.charsets.push_back(it == resolved.columns.end() ? "" : it->second.charset);
   }
@@ -71,10 +80,14 @@ Status SubscriptionReader::Start(const Watermark& after, const std::string& boun
 
 Result<size_t> SubscriptionReader::Read(size_t max_rows, RowBatch* batch, Watermark* last) {
   if (batch->rows() != 0) return Internal("SubscriptionReader::Read needs an empty batch");
-  DX_ASSIGN_OR_RETURN(size_t n, extractor_->Read(max_rows, batch, last));
+  const bool masked = !masking_->passthrough();
+  RowBatch* rows = masked ? &raw_ : batch;
+  rows->Clear();
+  DX_ASSIGN_OR_RETURN(size_t n, extractor_->Read(max_rows, rows, last));
   if (n == 0) return n;
-  DX_RETURN_IF_ERROR(text_->Normalize(batch));
+  DX_RETURN_IF_ERROR(text_->Normalize(rows));
   DX_RETURN_IF_ERROR(text_->CheckPosition(*last));
+  if (masked) masking_->Apply(raw_, batch);
   return n;
 }
 

@@ -4,9 +4,11 @@
 # the catalog, the technical admin reviews it and the coordinator publishes it; a district
 # applies for it (accepting the confidentiality agreement), the provider approves a narrower
 # scope with masking, the technical review and the coordinator approve, and the district's
-# subscription runs into its front-end machine's database. A school subscribes to an
-# unconditional file resource at once. Data changes and flows again; the provider sees the
-# usage, the coordinator the three lists, the admin the audit trail.
+# subscription runs into its front-end machine's database, its ID numbers masked at the
+# scheduler. A school subscribes to an unconditional file resource at once. Data changes and
+# flows again; the provider sees the usage, the coordinator the three lists, the admin the
+# audit trail; the provider terminates the district's subscription and its front-end machine
+# deletes the data and confirms.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export DX_BUILD_DIR=${DX_BUILD_DIR:-$ROOT/build}
@@ -173,8 +175,14 @@ step "10. What each front-end machine now holds"
 echo "徐汇区教育局 (district 310104, the approved columns; no district column):"
 sqlite3 -header -column "$T/xuhui.db" "SELECT * FROM student ORDER BY id LIMIT 5"
 echo "rows: $(sqlite3 "$T/xuhui.db" 'SELECT count(*) FROM student')   source rows of 310104: $(sqlite3 "$T/source.db" "SELECT count(*) FROM student WHERE district_code='310104'")"
-# DATA-PLANE: the masking demo goes here — the id_card column above is to show 310***********1234
-# once masking is applied at the scheduler (approval's rule id_card=partial:3:4).
+echo
+echo "The ID numbers were masked at the scheduler (脱敏, the approval's rule id_card=partial:3:4)"
+echo "before they left it. The same students at the provider and at 徐汇区教育局:"
+sqlite3 -header -column "$T/source.db" \
+  "SELECT id, name, id_card AS 'id_card at the provider' FROM student WHERE district_code = '310104' ORDER BY id LIMIT 3"
+sqlite3 -header -column "$T/xuhui.db" "SELECT id, name, id_card AS 'id_card at 徐汇区教育局' FROM student ORDER BY id LIMIT 3"
+sqlite3 "$T/source.db" "SELECT id_card FROM student WHERE district_code = '310104'" >"$T/raw-ids.txt"
+echo "raw ID numbers found in 徐汇区教育局's database files: $(cat "$T"/xuhui.db* | grep -a -c -F -f "$T/raw-ids.txt" || true)"
 echo
 echo "浦东新区某中学's shared directory (文件方式), and the receipt (回执) of that run:"
 (cd "$T/pudong-shared" && find . -type f ! -name '*.dxpart' | sort | sed 's/^/  /')
@@ -199,11 +207,19 @@ as xietiao lists
 as jishu audit --what application.
 as jishu audit-verify
 
-# DATA-PLANE: the termination demo goes here — the provider terminates 徐汇-学生
-# (dxctl terminate 徐汇-学生 --reason ...), the agent deletes the rows and confirms, and the
-# district's table is shown empty.
+step "13. The provider terminates the district's subscription (附件一 第二条(四)); the agent deletes the data and confirms"
+echo "徐汇区教育局's tables before: $(sqlite3 "$T/xuhui.db" '.tables')"
+as jiaoyu terminate 徐汇-学生 --reason "协议期满，终止共享"
+for _ in $(seq 1 300); do
+  [ "$(dxctl --json describe 徐汇-学生 | python3 -c 'import json,sys; print(json.load(sys.stdin)["deletion_confirmed_at_ms"] > 0)')" = True ] && break
+  sleep 0.1
+done
+as xuhui describe 徐汇-学生
+echo "徐汇区教育局's tables after:  $(sqlite3 "$T/xuhui.db" '.tables')   (student is gone; dx_* are the agent's own records)"
+echo "its ledger entries for 徐汇-学生: $(sqlite3 "$T/xuhui.db" "SELECT count(*) FROM dx_ledger WHERE subscription = '徐汇-学生'")"
+as jishu audit --what subscription.delet
 
-step "13. Run history and subscription state"
+step "14. Run history and subscription state"
 show dxctl runs
 show dxctl subscriptions
 echo

@@ -115,16 +115,19 @@ Status ValidateMasking(const std::vector<MaskingRule>& rules, const CatalogEntry
     if (m.method != "keep" && m.method != "hash" && m.method != "partial" && m.method != "drop") {
       return InvalidArgument(at + "'" + m.method + "': expected keep, hash, partial or drop");
     }
+    if (f->column.primary_key && m.method != "keep") {
+      return InvalidArgument(
+          at +
+          "the primary key is delivered as it is: the agent finds, updates and deletes rows "
+          "by it, and reconciliation compares key ranges in the source's key order (a hashed "
+          "key loses that order, a partial mask makes keys collide, a dropped key leaves "
+          "nothing to find rows by); mask other columns, or share a surrogate key");
+    }
     const ColumnType t = f->column.type;
     const bool text = t == ColumnType::kVarchar || t == ColumnType::kChar || t == ColumnType::kText;
     if ((m.method == "hash" || m.method == "partial") && !text) {
       return InvalidArgument(at + m.method + " applies to text columns, not " +
                              ColumnTypeName(f->column));
-    }
-    if (f->column.primary_key && m.method != "keep" && m.method != "hash") {
-      return InvalidArgument(at +
-                             "a primary key may only be kept or hashed (rows must stay "
-                             "distinct)");
     }
     if (m.method == "partial" &&
         (m.keep_first < 0 || m.keep_last < 0 || m.keep_first + m.keep_last == 0 ||

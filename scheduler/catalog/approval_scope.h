@@ -27,7 +27,7 @@ Status CheckRowsWithin(const std::vector<RowCondition>& filter,
 Status CheckWithinScope(const Subscription& sub, const ApprovedScope& scope);
 
 // Rules for masking a resource's columns: known methods, columns of the entry, at most one rule
-// per column; a primary key may only be kept or hashed; hash and partial apply to text.
+// per column; a primary key is always kept; hash and partial apply to text.
 Status ValidateMasking(const std::vector<MaskingRule>& rules, const CatalogEntry& entry);
 // The approval's rules for `columns` (columns without a rule are kept and get none).
 std::vector<MaskingRule> MaskingForColumns(const std::vector<MaskingRule>& rules,

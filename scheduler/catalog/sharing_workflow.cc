@@ -411,6 +411,14 @@ Status SharingWorkflow::AdmitSubscription(const Actor& actor, Subscription* sub,
                             scope.message());
   }
   sub->masking = MaskingForColumns(app->approved.masking, sub->columns);
+  // The entry may have changed since the approval (a new key, a retyped column): masking that
+  // can no longer apply is refused now rather than at the first run.
+  Status masking = ValidateMasking(sub->masking, entry);
+  if (!masking.ok()) {
+    return FailedPrecondition("subscription '" + sub->name + "': the masking of " + which +
+                              " cannot apply to '" + entry.name +
+                              "' as published: " + masking.message());
+  }
   return Status::Ok();
 }
 
@@ -435,11 +443,15 @@ Result<Subscription> SharingWorkflow::Halt(const Actor& actor, const std::string
   const int64_t now = ToUnixSeconds(clock_.Now());
   Status written = store_.InTransaction([&]() -> Status {
     DX_RETURN_IF_ERROR(store_.SetSubscriptionStatus(name, status, actor.who, reason, now));
-    // Resumed: due at once (a scheduled one catches up now, a manual one waits for a trigger).
-    if (status == "active") DX_RETURN_IF_ERROR(store_.SetSchedule(name, now, 0));
-    // DATA-PLANE: a termination tells the agent to delete the subscription's rows and files
-    // (its confirmation goes to Store::RecordDeletionConfirmation), and a resumption after
-    // one resyncs; see docs/GOVERNANCE.md, "The data plane's part".
+    // A suspension or termination: the dispatcher tells the agent to delete the rows and files
+    // it holds for the subscription (DeletionRun) until the agent confirms. Resumed: the data
+    // was deleted (or is about to be), so it reloads from scratch at once, whatever its
+    // schedule; the earlier confirmation no longer describes it.
+    if (status == "active") {
+      DX_RETURN_IF_ERROR(store_.SetSchedule(name, now, 0));
+      DX_RETURN_IF_ERROR(store_.RecordDeletionConfirmation(name, 0, ""));
+      DX_RETURN_IF_ERROR(store_.RequestResync(name, /*manual=*/false));
+    }
     return Status::Ok();
   });
   DX_RETURN_IF_ERROR(written);

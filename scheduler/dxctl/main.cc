@@ -301,6 +301,13 @@ void PrintDescription(const json& s) {
          Str(s, "halted_by") + " (" + Str(s, "halted_role") + ", " + Str(s, "halted_org") +
              ") at " + When(s.value("halted_at", int64_t{0})) + ": " + Str(s, "halt_reason"));
   }
+  if (Str(s, "status") == "suspended" || Str(s, "status") == "terminated") {
+    const int64_t deleted_ms = s.value("deletion_confirmed_at_ms", int64_t{0});
+    line("data at agent", deleted_ms > 0
+                              ? "deleted, confirmed by the agent at " + When(deleted_ms / 1000) +
+                                    ": " + Str(s, "deletion_detail")
+                              : "to be deleted (the agent is told when it is online)");
+  }
   if (!Str(s, "organisation").empty()) line("organisation", Str(s, "organisation"));
   if (s.value("application", int64_t{0}) > 0) {
     line("granted by", "application " + Str(s, "application"));

@@ -4,9 +4,9 @@
 # refused), the technical admin reviews, the coordinator publishes; a consumer applies
 # (confidentiality agreement), may not approve its own application, the approvals narrow and
 # mask, a subscription wider than its approval is refused, the subscription runs and the
-# consumer's local table is checked with sqlite3; not-shared and unconditional resources;
-# arbitration (with recusal); suspension stops a run at a batch boundary and the dispatcher
-# starts none, resumption and termination with their roles; error reports, usage, the three
+# consumer's local table is checked with sqlite3 (id_card masked); not-shared and unconditional resources;
+# arbitration (with recusal); suspension stops a run at a batch boundary, the dispatcher
+# starts none and the agent deletes the rows, resumption reloads, termination deletes too; error reports, usage, the three
 # lists, a breaking change noticed; the demand's six steps; token expiry and revocation; the
 # audit log filtered by who, what and when.
 source "$(dirname "$0")/harness.sh"
@@ -212,15 +212,18 @@ start_agent a 徐汇区教育局前置机 agent-a-secret-0001 "$(sqlite_conn "$T
 wait_for 20 "agent a online" agent_online 徐汇区教育局前置机
 WHERE="district_code='310104' AND stage IN ('小学')"
 as_user cons run xh-stu --wait --timeout 60 >/dev/null || fail "run failed: $(last_run_field xh-stu error)"
-# (id_card is masked by the data plane; the other approved columns arrive as they are.)
 [ "$(digest_sqlite "$SRC" "SELECT id, name, school_code, stage, updatetime FROM student WHERE $WHERE ORDER BY id")" = \
   "$(digest_sqlite "$T/a.db" "SELECT id, name, school_code, stage, updatetime FROM student ORDER BY id")" ] ||
   fail "the consumer's table differs from the approved rows and columns"
+# id_card arrives masked as the approval says (partial:3:4).
+[ "$(digest_sqlite "$SRC" "SELECT id, substr(id_card, 1, 3) || '***********' || substr(id_card, 15, 4) FROM student WHERE $WHERE ORDER BY id")" = \
+  "$(digest_sqlite "$T/a.db" "SELECT id, id_card FROM student ORDER BY id")" ] ||
+  fail "id_card is not masked as approved: $(sqlite3 "$T/a.db" 'SELECT id_card FROM student LIMIT 1')"
 [ "$(sqlite3 "$T/a.db" "SELECT group_concat(name) FROM pragma_table_info('student')")" = \
   "id,name,id_card,school_code,stage,updatetime" ] || fail "the consumer's table has other columns than approved"
 ROWS=$(sqlite3 "$T/a.db" "SELECT count(*) FROM student")
 [ "$ROWS" -gt 0 ] || fail "no rows"
-pass "the subscription ran: $ROWS approved rows at the consumer, checked with sqlite3"
+pass "the subscription ran: $ROWS approved rows at the consumer, id_card masked, checked with sqlite3"
 
 # --- not shared, unconditional ---
 entry_yaml 市教委基础教育处-学生心理健康档案 not_shared >"$T/ns.yaml"
@@ -276,8 +279,12 @@ wait_for 30 "the run to stop" run_failed
 err=$(last_run_field xh-all error)
 echo "$err" | grep -q "delivery halted: subscription 'xh-all' was suspended by prov (provider, $PROV): 数据核查期间暂停共享" ||
   fail "the run did not stop at a batch boundary for the suspension: $err"
-held=$(sqlite3 "$T/a.db" "SELECT count(*) FROM all_students")
+held=$(last_run_field xh-all rows)
 [ "$held" -lt 20000 ] || fail "the whole table arrived before the suspension ($held rows): make the run longer"
+# The suspension also deletes what the agent holds, and the agent confirms.
+wait_for 30 "the agent to delete the suspended subscription's rows" deletion_confirmed xh-all
+[ "$(sqlite3 "$T/a.db" "SELECT count(*) FROM sqlite_master WHERE name = 'all_students'")" = 0 ] ||
+  fail "the suspended subscription's table is still at the agent"
 expect_fail 1 "is suspended" as_user cons run xh-all
 runs_before=$(as_user cons --json runs -s xh-all -n 100 | json_get 'len(j)')
 sleep 1.5   # several dispatcher ticks (100 ms): none may start a run of a suspended subscription
@@ -286,14 +293,19 @@ expect_fail 4 "suspended by '$PROV'" as_user cons resume xh-all --reason "我们
 as_user prov resume xh-all --reason "核查完毕" >/dev/null
 as_user cons run xh-all --wait --timeout 60 >/dev/null || fail "the resumed run failed: $(last_run_field xh-all error)"
 [ "$(sqlite3 "$T/a.db" "SELECT count(*) FROM all_students")" = 20000 ] || fail "the resumed run did not complete"
-pass "a suspension stops a run at the next batch ($held of 20000 rows), starts no run; the suspender resumes it"
+pass "a suspension stops a run at the next batch ($held of 20000 rows), deletes the rows at the agent, starts no run; the suspender resumes it (a reload)"
 expect_fail 4 "may not terminate" as_user tech terminate xh-all --reason x
 as_user prov terminate xh-all --reason "违反保密协议第七条" >/dev/null
 expect_fail 1 "cannot be resumed" as_user coord resume xh-all --reason x
 expect_fail 1 "was terminated by prov" as_user cons apply -f "$T/big.yaml"
 st=$(as_user cons --json describe xh-all | json_get "j['status'] + '|' + j['halted_by'] + '|' + j['halted_role'] + '|' + j['halt_reason']")
 [ "$st" = "terminated|prov|provider|违反保密协议第七条" ] || fail "termination record: $st"
-pass "termination by the provider, recorded with who and why; it cannot be resumed or re-applied"
+wait_for 30 "the agent to delete the terminated subscription's rows" deletion_confirmed xh-all
+[ "$(sqlite3 "$T/a.db" "SELECT count(*) FROM sqlite_master WHERE name = 'all_students'")" = 0 ] ||
+  fail "the terminated subscription's table is still at the agent"
+[ "$(sqlite3 "$T/a.db" "SELECT count(*) FROM dx_ledger WHERE subscription = 'xh-all'")" = 0 ] ||
+  fail "the agent kept the terminated subscription's ledger"
+pass "termination by the provider, recorded with who and why, deleted at the agent and confirmed; it cannot be resumed or re-applied"
 
 # --- error reports (第九条), usage (附件一 第三条(七)), the three lists ---
 expect_fail 1 "has no subscription" as_user cons2 feedback report --entry "$STU" --text "姓名有误"

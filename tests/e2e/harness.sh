@@ -292,6 +292,91 @@ expect_fail() {
 
 # json_get PYTHON_EXPRESSION: evaluates it over the JSON on stdin (bound to j).
 json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+
+# --- the data plane under the sharing workflow (masking, suspension, termination) ---
+
+SHARE_PROV=市教委基础教育处
+SHARE_CONS=徐汇区教育局
+SHARE_COORD=市教委信息中心
+
+# setup_sharing: the provider, consumer and coordinator organisations and their users prov,
+# cons and coord (token files for as_user); the operator is the technical admin.
+setup_sharing() {
+  local org
+  for org in "$SHARE_PROV" "$SHARE_CONS" "$SHARE_COORD"; do dxctl org add "$org" >/dev/null; done
+  make_user prov "$SHARE_PROV" provider
+  make_user cons "$SHARE_CONS" consumer
+  make_user coord "$SHARE_COORD" coordinator
+}
+
+# student_entry_yaml NAME SHARE_TYPE SOURCE: a catalog entry over the `student` table that
+# scripts/gen_people.py writes, provided by $SHARE_PROV.
+student_entry_yaml() {
+  cat <<YAML
+kind: CatalogEntry
+name: $1
+mounted: $1表
+provider: $SHARE_PROV
+summary: 全市在籍学生基本信息
+data_format: 结构化数据库表
+share_type: $2
+security_level: 三级
+update_frequency: 每天
+provision: [库表]
+time_range: 2015年至今
+topic: student
+stages: [小学, 中学, 高中, 中职]
+source: $3
+source_table: student
+updatetime_column: updatetime
+fields:
+  - {item: 学生编号, column: id, type: bigint, primary_key: true, meaning: 全市唯一学生编号}
+  - {item: 姓名, column: name, type: varchar(30), not_null: true, meaning: 学生姓名}
+  - {item: 证件号码, column: id_card, type: char(18), meaning: 居民身份证号码}
+  - {item: 学校代码, column: school_code, type: varchar(10), meaning: 在籍学校代码}
+  - {item: 区代码, column: district_code, type: varchar(6), meaning: 区行政区划代码}
+  - {item: 学段, column: stage, type: varchar(10), meaning: 学段}
+  - {item: 出生日期, column: birth, type: date, meaning: 出生日期}
+  - {item: 性别, column: gender, type: int, meaning: 性别代码}
+  - {item: 更新时间, column: updatetime, type: datetime, not_null: true, meaning: 最后修改时间}
+YAML
+}
+
+# consumer_agent_yaml NAME SECRET: a front-end machine of $SHARE_CONS (applied by cons).
+consumer_agent_yaml() {
+  printf 'kind: Agent\nname: %s\nsecret: %s\n' "$1" "$2"
+}
+
+# approved_application ENTRY COLUMNS FILTER MASK...: cons applies for ENTRY (COLUMNS, one
+# FILTER condition), prov approves with the masking rules MASK ("column=method"), the operator
+# reviews it technically, coord approves; prints the application's id.
+approved_application() {
+  local entry=$1 columns=$2 filter=$3 app m; shift 3
+  local masks=()
+  for m in "$@"; do masks+=(--mask "$m"); done
+  app=$(as_user cons --json app create --entry "$entry" --purpose 学籍管理 --scenario 区学籍系统 \
+    --columns "$columns" --filter "$filter" --accept-agreement | json_get "j['id']")
+  as_user prov app provider-decision "$app" --approve --reason 最小够用 "${masks[@]}" >/dev/null
+  dxctl app tech-review "$app" --result exists >/dev/null
+  as_user coord app coordinator-decision "$app" --approve --reason 同意 >/dev/null
+  echo "$app"
+}
+
+# subscription_field SUBSCRIPTION PYTHON_EXPRESSION: over `dxctl --json describe` (bound to j).
+subscription_field() { dxctl --json describe "$1" | json_get "$2"; }
+
+# deletion_confirmed SUBSCRIPTION: the agent confirmed it deleted the subscription's data.
+deletion_confirmed() { [ "$(subscription_field "$1" "j['deletion_confirmed_at_ms'] > 0")" = True ]; }
+
+# masking_key_for ORGANISATION: the key hashed columns of ORGANISATION are made under, computed
+# here (Python's hmac, not DX's code) from the scheduler's masking key file.
+masking_key_for() {
+  python3 - "$T/scheduler.db.masking-key" "$1" <<'PY'
+import hashlib, hmac, sys
+master = open(sys.argv[1]).readline().strip().encode()
+print(hmac.new(master, ("dx masking key for organisation " + sys.argv[2]).encode(), hashlib.sha256).hexdigest())
+PY
+}
 # start_scheduler_as USER: like start_scheduler, but the scheduler runs as USER (setpriv), so
 # that files the test makes unreadable (mode 000) really are unreadable to it even when the
 # test runs as root. The work directory and the TLS key are handed to USER.
