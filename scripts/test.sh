@@ -14,8 +14,8 @@ if [ "${DX_SKIP_SANITIZERS:-0}" != 1 ]; then
   # ThreadSanitizer: the unit tests, and the end-to-end tests labelled `tsan` run against
   # daemons built with it (the harness fails a test whose logs hold a report).
   echo "== unit and end-to-end tests under ThreadSanitizer"
-  cmake -S "$ROOT" -B "$ROOT/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDX_WERROR=ON \
-    -DDX_SANITIZE=thread >/dev/null
+  cmake -S "$ROOT" -B "$ROOT/build-tsan" -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DDX_WERROR=ON -DDX_SANITIZE=thread >/dev/null
   cmake --build "$ROOT/build-tsan" -j2 --target dx_unit_tests dx-scheduler dx-agent dxctl
   TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1" \
     ctest --test-dir "$ROOT/build-tsan" --output-on-failure -j1 -L 'unit|tsan'
