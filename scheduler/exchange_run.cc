@@ -48,7 +48,7 @@ RunRecord ExchangeRun::Execute(const Subscription& sub, const std::string& trigg
   run.status = "running";
   run.started_at = ToUnixMillis(clock_.Now());
   Status st = trigger == "schedule" ? Status::Ok() : Record(&run);
-  if (st.ok()) st = Transfer(sub, reset, &run);
+  if (st.ok()) st = Transfer(sub, reset, trigger == "schedule", &run);
   run.finished_at = ToUnixMillis(clock_.Now());
   // A file run where some files were not delivered says so itself (status and error).
   const bool partial = st.ok() && run.status == "partial";
@@ -85,7 +85,7 @@ Status ExchangeRun::Record(RunRecord* run) {
   return Status::Ok();
 }
 
-Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run) {
+Status ExchangeRun::Transfer(const Subscription& sub, bool reset, bool poll, RunRecord* run) {
   DX_ASSIGN_OR_RETURN(auto entry, store_.GetCatalogEntry(sub.entry));
   if (!entry) return FailedPrecondition("catalog entry '" + sub.entry + "' no longer exists");
   DX_RETURN_IF_ERROR(CheckSubscriptionAgainstEntry(sub, *entry));
@@ -102,15 +102,18 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
   }
   DX_ASSIGN_OR_RETURN(auto source, store_.GetSource(entry->source));
   if (!source) return FailedPrecondition("source '" + entry->source + "' no longer exists");
-  DX_ASSIGN_OR_RETURN(auto subscriptions, store_.ListSubscriptions());
+  DX_ASSIGN_OR_RETURN(auto subscriptions, store_.ListSubscriptionsOfAgent(sub.agent));
   DX_RETURN_IF_ERROR(CheckTargetTableFree(sub, subscriptions));
   std::shared_ptr<AgentSession> session = hub_.Find(sub.agent);
   if (!session) return Unavailable("agent " + sub.agent + " is offline");
 
   // Open the source first: if it is unreachable or no longer matches the catalog, nothing is
   // announced and nothing moves.
-  DX_ASSIGN_OR_RETURN(auto reader, SubscriptionReader::Open(*source, *entry, sub));
-  DX_ASSIGN_OR_RETURN(std::string source_now, reader->SourceNow());
+  DX_ASSIGN_OR_RETURN(auto reader, SubscriptionReader::Open(*source, *entry, sub, pool_));
+  // A poll may use the source clock another poll of the same source read a moment ago: an
+  // earlier bound only leaves rows for the next poll.
+  DX_ASSIGN_OR_RETURN(std::string source_now,
+                      reader->SourceNow(poll ? clock_max_age_ : std::chrono::milliseconds(0)));
   DX_ASSIGN_OR_RETURN(std::string bound, ShiftTimestamp(source_now, -options_.safety_lag_s));
 
   TableBegin begin;

@@ -34,6 +34,10 @@ struct ExchangeOptions {
   int retry_max_s = 60;       // back-off ceiling
   int ack_timeout_s = 120;    // longest wait for an agent's answer to one batch
   FileOptions files;          // file runs (read from the top-level `files` section)
+
+  // Source connections kept open between runs (and open at once) per source.
+  int source_connections = 4;
+  int source_idle_s = 60;  // an idle source connection is closed after this
 };
 
 struct SchedulerConfig {

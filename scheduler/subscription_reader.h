@@ -7,6 +7,7 @@
 // One per run; not thread-safe.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -19,15 +20,19 @@
 namespace dx::scheduler {
 
 class Extractor;
+class SourcePool;
 class SourceText;
 
 class SubscriptionReader {
  public:
   // kUnavailable when the source cannot be reached; kFailedPrecondition when the source no
   // longer matches the catalog (names the entry, the column and what the source has).
+  // With a `pool`, the source connection is taken from it (and a pooled connection that died
+  // meanwhile is replaced once by a new one).
   static Result<std::unique_ptr<SubscriptionReader>> Open(const Source& source,
                                                           const CatalogEntry& entry,
-                                                          const Subscription& sub);
+                                                          const Subscription& sub,
+                                                          SourcePool* pool = nullptr);
   ~SubscriptionReader();
   SubscriptionReader(const SubscriptionReader&) = delete;
   SubscriptionReader& operator=(const SubscriptionReader&) = delete;
@@ -36,6 +41,8 @@ class SubscriptionReader {
   const TableSpec& table() const { return table_; }
   // The source's current local time, "YYYY-MM-DD HH:MM:SS".
   Result<std::string> SourceNow();
+  // The same, read at most once per `max_age` for this source when the reader has a pool.
+  Result<std::string> SourceNow(std::chrono::milliseconds max_age);
   // Reads rows strictly after `after` with UPDATETIME < `bound` (a full load in progress keeps
   // its own bound); with `whole_table`, every approved row in key order whatever its UPDATETIME.
   Status Start(const Watermark& after, const std::string& bound, bool whole_table);
@@ -51,6 +58,8 @@ class SubscriptionReader {
   SubscriptionReader() = default;
 
   TableSpec table_;
+  SourcePool* pool_ = nullptr;
+  std::string connection_;
   std::unique_ptr<Extractor> extractor_;
   std::unique_ptr<SourceText> text_;
   // The query's shape in the source's spelling (filled by Open, completed by Start).
