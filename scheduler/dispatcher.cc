@@ -222,6 +222,13 @@ Dispatcher::Outcome Dispatcher::Consider(Subscription& sub, int64_t now) {
     Queue(sub.name, kNever);  // the writes above bring it back to be looked at
     return Outcome::kWaiting;
   }
+  // A schedule that never fires (cron 0 0 31 2 *; refused on apply, but a row may predate
+  // that check) stops its subscription before anything runs.
+  if (!schedule->manual() && !sub.stopped() && sub.next_due == 0 && schedule->NextAfter(now) == 0) {
+    StopSubscription(sub.name, "schedule '" + sub.schedule + "' never fires");
+    Queue(sub.name, kNever);
+    return Outcome::kWaiting;
+  }
   // A failed run (a resync too) waits out its back-off before the next attempt.
   const bool backing_off = sub.failures > 0 && sub.next_due > now;
   bool scheduled_due = sub.next_due <= now && (!schedule->manual() || sub.failures > 0);

@@ -81,6 +81,24 @@ TEST_CASE("the dispatcher sees changes made through the store after its first lo
   CHECK(AllRan(*store, 1));
 }
 
+TEST_CASE("a schedule that never fires stops its subscription with that error") {
+  TempDir dir;
+  FakeClock clock;
+  auto store = SqliteStore::Open(dir.File("s.db")).value();
+  SchedulerConfig config;
+  AgentHub hub{*store, clock, 5};
+  Dispatcher dispatcher{*store, hub, config, clock};
+  Subscription s = Broken("feb31");
+  s.schedule = "cron 0 0 31 2 *";  // refused by apply; stored directly as an older row would be
+  REQUIRE(store->PutSubscriptionDefinition(s).ok());
+  dispatcher.Tick();
+  auto got = store->GetSubscription("feb31").value();
+  REQUIRE(got);
+  CHECK(got->stopped());
+  CHECK(got->stopped_error == "schedule 'cron 0 0 31 2 *' never fires");
+  CHECK_FALSE(store->LastRun("feb31").value());  // nothing ran
+}
+
 TEST_CASE("the store names the subscriptions that changed, once") {
   TempDir dir;
   auto store = SqliteStore::Open(dir.File("s.db")).value();
