@@ -11,6 +11,7 @@
 #include "scheduler/file_run.h"
 #include "scheduler/manifest.h"
 #include "scheduler/reconcile_run.h"
+#include "scheduler/send_window.h"
 #include "scheduler/subscription_reader.h"
 
 namespace dx::scheduler {
@@ -156,6 +157,13 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, bool poll, Run
 
   uint64_t seq = ready.ledger.batch_seq;
   std::deque<InFlight> in_flight;
+  // Bytes in flight follow the link's bandwidth-delay product as the acks measure it; the
+  // count of batches is only a ceiling.
+  SendWindow window(int64_t{options_.window_min_kb} * 1024, int64_t{options_.window_max_kb} * 1024);
+  auto window_full = [&](size_t bytes) {
+    return in_flight.size() >= static_cast<size_t>(options_.window) ||
+           !window.CanSend(static_cast<int64_t>(bytes));
+  };
   auto await_ack = [&]() -> Status {
     const InFlight expected = in_flight.front();
     while (true) {
@@ -173,6 +181,7 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, bool poll, Run
       break;
     }
     in_flight.pop_front();
+    window.OnAck(SendWindow::Clock::now());
     session->NoteCommitted(sub.name, expected.seq, expected.watermark);
     return store_.SetProgress(sub.name, expected.seq, expected.watermark);
   };
@@ -196,12 +205,12 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, bool poll, Run
     message.rows = static_cast<uint32_t>(n);
     DX_ASSIGN_OR_RETURN(message.payload, Compress(raw, options_.compression_level));
     std::string frame = Encode(message);
-    while (in_flight.size() >= static_cast<size_t>(options_.window))
-      DX_RETURN_IF_ERROR(await_ack());
+    while (window_full(frame.size())) DX_RETURN_IF_ERROR(await_ack());
     // A suspension or termination stops the run here, at a batch boundary.
     DX_RETURN_IF_ERROR(CheckStillActive(store_, sub.name));
     DX_RETURN_IF_ERROR(Record(run));  // data moves: this run belongs in the history
     DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, frame));
+    window.OnSend(static_cast<int64_t>(frame.size()), SendWindow::Clock::now());
     in_flight.push_back({message.seq, message.watermark});
     run->rows += static_cast<int64_t>(n);
     run->bytes += static_cast<int64_t>(frame.size());
@@ -220,10 +229,11 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, bool poll, Run
     raw.clear();
     RowBatch(columns).EncodeTo(&raw);
     DX_ASSIGN_OR_RETURN(done.payload, Compress(raw, options_.compression_level));
-    while (in_flight.size() >= static_cast<size_t>(options_.window))
-      DX_RETURN_IF_ERROR(await_ack());
+    std::string frame = Encode(done);
+    while (window_full(frame.size())) DX_RETURN_IF_ERROR(await_ack());
     DX_RETURN_IF_ERROR(Record(run));
-    DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, Encode(done)));
+    DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, frame));
+    window.OnSend(static_cast<int64_t>(frame.size()), SendWindow::Clock::now());
     in_flight.push_back({done.seq, done.watermark});
     run->batches += 1;
   }
