@@ -59,6 +59,8 @@ class Dispatcher {
   // Brings the in-memory view up to date with what changed in the store; changed ones are
   // queued to be looked at now.
   void Refresh(int64_t now);
+  // Where a subscription just read enters the due queue.
+  static int64_t LookAt(const Subscription& sub, int64_t now);
   // Puts `name` in the due queue at `due` (replacing its place); kNever takes it out.
   void Queue(const std::string& name, int64_t due);
   enum class Outcome { kStarted, kNoSlot, kWaiting };
