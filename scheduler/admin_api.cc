@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
 
 #include "scheduler/manifest.h"
 
@@ -138,8 +139,38 @@ Result<Subscription> AdminApi::SubscriptionFor(const Call& call, const std::stri
   return std::move(*sub);
 }
 
+namespace {
+
+// A list page: `limit` (1..10000, default 1000) entries after `after` (a name; a run id for
+// runs). Sets `*error` when the query is malformed.
+bool PageOf(const Call& call, int* limit, std::string* after, ApiResponse* error) {
+  *limit = 1000;
+  if (std::string l = call.Query("limit"); !l.empty()) {
+    try {
+      size_t used = 0;
+      *limit = std::stoi(l, &used);
+      if (used != l.size()) throw std::invalid_argument(l);
+    } catch (...) {
+      *error = ErrorResponse(400, "limit must be a number, got '" + l + "'");
+      return false;
+    }
+    if (*limit < 1 || *limit > 10000) {
+      *error = ErrorResponse(400, "limit must be between 1 and 10000");
+      return false;
+    }
+  }
+  *after = call.Query("after");
+  return true;
+}
+
+}  // namespace
+
 ApiResponse AdminApi::Agents(const Call& call) {
-  auto agents = store_.ListAgents();
+  int limit = 0;
+  std::string after;
+  ApiResponse bad;
+  if (!PageOf(call, &limit, &after, &bad)) return bad;
+  auto agents = store_.ListAgentsPage(after, limit);
   if (!agents.ok()) return ErrorResponse(agents.status());
   json out = json::array();
   for (const AgentRecord& a : agents.value()) {
@@ -158,6 +189,11 @@ ApiResponse AdminApi::Agents(const Call& call) {
 }
 
 json AdminApi::SubscriptionState(const Subscription& s) {
+  auto last = store_.LastRun(s.name);
+  return SubscriptionState(s, last.ok() && last.value() ? &*last.value() : nullptr);
+}
+
+json AdminApi::SubscriptionState(const Subscription& s, const RunRecord* last_run) {
   const int64_t now = ToUnixSeconds(clock_.Now());
   json j = ToJson(s);
   j["next_due"] = s.next_due;
@@ -180,20 +216,29 @@ json AdminApi::SubscriptionState(const Subscription& s) {
   j["halted_at"] = s.halted_at;
   j["deletion_confirmed_at_ms"] = s.deletion_confirmed_at;
   j["deletion_detail"] = s.deletion_detail;
-  auto last = store_.LastRun(s.name);
-  j["last_run"] = last.ok() && last.value() ? ToJson(*last.value()) : json(nullptr);
+  j["last_run"] = last_run != nullptr ? ToJson(*last_run) : json(nullptr);
   return j;
 }
 
 ApiResponse AdminApi::Subscriptions(const Call& call) {
-  auto subs = store_.ListSubscriptions();
+  int limit = 0;
+  std::string after;
+  ApiResponse bad;
+  if (!PageOf(call, &limit, &after, &bad)) return bad;
+  auto subs = store_.ListSubscriptionsPage(after, limit);
   if (!subs.ok()) return ErrorResponse(subs.status());
   auto targets = governance_.sharing.SubscriptionTargets(subs.value());
   if (!targets.ok()) return ErrorResponse(targets.status());
+  std::vector<std::string> names;
+  for (const Subscription& s : subs.value()) names.push_back(s.name);
+  auto last_runs = store_.LastRuns(names);
+  if (!last_runs.ok()) return ErrorResponse(last_runs.status());
   json out = json::array();
   for (size_t i = 0; i < subs->size(); ++i) {
     if (governance_.authz.Allows(call.actor.who, Action::kSubscriptionRead, targets->at(i))) {
-      out.push_back(SubscriptionState(subs->at(i)));
+      auto last = last_runs->find(subs->at(i).name);
+      out.push_back(
+          SubscriptionState(subs->at(i), last == last_runs->end() ? nullptr : &last->second));
     }
   }
   return JsonResponse(200, out);
@@ -218,6 +263,17 @@ ApiResponse AdminApi::Runs(const Call& call) {
     }
     if (limit < 1 || limit > 10000) return ErrorResponse(400, "limit must be between 1 and 10000");
   }
+  // Paging: runs older than `after` (a run id), newest first.
+  int64_t before = 0;
+  if (std::string a = call.Query("after"); !a.empty()) {
+    try {
+      size_t used = 0;
+      before = std::stoll(a, &used);
+      if (used != a.size() || before < 1) throw std::invalid_argument(a);
+    } catch (...) {
+      return ErrorResponse(400, "after must be a run id, got '" + a + "'");
+    }
+  }
   // Runs of the subscriptions the caller may read.
   std::set<std::string> visible;
   bool all = governance_.authz.Allows(call.actor.who, Action::kRunRead, Target{});
@@ -236,7 +292,7 @@ ApiResponse AdminApi::Runs(const Call& call) {
       }
     }
   }
-  auto runs = store_.ListRuns(sub, all ? limit : 10000);
+  auto runs = store_.ListRunsBefore(sub, before, all ? limit : 10000);
   if (!runs.ok()) return ErrorResponse(runs.status());
   json out = json::array();
   for (const RunRecord& r : runs.value()) {

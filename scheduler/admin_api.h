@@ -42,6 +42,8 @@ class AdminApi {
   // One subscription with its state and the scheduler's clock (dxctl describe, dxctl wait).
   ApiResponse SubscriptionDetail(const Call& call);
   nlohmann::json SubscriptionState(const Subscription& s);
+  // The same with its latest run already read (a list page reads them in one query).
+  nlohmann::json SubscriptionState(const Subscription& s, const RunRecord* last_run);
   ApiResponse Runs(const Call& call);
   ApiResponse Catalog(const Call& call);
   ApiResponse Receipt(const Call& call);

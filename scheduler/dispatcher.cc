@@ -14,9 +14,15 @@ Dispatcher::Dispatcher(Store& store, AgentHub& hub, const SchedulerConfig& confi
       hub_(hub),
       config_(config),
       clock_(clock),
+      sources_(config.exchange.source_connections, config.exchange.source_idle_s),
       exchange_(store, hub, config.exchange, clock),
       reconcile_(store, hub, config.exchange, clock),
-      deletion_(store, hub, config.exchange, clock) {}
+      deletion_(store, hub, config.exchange, clock) {
+  exchange_.UseSourcePool(&sources_, std::chrono::milliseconds(config_.tick_ms));
+  // The pool exists from the start so that tests driving Tick() by hand run their runs too.
+  const int workers = std::max(1, config_.exchange.workers);
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { Work(); });
+}
 
 Dispatcher::~Dispatcher() { Stop(); }
 
@@ -32,8 +38,14 @@ void Dispatcher::Stop() {
   }
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return active_ == 0; });
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return active_ == 0; });
+    workers_stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
 }
 
 bool Dispatcher::IsRunning(const std::string& subscription) {
@@ -58,6 +70,10 @@ Result<int64_t> Dispatcher::Trigger(const std::string& subscription, bool resync
   } else {
     DX_RETURN_IF_ERROR(store_.SetPending(subscription, true, sub->resync_pending));
   }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
   cv_.notify_all();
   return last ? last->id : 0;
 }
@@ -74,68 +90,208 @@ void Dispatcher::AllowMassDelete(const std::string& subscription, bool allow) {
 void Dispatcher::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
+    wake_ = false;
     lock.unlock();
     Tick();
     lock.lock();
-    cv_.wait_for(lock, std::chrono::milliseconds(config_.tick_ms), [&] { return stopping_; });
+    cv_.wait_for(lock, std::chrono::milliseconds(config_.tick_ms),
+                 [&] { return stopping_ || wake_; });
   }
 }
 
+void Dispatcher::Work() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    work_cv_.wait(lock, [&] { return workers_stop_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // stopping, nothing left
+    std::function<void()> job = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.unlock();
+    job();
+    lock.lock();
+  }
+}
+
+void Dispatcher::Submit(std::function<void()> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  work_cv_.notify_one();
+}
+
+void Dispatcher::Finished(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.erase(name);
+    --active_;
+    finished_.push_back(name);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Dispatcher::Queue(const std::string& name, int64_t due) {
+  auto it = due_at_.find(name);
+  if (it != due_at_.end()) {
+    if (it->second == due) return;
+    due_.erase({it->second, name});
+    due_at_.erase(it);
+  }
+  if (due == kNever) return;
+  due_.insert({due, name});
+  due_at_[name] = due;
+}
+
+void Dispatcher::Refresh(int64_t now) {
+  bool all = false;
+  std::vector<std::string> changed = store_.TakeChangedSubscriptions(&all);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    changed.insert(changed.end(), finished_.begin(), finished_.end());
+    finished_.clear();
+  }
+  // A full reload now and then as well: a change made behind the store's back (by hand, in
+  // the database file) is seen within ten seconds. (2,000 subscriptions take a few ms.)
+  const auto steady_now = std::chrono::steady_clock::now();
+  if (!loaded_ || all || steady_now - last_full_load_ > std::chrono::seconds(10)) {
+    last_full_load_ = steady_now;
+    auto subs = store_.ListSubscriptions();
+    if (!subs.ok()) {
+      LOG_ERROR("cannot read subscriptions: " << subs.status().message());
+      return;
+    }
+    subs_.clear();
+    due_.clear();
+    due_at_.clear();
+    for (Subscription& sub : subs.value()) {
+      Queue(sub.name, LookAt(sub, now));
+      subs_[sub.name] = std::move(sub);
+    }
+    changed.clear();
+    loaded_ = true;
+  }
+  if (!changed.empty() || reconcile_states_.empty()) {
+    if (auto states = store_.ListReconcileStates(); states.ok()) {
+      reconcile_states_.clear();
+      for (ReconcileState& st : states.value()) reconcile_states_[st.subscription] = st;
+    }
+  }
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  for (const std::string& name : changed) {
+    auto sub = store_.GetSubscription(name);
+    if (!sub.ok()) {
+      LOG_ERROR("cannot read subscription " << name << ": " << sub.status().message());
+      Queue(name, now + 1);  // read again on the next pass
+      continue;
+    }
+    if (!sub.value()) {
+      subs_.erase(name);
+      Queue(name, kNever);
+      continue;
+    }
+    Queue(name, LookAt(*sub.value(), now));
+    subs_[name] = std::move(*sub.value());
+  }
+}
+
+int64_t Dispatcher::LookAt(const Subscription& sub, int64_t now) {
+  // An operator's request goes first; anything else keeps the place its due time gives it
+  // (one due long ago stays ahead of one that just changed), and is looked at now at the
+  // latest (Consider then queues it for when it is really due).
+  return sub.manual_pending ? 0 : std::min(sub.next_due, now);
+}
+
 void Dispatcher::Tick() {
-  auto subs = store_.ListSubscriptions();
-  if (!subs.ok()) {
-    LOG_ERROR("cannot read subscriptions: " << subs.status().message());
-    return;
-  }
   const int64_t now = ToUnixSeconds(clock_.Now());
-  std::map<std::string, ReconcileState> reconcile_states;
-  if (auto states = store_.ListReconcileStates(); states.ok()) {
-    for (ReconcileState& st : states.value()) reconcile_states[st.subscription] = st;
+  Refresh(now);
+  // Oldest due first: when the slots run out, the rest keep their place at the front.
+  while (!due_.empty() && due_.begin()->first <= now) {
+    const std::string name = due_.begin()->second;
+    auto it = subs_.find(name);
+    if (it == subs_.end()) {
+      Queue(name, kNever);
+      continue;
+    }
+    if (Consider(it->second, now) == Outcome::kNoSlot) break;
   }
-  for (Subscription& sub : subs.value()) {
-    if (sub.halted()) {
-      MaybeDelete(sub, now);
-      continue;
+}
+
+Dispatcher::Outcome Dispatcher::Consider(Subscription& sub, int64_t now) {
+  if (sub.halted()) return ConsiderDeletion(sub, now);
+  if (sub.status != "active" || (sub.stopped() && !sub.manual_pending)) {
+    Queue(sub.name, kNever);  // waits for an operator (who changes the row)
+    return Outcome::kWaiting;
+  }
+  auto schedule = Schedule::Parse(sub.schedule);
+  if (!schedule.ok()) {  // validated on apply; an old row stops only itself
+    if (!sub.stopped()) StopSubscription(sub.name, "schedule: " + schedule.status().message());
+    if (sub.manual_pending) (void)store_.ClearManualPending(sub.name);
+    Queue(sub.name, kNever);  // the writes above bring it back to be looked at
+    return Outcome::kWaiting;
+  }
+  // A schedule that never fires (cron 0 0 31 2 *; refused on apply, but a row may predate
+  // that check) stops its subscription before anything runs.
+  if (!schedule->manual() && !sub.stopped() && sub.next_due == 0 && schedule->NextAfter(now) == 0) {
+    StopSubscription(sub.name, "schedule '" + sub.schedule + "' never fires");
+    Queue(sub.name, kNever);
+    return Outcome::kWaiting;
+  }
+  // A failed run (a resync too) waits out its back-off before the next attempt.
+  const bool backing_off = sub.failures > 0 && sub.next_due > now;
+  bool scheduled_due = sub.next_due <= now && (!schedule->manual() || sub.failures > 0);
+  bool due = sub.manual_pending || (sub.resync_pending && !backing_off) || scheduled_due;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Outcome::kNoSlot;
+    if (running_.count(sub.name)) {
+      Queue(sub.name, kNever);  // looked at again when the run ends (Finished)
+      return Outcome::kWaiting;
     }
-    if (sub.status != "active") continue;
-    if (sub.stopped() && !sub.manual_pending) continue;  // waits for an operator
-    auto schedule = Schedule::Parse(sub.schedule);
-    if (!schedule.ok()) {  // validated on apply; an old row stops only itself
-      if (!sub.stopped()) StopSubscription(sub.name, "schedule: " + schedule.status().message());
-      if (sub.manual_pending) (void)store_.ClearManualPending(sub.name);
-      continue;
+  }
+  if (!due) {
+    int64_t next = MaybeReconcile(sub, reconcile_states_, now);
+    if (!schedule->manual() || sub.failures > 0 || sub.resync_pending) {
+      next = std::min(next, std::max(sub.next_due, now + 1));
     }
-    // A failed run (a resync too) waits out its back-off before the next attempt.
-    const bool backing_off = sub.failures > 0 && sub.next_due > now;
-    bool scheduled_due = sub.next_due <= now && (!schedule->manual() || sub.failures > 0);
-    bool due = sub.manual_pending || (sub.resync_pending && !backing_off) || scheduled_due;
-    if (!due) {
-      MaybeReconcile(sub, reconcile_states, now);
-      continue;
-    }
-    // Only an operator's "run now" reports an offline agent at once; everything else waits
-    // for the agent to dial in instead of failing over and over.
-    if (!sub.manual_pending && !hub_.Find(sub.agent)) continue;
-    std::string trigger = sub.resync_pending   ? "resync"
-                          : sub.manual_pending ? "manual"
-                          : sub.failures > 0   ? "retry"
-                                               : "schedule";
+    bool running = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_ || running_.count(sub.name) || active_ >= config_.exchange.workers) continue;
-      running_.insert(sub.name);
-      ++active_;
-      sub.allow_mass_delete = allow_mass_delete_.erase(sub.name) > 0;
+      running = running_.count(sub.name) > 0;
     }
-    bool reset = sub.resync_pending;
-    // The resync request stays until a reload succeeds, so a crash cannot lose it (and one
-    // made meanwhile is not overwritten).
-    Status st = store_.ClearManualPending(sub.name);
-    if (!st.ok()) LOG_ERROR("cannot clear pending flags of " << sub.name << ": " << st.message());
-    std::thread([this, s = std::move(sub), trigger, reset]() mutable {
-      RunOne(std::move(s), trigger, reset);
-    }).detach();
+    Queue(sub.name, running ? kNever : next);
+    return Outcome::kWaiting;
   }
+  // Only an operator's "run now" reports an offline agent at once; everything else waits
+  // for the agent to dial in instead of failing over and over (looked at again each second).
+  if (!sub.manual_pending && !hub_.Find(sub.agent)) {
+    Queue(sub.name, now + 1);
+    return Outcome::kWaiting;
+  }
+  std::string trigger = sub.resync_pending   ? "resync"
+                        : sub.manual_pending ? "manual"
+                        : sub.failures > 0   ? "retry"
+                                             : "schedule";
+  Subscription run_sub = sub;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (active_ >= config_.exchange.workers) return Outcome::kNoSlot;
+    running_.insert(sub.name);
+    ++active_;
+    run_sub.allow_mass_delete = allow_mass_delete_.erase(sub.name) > 0;
+  }
+  Queue(sub.name, kNever);  // looked at again when the run ends
+  bool reset = sub.resync_pending;
+  // The resync request stays until a reload succeeds, so a crash cannot lose it (and one
+  // made meanwhile is not overwritten).
+  Status st = store_.ClearManualPending(sub.name);
+  if (!st.ok()) LOG_ERROR("cannot clear pending flags of " << sub.name << ": " << st.message());
+  sub.manual_pending = false;
+  Submit([this, s = std::move(run_sub), trigger, reset]() mutable {
+    RunOne(std::move(s), trigger, reset);
+  });
+  return Outcome::kStarted;
 }
 
 void Dispatcher::StopSubscription(const std::string& name, const std::string& error) {
@@ -161,10 +317,14 @@ void Dispatcher::RunOne(Subscription sub, std::string trigger, bool reset) {
       next = schedule->NextAfter(now);
       if (next == 0) StopSubscription(sub.name, "schedule '" + sub.schedule + "' never fires");
     }
-    st = store_.SetSchedule(sub.name, next, 0);
-    if (st.ok()) st = store_.SetLastSuccess(sub.name, now);
-    if (st.ok()) st = store_.SetCaughtUp(sub.name, run.started_at);
-    if (st.ok() && reset) st = store_.FinishResync(sub.name, sub.resync_id);
+    // One commit for the lot: a realtime poll ends here every few seconds.
+    st = store_.InTransaction([&]() -> Status {
+      DX_RETURN_IF_ERROR(store_.SetSchedule(sub.name, next, 0));
+      DX_RETURN_IF_ERROR(store_.SetLastSuccess(sub.name, now));
+      DX_RETURN_IF_ERROR(store_.SetCaughtUp(sub.name, run.started_at));
+      if (reset) DX_RETURN_IF_ERROR(store_.FinishResync(sub.name, sub.resync_id));
+      return Status::Ok();
+    });
   } else if (IsPermanentFailure(run.code)) {
     StopSubscription(sub.name, run.error);
     st = store_.SetSchedule(sub.name, now, 0);
@@ -185,10 +345,7 @@ void Dispatcher::RunOne(Subscription sub, std::string trigger, bool reset) {
     st = store_.SetSchedule(sub.name, (now_ms + backoff * 1000 + 999) / 1000, failures);
   }
   if (!st.ok()) LOG_ERROR("cannot update schedule of " << sub.name << ": " << st.message());
-  std::lock_guard<std::mutex> lock(mu_);
-  running_.erase(sub.name);
-  --active_;
-  cv_.notify_all();
+  Finished(sub.name);
 }
 
 Result<int64_t> Dispatcher::TriggerReconcile(const std::string& subscription, bool dry_run) {
@@ -206,25 +363,29 @@ Result<int64_t> Dispatcher::TriggerReconcile(const std::string& subscription, bo
   DX_ASSIGN_OR_RETURN(auto last, store_.LastRun(subscription));
   DX_RETURN_IF_ERROR(
       RequestReconciliation(store_, subscription, dry_run, ToUnixMillis(clock_.Now())));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
   cv_.notify_all();
   return last ? last->id : 0;
 }
 
-void Dispatcher::MaybeReconcile(const Subscription& sub,
-                                std::map<std::string, ReconcileState>& states, int64_t now) {
+int64_t Dispatcher::MaybeReconcile(const Subscription& sub,
+                                   std::map<std::string, ReconcileState>& states, int64_t now) {
   ReconcileState& state = states[sub.name];
   state.subscription = sub.name;
   auto when = Schedule::Parse(sub.reconcile.empty() ? "manual" : sub.reconcile);
   const bool scheduled = when.ok() && !when->manual();
   if (state.pending == 0) {
-    if (!scheduled) return;
+    if (!scheduled) return kNever;
     if (state.next_due == 0) {  // a new schedule: first due at its next time, not now
       state.next_due = when->NextAfter(now);
       Status st = store_.PutReconcileState(state);
       if (!st.ok()) {
         LOG_ERROR("cannot schedule reconciliation of " << sub.name << ": " << st.message());
       }
-      return;
+      return std::max(state.next_due, now + 1);
     }
     // A schedule made more frequent takes effect now, not after the time the old one set.
     if (state.failures == 0 && state.next_due > when->NextAfter(now)) {
@@ -234,16 +395,17 @@ void Dispatcher::MaybeReconcile(const Subscription& sub,
         LOG_ERROR("cannot schedule reconciliation of " << sub.name << ": " << st.message());
       }
     }
-    if (state.next_due > now) return;
+    if (state.next_due > now) return state.next_due;
   } else if (state.failures > 0 && state.next_due > now) {
-    return;  // a request that failed for a passing reason: retried after its back-off
+    return state.next_due;  // a request that failed for a passing reason: retried after back-off
   }
   // Reconciliations wait for their agent (a request for an offline agent is refused at once;
   // one left pending by a crash or a lost agent runs when the agent is back).
-  if (!hub_.Find(sub.agent)) return;
+  if (!hub_.Find(sub.agent)) return now + 1;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ || running_.count(sub.name) || active_ >= config_.exchange.workers) return;
+    if (stopping_ || running_.count(sub.name)) return kNever;
+    if (active_ >= config_.exchange.workers) return now + 1;  // the next free slot
     running_.insert(sub.name);
     ++active_;
   }
@@ -252,7 +414,9 @@ void Dispatcher::MaybeReconcile(const Subscription& sub,
   // The request stays recorded until the reconciliation ends, so a crash cannot lose it.
   Status st = store_.PutReconcileState(claimed);
   if (!st.ok()) LOG_ERROR("cannot record reconciliation of " << sub.name << ": " << st.message());
-  std::thread([this, s = sub, claimed]() mutable { RunReconcile(std::move(s), claimed); }).detach();
+  state = claimed;
+  Submit([this, s = sub, claimed]() mutable { RunReconcile(std::move(s), claimed); });
+  return kNever;  // looked at again when it ends
 }
 
 void Dispatcher::RunReconcile(Subscription sub, ReconcileState state) {
@@ -288,42 +452,55 @@ void Dispatcher::RunReconcile(Subscription sub, ReconcileState state) {
   }
   Status st = store_.PutReconcileState(state);
   if (!st.ok()) LOG_ERROR("cannot update reconciliation of " << sub.name << ": " << st.message());
-  std::lock_guard<std::mutex> lock(mu_);
-  running_.erase(sub.name);
-  --active_;
-  cv_.notify_all();
+  Finished(sub.name);
 }
 
-void Dispatcher::MaybeDelete(const Subscription& sub, int64_t now) {
-  if (sub.deletion_confirmed_at != 0) return;
-  if (!hub_.Find(sub.agent)) return;  // told when it connects
+Dispatcher::Outcome Dispatcher::ConsiderDeletion(const Subscription& sub, int64_t now) {
+  if (sub.deletion_confirmed_at != 0) {
+    Queue(sub.name, kNever);  // done; a resumption changes the row
+    return Outcome::kWaiting;
+  }
+  if (!hub_.Find(sub.agent)) {
+    Queue(sub.name, now + 1);  // told once it connects
+    return Outcome::kWaiting;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ || running_.count(sub.name) || active_ >= config_.exchange.workers) return;
+    if (stopping_) return Outcome::kNoSlot;
+    if (running_.count(sub.name)) {
+      Queue(sub.name, kNever);  // looked at again when that ends (Finished)
+      return Outcome::kWaiting;
+    }
     auto retry = deletion_retry_.find(sub.name);
-    if (retry != deletion_retry_.end() && retry->second.next_at > now) return;
+    if (retry != deletion_retry_.end() && retry->second.next_at > now) {
+      Queue(sub.name, retry->second.next_at);
+      return Outcome::kWaiting;
+    }
+    if (active_ >= config_.exchange.workers) return Outcome::kNoSlot;
     running_.insert(sub.name);
     ++active_;
   }
-  std::thread([this, s = sub]() mutable { RunDeletion(std::move(s)); }).detach();
+  Queue(sub.name, kNever);
+  Submit([this, s = sub]() mutable { RunDeletion(std::move(s)); });
+  return Outcome::kStarted;
 }
 
 void Dispatcher::RunDeletion(Subscription sub) {
   Status st = deletion_.Execute(sub);
   if (!st.ok()) LOG_WARN("deletion at the agent of " << sub.name << ": " << st.message());
   const int64_t now = ToUnixSeconds(clock_.Now());
-  std::lock_guard<std::mutex> lock(mu_);
-  if (st.ok()) {
-    deletion_retry_.erase(sub.name);
-  } else {
-    DeletionRetry& retry = deletion_retry_[sub.name];
-    retry.failures = std::min(retry.failures + 1, 30);
-    retry.next_at = now + RetryDelaySeconds(retry.failures, config_.exchange.retry_min_s,
-                                            config_.exchange.retry_max_s);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (st.ok()) {
+      deletion_retry_.erase(sub.name);
+    } else {
+      DeletionRetry& retry = deletion_retry_[sub.name];
+      retry.failures = std::min(retry.failures + 1, 30);
+      retry.next_at = now + RetryDelaySeconds(retry.failures, config_.exchange.retry_min_s,
+                                              config_.exchange.retry_max_s);
+    }
   }
-  running_.erase(sub.name);
-  --active_;
-  cv_.notify_all();
+  Finished(sub.name);
 }
 
 }  // namespace dx::scheduler

@@ -11,6 +11,7 @@
 #include "scheduler/file_run.h"
 #include "scheduler/manifest.h"
 #include "scheduler/reconcile_run.h"
+#include "scheduler/send_window.h"
 #include "scheduler/subscription_reader.h"
 
 namespace dx::scheduler {
@@ -48,7 +49,7 @@ RunRecord ExchangeRun::Execute(const Subscription& sub, const std::string& trigg
   run.status = "running";
   run.started_at = ToUnixMillis(clock_.Now());
   Status st = trigger == "schedule" ? Status::Ok() : Record(&run);
-  if (st.ok()) st = Transfer(sub, reset, &run);
+  if (st.ok()) st = Transfer(sub, reset, trigger == "schedule", &run);
   run.finished_at = ToUnixMillis(clock_.Now());
   // A file run where some files were not delivered says so itself (status and error).
   const bool partial = st.ok() && run.status == "partial";
@@ -85,7 +86,7 @@ Status ExchangeRun::Record(RunRecord* run) {
   return Status::Ok();
 }
 
-Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run) {
+Status ExchangeRun::Transfer(const Subscription& sub, bool reset, bool poll, RunRecord* run) {
   DX_ASSIGN_OR_RETURN(auto entry, store_.GetCatalogEntry(sub.entry));
   if (!entry) return FailedPrecondition("catalog entry '" + sub.entry + "' no longer exists");
   DX_RETURN_IF_ERROR(CheckSubscriptionAgainstEntry(sub, *entry));
@@ -102,7 +103,7 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
   }
   DX_ASSIGN_OR_RETURN(auto source, store_.GetSource(entry->source));
   if (!source) return FailedPrecondition("source '" + entry->source + "' no longer exists");
-  DX_ASSIGN_OR_RETURN(auto subscriptions, store_.ListSubscriptions());
+  DX_ASSIGN_OR_RETURN(auto subscriptions, store_.ListSubscriptionsOfAgent(sub.agent));
   DX_RETURN_IF_ERROR(CheckTargetTableFree(sub, subscriptions));
   std::shared_ptr<AgentSession> session = hub_.Find(sub.agent);
   if (!session) return Unavailable("agent " + sub.agent + " is offline");
@@ -110,8 +111,11 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
   // Open the source first: if it is unreachable or no longer matches the catalog, nothing is
   // announced and nothing moves.
   DX_ASSIGN_OR_RETURN(auto reader,
-                      SubscriptionReader::Open(*source, *entry, sub, options_.masking_key));
-  DX_ASSIGN_OR_RETURN(std::string source_now, reader->SourceNow());
+                      SubscriptionReader::Open(*source, *entry, sub, options_.masking_key, pool_));
+  // A poll may use the source clock another poll of the same source read a moment ago: an
+  // earlier bound only leaves rows for the next poll.
+  DX_ASSIGN_OR_RETURN(std::string source_now,
+                      reader->SourceNow(poll ? clock_max_age_ : std::chrono::milliseconds(0)));
   DX_ASSIGN_OR_RETURN(std::string bound, ShiftTimestamp(source_now, -options_.safety_lag_s));
 
   TableBegin begin;
@@ -154,6 +158,13 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
 
   uint64_t seq = ready.ledger.batch_seq;
   std::deque<InFlight> in_flight;
+  // Bytes in flight follow the link's bandwidth-delay product as the acks measure it; the
+  // count of batches is only a ceiling.
+  SendWindow window(int64_t{options_.window_min_kb} * 1024, int64_t{options_.window_max_kb} * 1024);
+  auto window_full = [&](size_t bytes) {
+    return in_flight.size() >= static_cast<size_t>(options_.window) ||
+           !window.CanSend(static_cast<int64_t>(bytes));
+  };
   auto await_ack = [&]() -> Status {
     const InFlight expected = in_flight.front();
     while (true) {
@@ -171,6 +182,7 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
       break;
     }
     in_flight.pop_front();
+    window.OnAck(SendWindow::Clock::now());
     session->NoteCommitted(sub.name, expected.seq, expected.watermark);
     return store_.SetProgress(sub.name, expected.seq, expected.watermark);
   };
@@ -194,12 +206,12 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     message.rows = static_cast<uint32_t>(n);
     DX_ASSIGN_OR_RETURN(message.payload, Compress(raw, options_.compression_level));
     std::string frame = Encode(message);
-    while (in_flight.size() >= static_cast<size_t>(options_.window))
-      DX_RETURN_IF_ERROR(await_ack());
+    while (window_full(frame.size())) DX_RETURN_IF_ERROR(await_ack());
     // A suspension or termination stops the run here, at a batch boundary.
     DX_RETURN_IF_ERROR(CheckStillActive(store_, sub.name));
     DX_RETURN_IF_ERROR(Record(run));  // data moves: this run belongs in the history
     DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, frame));
+    window.OnSend(static_cast<int64_t>(frame.size()), SendWindow::Clock::now());
     in_flight.push_back({message.seq, message.watermark});
     run->rows += static_cast<int64_t>(n);
     run->bytes += static_cast<int64_t>(frame.size());
@@ -218,10 +230,11 @@ Status ExchangeRun::Transfer(const Subscription& sub, bool reset, RunRecord* run
     raw.clear();
     RowBatch(columns).EncodeTo(&raw);
     DX_ASSIGN_OR_RETURN(done.payload, Compress(raw, options_.compression_level));
-    while (in_flight.size() >= static_cast<size_t>(options_.window))
-      DX_RETURN_IF_ERROR(await_ack());
+    std::string frame = Encode(done);
+    while (window_full(frame.size())) DX_RETURN_IF_ERROR(await_ack());
     DX_RETURN_IF_ERROR(Record(run));
-    DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, Encode(done)));
+    DX_RETURN_IF_ERROR(session->Send(MessageType::kBatch, frame));
+    window.OnSend(static_cast<int64_t>(frame.size()), SendWindow::Clock::now());
     in_flight.push_back({done.seq, done.watermark});
     run->batches += 1;
   }

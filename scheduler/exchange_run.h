@@ -5,11 +5,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <string>
 
 #include "common/clock.h"
 #include "scheduler/agent_hub.h"
 #include "scheduler/scheduler_config.h"
+#include "scheduler/source_pool.h"
 #include "scheduler/store.h"
 
 namespace dx::scheduler {
@@ -22,9 +24,16 @@ class ExchangeRun {
   // the history unless it is a scheduled poll that found nothing to move (realtime
   // subscriptions poll every few seconds). The returned record says how it ended.
   RunRecord Execute(const Subscription& subscription, const std::string& trigger, bool reset);
+  // Takes source connections from `pool` (kept by the caller, outliving this) instead of
+  // opening new ones; scheduled polls then share the source clock read within `clock_max_age`.
+  void UseSourcePool(SourcePool* pool, std::chrono::milliseconds clock_max_age) {
+    pool_ = pool;
+    clock_max_age_ = clock_max_age;
+  }
 
  private:
-  Status Transfer(const Subscription& sub, bool reset, RunRecord* run);
+  // `poll`: a scheduled run, which may use a source clock read a moment ago.
+  Status Transfer(const Subscription& sub, bool reset, bool poll, RunRecord* run);
   // Creates the run's history record if it has none yet.
   Status Record(RunRecord* run);
 
@@ -32,7 +41,9 @@ class ExchangeRun {
   AgentHub& hub_;
   const ExchangeOptions options_;
   const Clock& clock_;
-  std::atomic<uint64_t> attempts_{0};  // wire id of each run attempt in this process
+  std::atomic<uint64_t> attempts_{0};
+  SourcePool* pool_ = nullptr;
+  std::chrono::milliseconds clock_max_age_{0};  // wire id of each run attempt in this process
 };
 
 // The table the agent receives for a subscription: the approved columns in catalog order.

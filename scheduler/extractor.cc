@@ -31,13 +31,35 @@ Result<std::string> ShiftTimestamp(const std::string& ts, int64_t seconds) {
 
 Result<std::unique_ptr<Extractor>> Extractor::Open(const std::string& connection_string) {
   DX_ASSIGN_OR_RETURN(auto conn, OdbcConnection::Open(connection_string));
-  Dbms dbms = DbmsFromName(conn->dbms_name());
-  return std::unique_ptr<Extractor>(new Extractor(std::move(conn), dbms));
+  return Open(SourceLease(nullptr, "", std::move(conn), false));
+}
+
+Result<std::unique_ptr<Extractor>> Extractor::Open(SourceLease lease) {
+  Dbms dbms = DbmsFromName(lease->dbms_name());
+  return std::unique_ptr<Extractor>(new Extractor(std::move(lease), dbms));
+}
+
+Extractor::~Extractor() {
+  stmt_.reset();
+  if (!clean_) conn_.Discard();
 }
 
 Result<std::string> Extractor::SourceNow() {
-  DX_ASSIGN_OR_RETURN(std::string now, conn_->QueryScalar(dialect_.NowQuery()));
-  if (now.size() > 19) now.resize(19);  // drop fractional seconds
+  auto now = conn_->QueryScalar(dialect_.NowQuery());
+  if (!now.ok()) {
+    clean_ = false;
+    return now.status();
+  }
+  std::string text = std::move(now).value();
+  if (text.size() > 19) text.resize(19);  // drop fractional seconds
+  return text;
+}
+
+Result<std::string> Extractor::SourceNow(SourcePool* pool, const std::string& connection_string,
+                                         std::chrono::milliseconds max_age) {
+  if (pool == nullptr) return SourceNow();
+  auto now = pool->SourceNow(conn_, connection_string, dialect_.NowQuery(), max_age);
+  if (!now.ok()) clean_ = false;
   return now;
 }
 
@@ -148,6 +170,7 @@ std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
 }
 
 Status Extractor::Start(const ExtractSpec& spec) {
+  clean_ = false;  // until the result is read to its end
   std::vector<std::string> params;
   std::string sql = BuildQuery(dialect_, spec, &params);
   if (dialect_.dbms() == Dbms::kSqlite) {
@@ -175,6 +198,7 @@ Status Extractor::Start(const ExtractSpec& spec) {
 }
 
 Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last) {
+  clean_ = false;  // set again only when the result is read to its end
   size_t n = 0;
   const size_t total = updatetime_index_ == delivered_ ? delivered_ + 1 : delivered_;
   while (n < max_rows) {
@@ -199,6 +223,7 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
     }
     ++n;
   }
+  if (n == 0) clean_ = true;
   if (n > 0) {
     if (full_load()) {
       last->full_load_until = full_load_until_;

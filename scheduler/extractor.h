@@ -14,6 +14,7 @@
 #include "common/sql_dialect.h"
 #include "common/watermark.h"
 #include "scheduler/model.h"
+#include "scheduler/source_pool.h"
 
 namespace dx::scheduler {
 
@@ -34,6 +35,18 @@ struct ExtractSpec {
 class Extractor {
  public:
   static Result<std::unique_ptr<Extractor>> Open(const std::string& connection_string);
+  // Reads through a connection taken from a SourcePool: it goes back to the pool when the
+  // Extractor is destroyed, unless a read failed or a result was left unread.
+  static Result<std::unique_ptr<Extractor>> Open(SourceLease lease);
+  ~Extractor();
+  // Closes the connection instead of returning it to its pool.
+  void DiscardConnection() { clean_ = false; }
+  // True when the connection served an earlier run.
+  bool reused_connection() const { return conn_.reused(); }
+  // The source's current time from the pool's clock cache (read at most once per `max_age`
+  // for the source `connection_string`), or read now when there is no pool.
+  Result<std::string> SourceNow(SourcePool* pool, const std::string& connection_string,
+                                std::chrono::milliseconds max_age);
 
   const SqlDialect& dialect() const { return dialect_; }
   // The source connection, for catalog look-ups before Start (not while rows are read).
@@ -55,10 +68,10 @@ class Extractor {
   Watermark FinishedWatermark() const { return Watermark{"", full_load_until_, {}}; }
 
  private:
-  Extractor(std::unique_ptr<OdbcConnection> conn, Dbms dbms)
-      : conn_(std::move(conn)), dialect_(dbms) {}
+  Extractor(SourceLease conn, Dbms dbms) : conn_(std::move(conn)), dialect_(dbms) {}
 
-  std::unique_ptr<OdbcConnection> conn_;
+  SourceLease conn_;
+  bool clean_ = true;  // false: an error or a result left unread; the connection is not reused
   SqlDialect dialect_;
   std::unique_ptr<OdbcStatement> stmt_;
   std::vector<ColumnSpec> columns_;  // delivered columns, to read each by its type

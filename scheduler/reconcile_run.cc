@@ -388,7 +388,7 @@ Status ReconcileRun::Reconcile(const Subscription& sub, bool dry_run, RunRecord*
   if (!source) return FailedPrecondition("source '" + entry->source + "' no longer exists");
   std::shared_ptr<AgentSession> session = hub_.Find(sub.agent);
   if (!session) return Unavailable("agent " + sub.agent + " is offline");
-  DX_ASSIGN_OR_RETURN(auto subscriptions, store_.ListSubscriptions());
+  DX_ASSIGN_OR_RETURN(auto subscriptions, store_.ListSubscriptionsOfAgent(sub.agent));
   DX_RETURN_IF_ERROR(CheckTargetTableFree(sub, subscriptions));
   // The same rows a run delivers: the source checked against the catalog, names resolved,
   // approved columns and rows, text made UTF-8.

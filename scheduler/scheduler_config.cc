@@ -104,8 +104,10 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(GetIntField(root, "tick_ms", &c.tick_ms, 10, 60000));
 
   ConfigValue ex = root["exchange"];
-  DX_RETURN_IF_ERROR(ex.CheckKeys({"batch_rows", "window", "compression_level", "safety_lag_s",
-                                   "workers", "retry_min_s", "retry_max_s", "ack_timeout_s"}));
+  DX_RETURN_IF_ERROR(
+      ex.CheckKeys({"batch_rows", "window", "compression_level", "safety_lag_s", "workers",
+                    "retry_min_s", "retry_max_s", "ack_timeout_s", "source_connections",
+                    "source_idle_s", "window_min_kb", "window_max_kb"}));
   ExchangeOptions& e = c.exchange;
   DX_RETURN_IF_ERROR(GetIntField(ex, "batch_rows", &e.batch_rows, 1, 1000000));
   DX_RETURN_IF_ERROR(GetIntField(ex, "window", &e.window, 1, 64));
@@ -115,6 +117,10 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(GetIntField(ex, "retry_min_s", &e.retry_min_s, 1, 3600));
   DX_RETURN_IF_ERROR(GetIntField(ex, "retry_max_s", &e.retry_max_s, e.retry_min_s, 86400));
   DX_RETURN_IF_ERROR(GetIntField(ex, "ack_timeout_s", &e.ack_timeout_s, 1, 3600));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "source_connections", &e.source_connections, 1, 256));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "source_idle_s", &e.source_idle_s, 1, 86400));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "window_min_kb", &e.window_min_kb, 16, 1048576));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "window_max_kb", &e.window_max_kb, e.window_min_kb, 4194304));
 
   ConfigValue files = root["files"];
   DX_RETURN_IF_ERROR(

@@ -26,7 +26,7 @@ struct FileOptions {
 // How exchange runs read, batch and send.
 struct ExchangeOptions {
   int batch_rows = 5000;      // rows per batch
-  int window = 4;             // batches in flight per subscription before waiting for acks
+  int window = 64;            // most batches in flight per run (bytes: window_*_kb below)
   int compression_level = 1;  // zstd level (1 is fastest; limits.md: 2.5x on student rows)
   int safety_lag_s = 2;       // rows not older than source-now minus this wait for a later run
   int workers = 4;            // runs executing at once
@@ -37,6 +37,14 @@ struct ExchangeOptions {
   // (never a YAML value). Empty: a subscription with a hashed column is refused.
   std::string masking_key;
   FileOptions files;  // file runs (read from the top-level `files` section)
+
+  // Source connections kept open between runs (and open at once) per source.
+  int source_connections = 4;
+  int source_idle_s = 60;  // an idle source connection is closed after this
+  // Bytes of batches in flight per run: twice the measured bandwidth-delay product, between
+  // these bounds (`window` above is then only a ceiling on the count of batches).
+  int window_min_kb = 1024;
+  int window_max_kb = 65536;
 };
 
 struct SchedulerConfig {

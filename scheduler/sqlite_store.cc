@@ -405,6 +405,7 @@ Status SqliteStore::MarkAllAgentsOffline() { return Exec("UPDATE agents SET onli
 
 Status SqliteStore::PutSubscriptionDefinition(const Subscription& s) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(s.name);
   return Query(db_,
                "INSERT INTO subscriptions(name, agent, entry, spec, status) VALUES(?,?,?,?,?) "
                "ON CONFLICT(name) DO UPDATE SET agent=excluded.agent, entry=excluded.entry, "
@@ -479,6 +480,7 @@ Result<std::vector<Subscription>> SqliteStore::ListSubscriptions() {
 
 Status SqliteStore::SetSchedule(const std::string& name, int64_t next_due, int failures) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   return Query(db_, "UPDATE subscriptions SET next_due=?, failures=? WHERE name=?")
       .Bind(next_due)
       .Bind(static_cast<int64_t>(failures))
@@ -488,6 +490,7 @@ Status SqliteStore::SetSchedule(const std::string& name, int64_t next_due, int f
 
 Status SqliteStore::SetPending(const std::string& name, bool manual, bool resync) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   return Query(db_, "UPDATE subscriptions SET manual_pending=?, resync_pending=? WHERE name=?")
       .Bind(manual ? 1 : 0)
       .Bind(resync ? 1 : 0)
@@ -498,6 +501,7 @@ Status SqliteStore::SetPending(const std::string& name, bool manual, bool resync
 Status SqliteStore::SetProgress(const std::string& name, uint64_t acked_seq,
                                 const std::string& watermark) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   return Query(db_, "UPDATE subscriptions SET acked_seq=?, watermark=? WHERE name=?")
       .Bind(static_cast<int64_t>(acked_seq))
       .Bind(watermark)
@@ -507,11 +511,13 @@ Status SqliteStore::SetProgress(const std::string& name, uint64_t acked_seq,
 
 Status SqliteStore::SetLastSuccess(const std::string& name, int64_t at) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   return Query(db_, "UPDATE subscriptions SET last_ok_at=? WHERE name=?").Bind(at).Bind(name).Run();
 }
 
 Status SqliteStore::SetStopped(const std::string& name, const std::string& error, int64_t at) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   return Query(db_, "UPDATE subscriptions SET stopped_error=?, stopped_at=? WHERE name=?")
       .Bind(error)
       .Bind(error.empty() ? int64_t{0} : at)
@@ -521,6 +527,7 @@ Status SqliteStore::SetStopped(const std::string& name, const std::string& error
 
 Status SqliteStore::RequestResync(const std::string& name, bool manual) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   return Query(db_,
                "UPDATE subscriptions SET resync_pending=1, manual_pending=?, "
                "resync_id=lower(hex(randomblob(8))) WHERE name=?")
@@ -531,11 +538,13 @@ Status SqliteStore::RequestResync(const std::string& name, bool manual) {
 
 Status SqliteStore::ClearManualPending(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   return Query(db_, "UPDATE subscriptions SET manual_pending=0 WHERE name=?").Bind(name).Run();
 }
 
 Status SqliteStore::FinishResync(const std::string& name, const std::string& resync_id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   return Query(db_, "UPDATE subscriptions SET resync_pending=0 WHERE name=? AND resync_id=?")
       .Bind(name)
       .Bind(resync_id)
@@ -544,6 +553,7 @@ Status SqliteStore::FinishResync(const std::string& name, const std::string& res
 
 Status SqliteStore::SetCaughtUp(const std::string& name, int64_t run_started_ms) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   return Query(db_, "UPDATE subscriptions SET caught_up_ms=max(caught_up_ms, ?) WHERE name=?")
       .Bind(run_started_ms)
       .Bind(name)
@@ -624,6 +634,7 @@ Result<std::optional<RunRecord>> SqliteStore::GetRun(int64_t id) {
 
 Result<int> SqliteStore::MarkInterruptedRuns(int64_t now_ms) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged("");
   // A manual run cut off by the stop runs again: its request was cleared when it started.
   DX_RETURN_IF_ERROR(
       Exec("UPDATE subscriptions SET manual_pending=1 WHERE name IN (SELECT subscription FROM runs "
@@ -769,6 +780,7 @@ Result<std::vector<FileFailure>> SqliteStore::ListFileFailures(const std::string
 
 Status SqliteStore::PutReconcileState(const ReconcileState& s) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(s.subscription);
   return Query(db_,
                "INSERT INTO reconcile_state(subscription, pending, next_due, failures, "
                "requested_at) VALUES(?,?,?,?,?) ON CONFLICT(subscription) DO UPDATE SET "
@@ -1293,6 +1305,7 @@ Status SqliteStore::SetSubscriptionStatus(const std::string& name, const std::st
                                           const Principal& by, const std::string& reason,
                                           int64_t at) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   const bool resumed = status == "active";
   DX_RETURN_IF_ERROR(Query(db_,
                            "UPDATE subscriptions SET status=?, spec=json_set(spec, '$.status', ?), "
@@ -1314,6 +1327,7 @@ Status SqliteStore::SetSubscriptionStatus(const std::string& name, const std::st
 Status SqliteStore::RecordDeletionConfirmation(const std::string& name, int64_t at_ms,
                                                const std::string& detail) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  MarkChanged(name);
   DX_RETURN_IF_ERROR(Query(db_,
                            "UPDATE subscriptions SET deletion_confirmed_at=?, deletion_detail=? "
                            "WHERE name=?")
@@ -1336,6 +1350,105 @@ Result<std::vector<DeliveryTotals>> SqliteStore::ListDeliveryTotals() {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
     out.push_back({q.Text(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4)});
+  }
+  return out;
+}
+
+}  // namespace dx::scheduler
+
+namespace dx::scheduler {
+
+void SqliteStore::MarkChanged(const std::string& name) {
+  std::lock_guard<std::mutex> lock(changed_mu_);
+  if (name.empty()) {
+    changed_all_ = true;
+  } else if (!changed_all_) {
+    changed_.insert(name);
+  }
+}
+
+std::vector<std::string> SqliteStore::TakeChangedSubscriptions(bool* all) {
+  std::lock_guard<std::mutex> lock(changed_mu_);
+  *all = changed_all_;
+  changed_all_ = false;
+  std::vector<std::string> out(changed_.begin(), changed_.end());
+  changed_.clear();
+  return out;
+}
+
+Result<std::vector<Subscription>> SqliteStore::ListSubscriptionsOfAgent(const std::string& agent) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, (std::string("SELECT ") + kSubscriptionColumns +
+                " FROM subscriptions WHERE agent=? ORDER BY name")
+                   .c_str());
+  q.Bind(agent);
+  return ReadSubscriptions(q);
+}
+
+Result<std::vector<Subscription>> SqliteStore::ReadSubscriptions(Query& q) {
+  std::vector<Subscription> out;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    Subscription s = ReadSubscription(q.Text(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5),
+                                      q.Text(6), q.Int(7));
+    s.stopped_error = q.Text(8);
+    s.stopped_at = q.Int(9);
+    s.resync_id = q.Text(10);
+    s.caught_up_ms = q.Int(11);
+    ReadGovernanceState(q, 12, &s);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<std::vector<Subscription>> SqliteStore::ListSubscriptionsPage(const std::string& after,
+                                                                     int limit) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, (std::string("SELECT ") + kSubscriptionColumns +
+                " FROM subscriptions WHERE name > ? ORDER BY name LIMIT ?")
+                   .c_str());
+  q.Bind(after);
+  q.Bind(static_cast<int64_t>(limit > 0 ? limit : -1));
+  return ReadSubscriptions(q);
+}
+
+Result<std::vector<RunRecord>> SqliteStore::ListRunsBefore(const std::string& subscription,
+                                                           int64_t before, int limit) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs WHERE id < ?" +
+                    (subscription.empty() ? "" : " AND subscription=?") +
+                    " ORDER BY id DESC LIMIT ?";
+  Query q(db_, sql.c_str());
+  q.Bind(before > 0 ? before : INT64_MAX);
+  if (!subscription.empty()) q.Bind(subscription);
+  q.Bind(static_cast<int64_t>(limit));
+  std::vector<RunRecord> out;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(RunFrom(q));
+  }
+  return out;
+}
+
+Result<std::map<std::string, RunRecord>> SqliteStore::LastRuns(
+    const std::vector<std::string>& subscriptions) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::map<std::string, RunRecord> out;
+  if (subscriptions.empty()) return out;
+  // The names go in as one JSON array: one statement whatever their number.
+  json names = subscriptions;
+  Query q(db_, (std::string("SELECT ") + kRunColumns +
+                " FROM runs WHERE id IN (SELECT max(id) FROM runs WHERE subscription IN "
+                "(SELECT value FROM json_each(?)) GROUP BY subscription)")
+                   .c_str());
+  q.Bind(names.dump());
+  while (true) {
+    DX_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    RunRecord r = RunFrom(q);
+    out[r.subscription] = std::move(r);
   }
   return out;
 }

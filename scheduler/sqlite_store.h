@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -119,6 +120,14 @@ class SqliteStore : public Store {
   Status RecordDeletionConfirmation(const std::string& name, int64_t at_ms,
                                     const std::string& detail) override;
   Result<std::vector<DeliveryTotals>> ListDeliveryTotals() override;
+  std::vector<std::string> TakeChangedSubscriptions(bool* all) override;
+  Result<std::vector<Subscription>> ListSubscriptionsOfAgent(const std::string& agent) override;
+  Result<std::vector<Subscription>> ListSubscriptionsPage(const std::string& after,
+                                                          int limit) override;
+  Result<std::vector<RunRecord>> ListRunsBefore(const std::string& subscription, int64_t before,
+                                                int limit) override;
+  Result<std::map<std::string, RunRecord>> LastRuns(
+      const std::vector<std::string>& subscriptions) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
@@ -145,6 +154,13 @@ class SqliteStore : public Store {
   std::string audit_key_;
   std::string audit_head_path_;
   std::optional<std::pair<int64_t, std::string>> pending_head_;  // (id, hash) to note
+  // Notes that subscription `name` changed (TakeChangedSubscriptions); "" for all of them.
+  void MarkChanged(const std::string& name);
+  // Subscriptions from a `SELECT kSubscriptionColumns` query (sqlite_store.cc).
+  Result<std::vector<Subscription>> ReadSubscriptions(Query& q);
+  std::mutex changed_mu_;
+  std::set<std::string> changed_;  // guarded by changed_mu_
+  bool changed_all_ = false;       // guarded by changed_mu_
 };
 
 }  // namespace dx::scheduler

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -230,6 +231,71 @@ class Store {
                                             const std::string& detail) = 0;
   // What every subscription delivered (usage).
   virtual Result<std::vector<DeliveryTotals>> ListDeliveryTotals() = 0;
+
+  // The subscriptions whose row or reconciliation state changed since the last call (any
+  // writer), so that the dispatcher keeps its in-memory view current without scanning the
+  // store. Sets `*all` when the changes cannot be named (reload everything); a store that does
+  // not track changes always says so.
+  virtual std::vector<std::string> TakeChangedSubscriptions(bool* all) {
+    *all = true;
+    return {};
+  }
+  // Pages of the admin API's lists, each answered with one query: names after `after` in
+  // name order, at most `limit` (<= 0: all).
+  virtual Result<std::vector<Subscription>> ListSubscriptionsPage(const std::string& after,
+                                                                  int limit) {
+    DX_ASSIGN_OR_RETURN(std::vector<Subscription> all, ListSubscriptions());
+    std::vector<Subscription> out;
+    for (Subscription& s : all) {
+      if (s.name <= after && !after.empty()) continue;
+      if (limit > 0 && static_cast<int>(out.size()) >= limit) break;
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+  virtual Result<std::vector<AgentRecord>> ListAgentsPage(const std::string& after, int limit) {
+    DX_ASSIGN_OR_RETURN(std::vector<AgentRecord> all, ListAgents());
+    std::vector<AgentRecord> out;
+    for (AgentRecord& a : all) {
+      if (a.name <= after && !after.empty()) continue;
+      if (limit > 0 && static_cast<int>(out.size()) >= limit) break;
+      out.push_back(std::move(a));
+    }
+    return out;
+  }
+  // Runs newest first with an id below `before` (0: from the newest), of `subscription` (all
+  // when empty), at most `limit`.
+  virtual Result<std::vector<RunRecord>> ListRunsBefore(const std::string& subscription,
+                                                        int64_t before, int limit) {
+    if (before == 0) return ListRuns(subscription, limit);
+    DX_ASSIGN_OR_RETURN(std::vector<RunRecord> all, ListRuns(subscription, 1000000));
+    std::vector<RunRecord> out;
+    for (RunRecord& r : all) {
+      if (r.id >= before) continue;
+      if (static_cast<int>(out.size()) >= limit) break;
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+  // The latest run of each of `subscriptions` that has one (one query).
+  virtual Result<std::map<std::string, RunRecord>> LastRuns(
+      const std::vector<std::string>& subscriptions) {
+    std::map<std::string, RunRecord> out;
+    for (const std::string& name : subscriptions) {
+      DX_ASSIGN_OR_RETURN(auto last, LastRun(name));
+      if (last) out[name] = std::move(*last);
+    }
+    return out;
+  }
+  // The subscriptions delivered to `agent` (one query, for the target-table check of a run).
+  virtual Result<std::vector<Subscription>> ListSubscriptionsOfAgent(const std::string& agent) {
+    DX_ASSIGN_OR_RETURN(std::vector<Subscription> all, ListSubscriptions());
+    std::vector<Subscription> out;
+    for (Subscription& s : all) {
+      if (s.agent == agent) out.push_back(std::move(s));
+    }
+    return out;
+  }
 };
 
 }  // namespace dx::scheduler

@@ -15,9 +15,11 @@ struct SubscriptionReader::Query {
 
 SubscriptionReader::~SubscriptionReader() = default;
 
-Result<std::unique_ptr<SubscriptionReader>> SubscriptionReader::Open(
-    const Source& source, const CatalogEntry& entry, const Subscription& sub,
-    const std::string& masking_key) {
+Result<std::unique_ptr<SubscriptionReader>> SubscriptionReader::Open(const Source& source,
+                                                                     const CatalogEntry& entry,
+                                                                     const Subscription& sub,
+                                                                     const std::string& masking_key,
+                                                                     SourcePool* pool) {
   std::unique_ptr<SubscriptionReader> reader(new SubscriptionReader());
   // Masking first: a rule that cannot apply stops the run before the source is opened.
   DX_ASSIGN_OR_RETURN(
@@ -26,13 +28,31 @@ Result<std::unique_ptr<SubscriptionReader>> SubscriptionReader::Open(
                          masking_key.empty() ? "" : MaskingKeyFor(masking_key, sub.organisation)));
   reader->table_ = reader->masking_->delivered();
   reader->raw_ = RowBatch(reader->masking_->read().columns.size());
-  DX_ASSIGN_OR_RETURN(reader->extractor_, Extractor::Open(source.connection));
-  Extractor& extractor = *reader->extractor_;
+  reader->pool_ = pool;
+  reader->connection_ = source.connection;
   // What the source really has: a column renamed, dropped or widened behind the catalog's back
   // stops the run before anything is read (and the names are the source's own spelling).
-  DX_ASSIGN_OR_RETURN(ResolvedSource resolved,
-                      CheckEntryAgainstSource(extractor.connection(), extractor.dialect().dbms(),
-                                              entry, ColumnsUsedBy(sub, entry)));
+  Result<ResolvedSource> checked = Internal("source not checked");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (pool == nullptr) {
+      DX_ASSIGN_OR_RETURN(reader->extractor_, Extractor::Open(source.connection));
+    } else {
+      DX_ASSIGN_OR_RETURN(SourceLease lease,
+                          pool->Acquire(source.connection, std::chrono::seconds(30)));
+      DX_ASSIGN_OR_RETURN(reader->extractor_, Extractor::Open(std::move(lease)));
+    }
+    Extractor& extractor = *reader->extractor_;
+    checked = CheckEntryAgainstSource(extractor.connection(), extractor.dialect().dbms(), entry,
+                                      ColumnsUsedBy(sub, entry));
+    if (checked.ok()) break;
+    extractor.DiscardConnection();
+    // A pooled connection may have died while it was idle: one new connection decides.
+    if (!extractor.reused_connection()) break;
+    reader->extractor_.reset();
+  }
+  if (!checked.ok()) return checked.status();
+  ResolvedSource resolved = std::move(checked).value();
+  Extractor& extractor = *reader->extractor_;
 
   // The query names what the source has; the agent keeps the catalog's names. It reads the
   // columns masking keeps (as the catalog types them); the filter below names raw columns
@@ -68,6 +88,10 @@ Result<std::unique_ptr<SubscriptionReader>> SubscriptionReader::Open(
 }
 
 Result<std::string> SubscriptionReader::SourceNow() { return extractor_->SourceNow(); }
+
+Result<std::string> SubscriptionReader::SourceNow(std::chrono::milliseconds max_age) {
+  return extractor_->SourceNow(pool_, connection_, max_age);
+}
 
 Status SubscriptionReader::Start(const Watermark& after, const std::string& bound,
                                  bool whole_table) {

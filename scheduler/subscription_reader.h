@@ -8,6 +8,7 @@
 // repairs is exactly what a run delivers, masked alike. One per run; not thread-safe.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,7 @@
 namespace dx::scheduler {
 
 class Extractor;
+class SourcePool;
 class SourceText;
 class TableMasking;
 
@@ -28,11 +30,14 @@ class SubscriptionReader {
   // kUnavailable when the source cannot be reached; kFailedPrecondition when the source no
   // longer matches the catalog (names the entry, the column and what the source has) or the
   // subscription's masking cannot be applied. `masking_key`: the scheduler's master key of
-  // hashed columns (masking.key_file; empty: a hashed column is refused).
+  // hashed columns (masking.key_file; empty: a hashed column is refused). With a `pool`, the
+  // source connection is taken from it (and a pooled connection that died meanwhile is
+  // replaced once by a new one).
   static Result<std::unique_ptr<SubscriptionReader>> Open(const Source& source,
                                                           const CatalogEntry& entry,
                                                           const Subscription& sub,
-                                                          const std::string& masking_key);
+                                                          const std::string& masking_key,
+                                                          SourcePool* pool = nullptr);
   ~SubscriptionReader();
   SubscriptionReader(const SubscriptionReader&) = delete;
   SubscriptionReader& operator=(const SubscriptionReader&) = delete;
@@ -42,6 +47,8 @@ class SubscriptionReader {
   const TableSpec& table() const { return table_; }
   // The source's current local time, "YYYY-MM-DD HH:MM:SS".
   Result<std::string> SourceNow();
+  // The same, read at most once per `max_age` for this source when the reader has a pool.
+  Result<std::string> SourceNow(std::chrono::milliseconds max_age);
   // Reads rows strictly after `after` with UPDATETIME < `bound` (a full load in progress keeps
   // its own bound); with `whole_table`, every approved row in key order whatever its UPDATETIME.
   Status Start(const Watermark& after, const std::string& bound, bool whole_table);
@@ -57,6 +64,8 @@ class SubscriptionReader {
   SubscriptionReader() = default;
 
   TableSpec table_;
+  SourcePool* pool_ = nullptr;
+  std::string connection_;
   std::unique_ptr<Extractor> extractor_;
   std::unique_ptr<SourceText> text_;
   std::unique_ptr<TableMasking> masking_;

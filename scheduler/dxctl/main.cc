@@ -54,6 +54,24 @@ int Call(AdminClient& client, const std::string& method, const std::string& path
   return Interpret(method == "GET" ? client.Get(path) : client.Post(path, body), out);
 }
 
+// Every page of a list the API answers in pages (`?limit=&after=NAME`), as one array.
+int GetAllPages(AdminClient& client, const std::string& path, json* out) {
+  constexpr size_t kPage = 1000;
+  *out = json::array();
+  std::string after;
+  while (true) {
+    json page;
+    std::string url = path + "?limit=" + std::to_string(kPage);
+    if (!after.empty()) url += "&after=" + AdminClient::Escape(after);
+    if (int rc = Call(client, "GET", url, "", &page)) return rc;
+    if (!page.is_array()) return Fail("the scheduler answered a list with something else");
+    for (json& item : page) out->push_back(std::move(item));
+    if (page.size() < kPage) return 0;
+    after = out->back().value("name", std::string());
+    if (after.empty()) return 0;
+  }
+}
+
 using Deadline = std::chrono::steady_clock::time_point;
 
 // A GET that survives a scheduler restart: while the scheduler cannot be reached (or answers
@@ -413,6 +431,8 @@ int main(int argc, char** argv) {
   auto* runs = app.add_subcommand("runs", "list runs");
   runs->add_option("-s,--subscription", run_sub, "only this subscription");
   runs->add_option("-n,--limit", limit, "how many")->capture_default_str();
+  int64_t runs_after = 0;
+  runs->add_option("--after", runs_after, "only runs older than this run id (the next page)");
   std::string target;
   bool wait = false;
   int timeout_s = 600;
@@ -484,10 +504,10 @@ int main(int argc, char** argv) {
       return 0;
     }
   } else if (app.got_subcommand("agents")) {
-    rc = Call(client, "GET", "/api/v1/agents", "", &out);
+    rc = GetAllPages(client, "/api/v1/agents", &out);
     if (rc == 0 && !as_json) return PrintAgents(out), 0;
   } else if (*subscriptions) {
-    rc = Call(client, "GET", "/api/v1/subscriptions", "", &out);
+    rc = GetAllPages(client, "/api/v1/subscriptions", &out);
     if (rc == 0 && !as_json) return PrintSubscriptions(out, wide), 0;
   } else if (*describe) {
     rc =
@@ -511,6 +531,7 @@ int main(int argc, char** argv) {
   } else if (*runs) {
     std::string path = "/api/v1/runs?limit=" + std::to_string(limit);
     if (!run_sub.empty()) path += "&subscription=" + AdminClient::Escape(run_sub);
+    if (runs_after > 0) path += "&after=" + std::to_string(runs_after);
     rc = Call(client, "GET", path, "", &out);
     if (rc == 0 && !as_json) return PrintRuns(out), PrintReconciliations(out), 0;
   } else if (*run || *resync) {

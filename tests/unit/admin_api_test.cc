@@ -171,3 +171,66 @@ TEST_CASE("names with any character route by path segment") {
 
 }  // namespace
 }  // namespace dx::scheduler
+
+namespace dx::scheduler {
+namespace {
+
+TEST_CASE("list endpoints answer in pages: ?limit=&after=") {
+  Api a;
+  for (const char* name : {"ag-a", "ag-b", "ag-c", "ag-d", "ag-e"}) {
+    AgentRecord agent;
+    agent.name = name;
+    REQUIRE(a.store->PutAgent(agent).ok());
+    Subscription s;
+    s.name = std::string("sub-") + name;
+    s.agent = name;
+    s.entry = "e";
+    s.target_table = "t";
+    REQUIRE(a.store->PutSubscriptionDefinition(s).ok());
+    RunRecord run;
+    run.subscription = s.name;
+    run.trigger = "manual";
+    run.status = "succeeded";
+    REQUIRE(a.store->StartRun(run).ok());
+    REQUIRE(a.store->StartRun(run).ok());
+  }
+  auto names = [](const json& page) {
+    std::vector<std::string> out;
+    for (const json& j : page) out.push_back(j["name"]);
+    return out;
+  };
+  auto get = [&](const std::string& path, std::map<std::string, std::string> query) {
+    ApiResponse r = a.Call("GET", path, kOperator, nullptr, std::move(query));
+    CAPTURE(r.body);
+    REQUIRE(r.status == 200);
+    return json::parse(r.body);
+  };
+  CHECK(names(get("/api/v1/agents", {{"limit", "2"}})) == std::vector<std::string>{"ag-a", "ag-b"});
+  CHECK(names(get("/api/v1/agents", {{"limit", "2"}, {"after", "ag-b"}})) ==
+        std::vector<std::string>{"ag-c", "ag-d"});
+  CHECK(names(get("/api/v1/agents", {{"limit", "2"}, {"after", "ag-d"}})) ==
+        std::vector<std::string>{"ag-e"});
+  CHECK(get("/api/v1/agents", {}).size() == 5);
+  json subs = get("/api/v1/subscriptions", {{"limit", "3"}, {"after", "sub-ag-a"}});
+  CHECK(names(subs) == std::vector<std::string>{"sub-ag-b", "sub-ag-c", "sub-ag-d"});
+  // Each with its latest run (read for the whole page at once).
+  REQUIRE(subs[0]["last_run"].is_object());
+  CHECK(subs[0]["last_run"]["subscription"] == "sub-ag-b");
+  CHECK(subs[0]["last_run"]["id"] == 4);
+  // Runs: newest first, the next page below the last id seen.
+  json runs = get("/api/v1/runs", {{"limit", "4"}});
+  REQUIRE(runs.size() == 4);
+  CHECK(runs[0]["id"] == 10);
+  json next = get("/api/v1/runs", {{"limit", "4"}, {"after", "7"}});
+  REQUIRE(next.size() == 4);
+  CHECK(next[0]["id"] == 6);
+  CHECK(next[3]["id"] == 3);
+  // Bad paging gets a clear error.
+  CHECK(a.Call("GET", "/api/v1/agents", kOperator, nullptr, {{"limit", "0"}}).status == 400);
+  CHECK(a.Call("GET", "/api/v1/subscriptions", kOperator, nullptr, {{"limit", "x"}})
+            .body.find("limit must be a number") != std::string::npos);
+  CHECK(a.Call("GET", "/api/v1/runs", kOperator, nullptr, {{"after", "-3"}}).status == 400);
+}
+
+}  // namespace
+}  // namespace dx::scheduler

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Many subscribers of one table, each with its own district filter (issue 9): how many rows does
+# the source read, and how long do N agents take compared with one agent taking the whole table.
+#   BENCH_FANOUT_ROWS (200000) rows, 16 districts, in PostgreSQL (which counts the rows it
+#   reads: pg_stat_user_tables seq_tup_read + idx_tup_fetch, scans: seq_scan + idx_scan);
+#   BENCH_FANOUT_NS ("1 32 128"): numbers of real dx-agent processes, each subscribing to one
+#   district (agent i: district i mod 16), all run at once; before them, one agent receives the
+#   whole table (the reference for ratio_to_single). A fresh scheduler and fresh agents per N.
+source "$(dirname "$0")/bench_lib.sh"
+harness_init bench-fanout
+ROWS=${BENCH_FANOUT_ROWS:-200000}
+NS=${BENCH_FANOUT_NS:-1 32 128}
+
+start_postgres "$T"
+psql_dx -c "CREATE TABLE pupil (id bigint PRIMARY KEY, name varchar(30) NOT NULL,
+    district_code varchar(6) NOT NULL, school_code varchar(10) NOT NULL, updatetime timestamp NOT NULL);
+  INSERT INTO pupil SELECT g, '学生' || g, (310101 + g % 16)::text, (3101010000 + g % 1500)::text,
+    now() - interval '1 day' FROM generate_series(1, $ROWS) g;
+  ANALYZE pupil;"
+
+manifest() {  # manifest N FILTERED
+  python3 - "$T/manifest.yaml" "$PG_CONN" "$1" "$2" <<'PY'
+import sys
+path, conn, n, filtered = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+out = [f'''kind: Source
+name: fsrc
+connection: "{conn}"
+---
+kind: CatalogEntry
+name: 基准-学生名册
+provider: 基准
+summary: 扇出基准
+share_type: unconditional
+topic: student
+source: fsrc
+source_table: pupil
+updatetime_column: updatetime
+fields:
+  - {{item: 编号, column: id, type: bigint, primary_key: true}}
+  - {{item: 姓名, column: name, type: varchar(30), not_null: true}}
+  - {{item: 区代码, column: district_code, type: varchar(6), not_null: true}}
+  - {{item: 学校代码, column: school_code, type: varchar(10), not_null: true}}
+  - {{item: 更新时间, column: updatetime, type: datetime, not_null: true}}
+''']
+for i in range(n):
+    f = f'filter: [{{column: district_code, op: "=", value: "{310101 + i % 16}"}}]\n' if filtered else ""
+    out.append(f'''kind: Agent
+name: fan-{i}
+secret: fan-agent-secret-{i:04d}
+---
+kind: Subscription
+name: fan-{i}
+agent: fan-{i}
+entry: 基准-学生名册
+columns: [id, name, district_code, school_code, updatetime]
+{f}target_table: pupil
+schedule: manual
+''')
+open(path, "w").write("---\n".join(out))
+PY
+}
+
+# measure N FILTERED: writes "seconds rows_read reads cpu_s rows_delivered" to $T/result.txt
+measure() {
+  local n=$1 i
+  rm -rf "$T/scheduler.db"* "$T"/fan-*.db* "$T/scheduler.log"
+  write_scheduler_config "safety_lag_s: 0, workers: 16, retry_max_s: 5"
+  start_scheduler
+  manifest "$n" "$2"
+  dxctl apply -f "$T/manifest.yaml" >/dev/null || fail "apply"
+  for i in $(seq 0 $((n - 1))); do
+    start_agent "f$i" "fan-$i" "fan-agent-secret-$(printf %04d "$i")" "$(sqlite_conn "$T/fan-$i.db")"
+  done
+  for i in $(seq 0 $((n - 1))); do wait_for 120 "agent fan-$i online" agent_online "fan-$i"; done
+  psql_dx -c "SELECT pg_stat_reset()" >/dev/null
+  local cpu0 t0 t1
+  cpu0=$(awk '{print $14 + $15}' "/proc/$SCHEDULER_PID/stat")
+  t0=$(date +%s.%N)
+  for i in $(seq 0 $((n - 1))); do dxctl run "fan-$i" >/dev/null; done
+  all_done() {
+    dxctl --json subscriptions | python3 -c "
+import json, sys
+s = json.load(sys.stdin)
+sys.exit(0 if s and all(x['last_run'] and x['last_run']['status'] == 'succeeded' for x in s) else 1)"
+  }
+  wait_for 1800 "all $n runs" all_done
+  t1=$(date +%s.%N)
+  local cpu1 delivered
+  cpu1=$(awk '{print $14 + $15}' "/proc/$SCHEDULER_PID/stat")
+  delivered=$(dxctl --json subscriptions | python3 -c "import json,sys; print(sum(x['last_run']['rows'] for x in json.load(sys.stdin)))")
+  stop_all; SCHEDULER_PID=""; AGENT_PIDS=()   # sessions closed: PostgreSQL flushes its counters
+  sleep 1
+  local counts
+  counts=$(psql_dx -At -c "SELECT coalesce(seq_tup_read,0) + coalesce(idx_tup_fetch,0), coalesce(seq_scan,0) + coalesce(idx_scan,0) FROM pg_stat_user_tables WHERE relname='pupil'")
+  python3 -c "print(round($t1 - $t0, 2), '${counts%%|*}', '${counts##*|}', round(($cpu1 - $cpu0) / $(getconf CLK_TCK), 2), $delivered)" >"$T/result.txt"
+}
+
+measure 1 0
+read -r single_s single_read single_reads _ single_rows <"$T/result.txt"
+echo "one agent, whole table: $single_rows rows in ${single_s} s; source read $single_read rows in $single_reads scans"
+for n in $NS; do
+  measure "$n" 1
+  read -r s read reads cpu rows <"$T/result.txt"
+  ratio=$(python3 -c "print(round($s / $single_s, 2))")
+  echo "n=$n: $rows rows delivered in ${s} s (x$ratio of one agent); source read $read rows in $reads scans; scheduler CPU ${cpu} s"
+  echo "RESULT fanout n=$n seconds=$s source_rows_read=$read source_reads=$reads ratio_to_single=$ratio scheduler_cpu_s=$cpu rows=$ROWS"
+done
