@@ -161,7 +161,10 @@ struct AgentHub::Impl {
   void NoteSuccess(const std::string& address, const std::string& name);
   bool BackingOff(const std::string& address, const std::string& name);
   // Logs (rate-limited) and audits a refusal.
-  void Refused(const std::string& name, const std::string& address, const std::string& reason);
+  // Identical refusals (same name, address and `reason`) are logged once a minute; `detail`
+  // only goes into the line that is logged.
+  void Refused(const std::string& name, const std::string& address, const std::string& reason,
+               const std::string& detail = "");
   void AuditLater(const std::string& agent, const std::string& action, const std::string& result,
                   const std::string& from);
   void StoreLater(std::function<void()> write) { asio::post(store_strand, std::move(write)); }
@@ -209,11 +212,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
         handshake_timer_(executor_),
         watchdog_(executor_),
         write_signal_(executor_) {
-    if (hub_.asio_tls) {
-      tls_ = std::make_unique<ssl::stream<tcp::socket>>(std::move(socket), *hub_.asio_tls);
-    } else {
-      plain_.emplace(std::move(socket));
-    }
+    plain_.emplace(std::move(socket));
   }
 
   void Start() { asio::co_spawn(executor_, Run(shared_from_this()), asio::detached); }
@@ -228,6 +227,20 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
 
  private:
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+
+  // TLS state (OpenSSL's objects and Asio's record buffers, some 40 KiB) is made only once the
+  // peer has sent its first bytes: a connection that stays idle costs a socket and little else.
+  asio::awaitable<Status> StartTls() {
+    auto [ec] =
+        co_await plain_->async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    if (ec || closed_) co_return Gone(ec, "waiting for");
+    tls_ = std::make_unique<ssl::stream<tcp::socket>>(std::move(*plain_), *hub_.asio_tls);
+    plain_.reset();
+    auto [hec] = co_await tls_->async_handshake(ssl::stream_base::server,
+                                                asio::as_tuple(asio::use_awaitable));
+    if (hec) co_return Gone(hec, "TLS handshake with");
+    co_return Status::Ok();
+  }
 
   void DoClose(const Status& why) {
     if (closed_) return;
@@ -360,10 +373,9 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
 
   // TLS, Hello, secret check, registration. Ok: session_ is set and registered.
   asio::awaitable<Status> Handshake() {
-    if (tls_) {
-      auto [ec] = co_await tls_->async_handshake(ssl::stream_base::server,
-                                                 asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return Gone(ec, "TLS handshake with");
+    if (hub_.asio_tls) {
+      Status tls = co_await StartTls();
+      if (!tls.ok()) co_return tls;
     }
     MessageType type;
     std::string payload;
@@ -463,7 +475,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
         payload = std::string();
       }
     } else if (why.code() != StatusCode::kPermissionDenied && !hub_.stopping) {
-      hub_.Refused("", address_, "handshake failed: " + why.message());
+      hub_.Refused("", address_, "no accepted hello", why.message());
     }
     DoClose(why);
     if (session_) {
@@ -775,7 +787,7 @@ void AgentHub::Impl::NoteSuccess(const std::string& address, const std::string& 
 }
 
 void AgentHub::Impl::Refused(const std::string& name, const std::string& address,
-                             const std::string& reason) {
+                             const std::string& reason, const std::string& detail) {
   std::string shown = EscapeWireText(name);
   std::string key = reason + "|" + address + "|" + shown;
   auto now = SteadyClock::now();
@@ -795,8 +807,9 @@ void AgentHub::Impl::Refused(const std::string& name, const std::string& address
     r.address = address;
     r.reason = reason;
   }
-  LOG_WARN("refused agent '" << shown << "' from " << address << ": " << reason);
-  AuditLater(shown, "agent.auth", "refused: " + reason, address);
+  std::string why = reason + (detail.empty() ? "" : " (" + detail + ")");
+  LOG_WARN("refused agent '" << shown << "' from " << address << ": " << why);
+  AuditLater(shown, "agent.auth", "refused: " + why, address);
 }
 
 void AgentHub::Impl::AuditLater(const std::string& agent, const std::string& action,
@@ -1009,6 +1022,24 @@ void AgentHub::Disconnect(const std::string& agent, const std::string& why) {
     LOG_WARN("disconnecting agent " << agent << ": " << why);
     session->Close(PermissionDenied(why));
   }
+}
+
+void AgentHub::Revalidate(const std::string& agent) {
+  auto record = impl_->store.GetAgent(agent);
+  if (!record.ok()) return;
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->sessions.find(agent);
+    if (it == impl_->sessions.end()) return;
+    auto v = impl_->verified.find(agent);
+    if (!record.value()) {
+      why = "the agent was removed";
+    } else if (v == impl_->verified.end() || v->second.stored_hash != record.value()->secret_hash) {
+      why = "its secret changed";
+    }
+  }
+  if (!why.empty()) Disconnect(agent, why);
 }
 
 }  // namespace dx::scheduler

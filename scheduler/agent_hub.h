@@ -128,6 +128,9 @@ class AgentHub {
   std::shared_ptr<AgentSession> Find(const std::string& agent);
   // Ends `agent`'s session at once, if it has one (secret changed, disabled, removed).
   void Disconnect(const std::string& agent, const std::string& why);
+  // After the store's record of `agent` changed: disconnects it when it is gone or its secret
+  // is no longer the one its session was accepted with. Blocking (reads the store).
+  void Revalidate(const std::string& agent);
 
   struct Impl;
 
