@@ -1,5 +1,6 @@
 #include "scheduler/agent_hub.h"
 
+#include <malloc.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
@@ -914,6 +915,9 @@ asio::awaitable<void> AgentHub::Impl::FlushLoop() {
       AuditLater("", "agent.auth",
                  "refused " + std::to_string(r.suppressed) + " more times: " + r.reason, r.address);
     }
+    // TLS handshakes leave freed memory behind that the process keeps (main.cc raises the trim
+    // threshold for file buffers); hand it back once a period, off the io threads.
+    StoreLater([] { malloc_trim(0); });
     if (!seen.empty()) {
       StoreLater([this, seen = std::move(seen)] {
         Status st = store.TouchAgents(seen);

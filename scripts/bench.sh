@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Runs one benchmark: scripts/bench.sh NAME (table | latency | file | reconcile | gate). Its last line is
+# Runs one benchmark: scripts/bench.sh NAME (table | latency | file | reconcile | gate | agents). Its last line is
 #   RESULT NAME key=value ...
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NAME=${1:-}
 case $NAME in
-  table|latency|file|reconcile|gate) ;;
-  *) echo "usage: scripts/bench.sh table|latency|file|reconcile|gate" >&2; exit 2 ;;
+  table|latency|file|reconcile|gate|agents) ;;
+  *) echo "usage: scripts/bench.sh table|latency|file|reconcile|gate|agents" >&2; exit 2 ;;
 esac
 export DX_BUILD_DIR=${DX_BUILD_DIR:-$ROOT/build}
 bash "$ROOT/scripts/build.sh" >/dev/null
