@@ -41,7 +41,7 @@ rss0=$(rss_kb)
 threads0=$(threads)
 
 t0=$(date +%s.%N)
-"$BENCH_BIN/agents_client" 127.0.0.1 "$AGENTS_PORT" "$N" sim- bench-secret-0001 1 >"$T/client.out" 2>"$T/client.err" &
+"$BENCH_BIN/agents_client" 127.0.0.1 "$AGENTS_PORT" "$N" sim- bench-secret-0001 2 >"$T/client.out" 2>"$T/client.err" &
 HELPER_PIDS+=($!)
 wait_for 300 "$N agents online" all_online
 connect_s=$(echo "$(date +%s.%N) - $t0" | bc)

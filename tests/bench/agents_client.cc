@@ -23,6 +23,10 @@ using namespace std::chrono_literals;
 namespace {
 
 std::atomic<int> g_online{0};
+// Logins in progress at once: a simulator that starts 10,000 TLS handshakes together starves
+// its own heartbeats (real agents are separate machines).
+std::atomic<int> g_connecting{0};
+constexpr int kMaxConnecting = 64;
 
 std::string Frame(dx::MessageType type, const std::string& payload) {
   std::string out(5, '\0');
@@ -57,6 +61,12 @@ asio::awaitable<void> Agent(tcp::endpoint endpoint, ssl::context& tls, std::stri
   asio::steady_timer timer(ex);
   while (true) {
     bool online = false;
+    while (g_connecting.load() >= kMaxConnecting) {
+      timer.expires_after(std::chrono::milliseconds(5 + rng() % 20));
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    ++g_connecting;
+    bool counted = true;
     {
       auto holder = std::make_shared<Stream>(ex, tls);
       Stream& stream = *holder;
@@ -87,6 +97,8 @@ asio::awaitable<void> Agent(tcp::endpoint endpoint, ssl::context& tls, std::stri
             dx::HelloReply reply;
             if (!bec && dx::Decode(body, &reply).ok() && reply.accepted) {
               online = true;
+              --g_connecting;
+              counted = false;
               ++g_online;
               backoff_ms = 200;
               // Heartbeats out on a timer; the reader takes the scheduler's and notices a close.
@@ -105,6 +117,7 @@ asio::awaitable<void> Agent(tcp::endpoint endpoint, ssl::context& tls, std::stri
           }
         }
       }
+      if (counted) --g_connecting;
       boost::system::error_code ignored;
       stream.next_layer().close(ignored);
     }
