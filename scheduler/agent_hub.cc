@@ -40,6 +40,9 @@ constexpr size_t kMaxMailboxes = 4096;
 // Failed-login back-off: doubles per failure from the first, up to the last.
 constexpr milliseconds kBackoffFirst{500};
 constexpr milliseconds kBackoffMax{60000};
+// An address is backed off for at most this long (agents behind one NAT share it); a name for
+// up to kBackoffMax.
+constexpr milliseconds kAddressBackoffMax{5000};
 constexpr size_t kMaxBackoffEntries = 100000;
 // Identical refusals are logged once per window, then summarised.
 constexpr seconds kRefusalWindow{60};
@@ -156,7 +159,9 @@ struct AgentHub::Impl {
   };
 
   // Runs on a worker: the secret check. Unknown names cost the same PBKDF2 as known ones.
-  Verdict Authenticate(const Hello& hello);
+  // With `cache_only` (the name or address is backing off) only a secret verified before
+  // passes: no PBKDF2, so a storm costs nothing and the real agent still gets in.
+  Verdict Authenticate(const Hello& hello, bool cache_only);
   // A failed login from `address` for `name`; true when either is backing off now.
   void NoteFailure(const std::string& address, const std::string& name);
   void NoteSuccess(const std::string& address, const std::string& name);
@@ -239,7 +244,10 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
     plain_.reset();
     auto [hec] = co_await tls_->async_handshake(ssl::stream_base::server,
                                                 asio::as_tuple(asio::use_awaitable));
-    if (hec) co_return Gone(hec, "TLS handshake with");
+    if (hec) {
+      co_return Unavailable("TLS handshake with " + peer_ + " failed: " + hec.message());
+    }
+    tls_done_ = true;
     co_return Status::Ok();
   }
 
@@ -398,18 +406,19 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
       hub_.Refused(hello.agent, address_, "malformed agent name");
       co_return co_await Refuse("malformed agent name");
     }
-    if (hub_.BackingOff(address_, hello.agent)) {
-      hub_.Refused(hello.agent, address_, "too many failed logins; backing off");
-      co_return co_await Refuse("too many failed logins; retry later");
-    }
+    const bool backing_off = hub_.BackingOff(address_, hello.agent);
     AgentHub::Impl* hub = &hub_;
     AgentHub::Impl::Verdict verdict = co_await asio::co_spawn(
         hub_.workers,
-        [hub, &hello]() -> asio::awaitable<AgentHub::Impl::Verdict> {
-          co_return hub->Authenticate(hello);
+        [hub, &hello, backing_off]() -> asio::awaitable<AgentHub::Impl::Verdict> {
+          co_return hub->Authenticate(hello, backing_off);
         },
         asio::use_awaitable);
     if (closed_) co_return why_;
+    if (!verdict.accepted && backing_off) {
+      hub_.Refused(hello.agent, address_, "too many failed logins; backing off");
+      co_return co_await Refuse(verdict.reason);
+    }
     if (!verdict.accepted) {
       hub_.NoteFailure(address_, hello.agent);
       hub_.Refused(hello.agent, address_, verdict.reason);
@@ -476,7 +485,10 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
         payload = std::string();
       }
     } else if (why.code() != StatusCode::kPermissionDenied && !hub_.stopping) {
-      hub_.Refused("", address_, "no accepted hello", why.message());
+      // A peer that is not speaking TLS (or not trusting us) is its own kind of refusal.
+      hub_.Refused("", address_,
+                   hub_.asio_tls && !tls_done_ ? "TLS handshake failed" : "no accepted hello",
+                   why.message());
     }
     DoClose(why);
     if (session_) {
@@ -518,6 +530,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
   SteadyClock::time_point last_rx_;
   SteadyClock::time_point last_tx_;
   bool writing_ = false;
+  bool tls_done_ = false;
   bool authenticated_ = false;
   bool closed_ = false;
   Status why_;
@@ -724,7 +737,7 @@ Status AgentSession::Receive(MessageType type, std::string_view payload) {
 // ---------------------------------------------------------------------------------------------
 // AgentHub::Impl
 
-AgentHub::Impl::Verdict AgentHub::Impl::Authenticate(const Hello& hello) {
+AgentHub::Impl::Verdict AgentHub::Impl::Authenticate(const Hello& hello, bool cache_only) {
   Verdict v;
   auto agent = store.GetAgent(hello.agent);
   if (!agent.ok()) {
@@ -741,6 +754,10 @@ AgentHub::Impl::Verdict AgentHub::Impl::Authenticate(const Hello& hello) {
       v.accepted = true;
       return v;
     }
+  }
+  if (cache_only) {
+    v.reason = "too many failed logins; retry later";
+    return v;
   }
   // Always one PBKDF2, known name or not: the time taken tells nothing.
   bool ok = VerifySecret(hello.secret, record ? record->secret_hash : dummy_hash);
@@ -777,7 +794,7 @@ void AgentHub::Impl::NoteFailure(const std::string& address, const std::string& 
     Backoff& b = backoff[key];
     b.failures = std::min(b.failures + 1, 30);
     auto wait = kBackoffFirst * (int64_t{1} << std::min(b.failures - 1, 10));
-    b.until = now + std::min<milliseconds>(wait, kBackoffMax);
+    b.until = now + std::min<milliseconds>(wait, key[0] == 'a' ? kAddressBackoffMax : kBackoffMax);
   }
 }
 
@@ -1034,12 +1051,16 @@ void AgentHub::Revalidate(const std::string& agent) {
   std::string why;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
+    auto v = impl_->verified.find(agent);
+    const bool had_verified = v != impl_->verified.end();
+    bool stale =
+        !record.value() || (had_verified && v->second.stored_hash != record.value()->secret_hash);
+    if (stale && had_verified) impl_->verified.erase(v);  // never accept it again
     auto it = impl_->sessions.find(agent);
     if (it == impl_->sessions.end()) return;
-    auto v = impl_->verified.find(agent);
     if (!record.value()) {
       why = "the agent was removed";
-    } else if (v == impl_->verified.end() || v->second.stored_hash != record.value()->secret_hash) {
+    } else if (stale || !had_verified) {
       why = "its secret changed";
     }
   }
