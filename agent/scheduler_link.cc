@@ -21,6 +21,7 @@ using std::chrono::seconds;
 
 constexpr milliseconds kSendTimeout{30000};
 constexpr size_t kMaxBatchBytes = 256u << 20;
+constexpr size_t kMaxHelloReplyBytes = 64u << 10;
 
 // A batch decoded by the reader thread, ready for the writer.
 struct DecodedBatch {
@@ -143,7 +144,8 @@ SchedulerLink::SchedulerLink(const AgentConfig& config, TableWriter* writer, Fil
 
 void SchedulerLink::Stop() {
   stopping_ = true;
-  if (FrameLink* link = current_.load()) link->Close();
+  std::lock_guard<std::mutex> lock(current_mu_);
+  if (current_ != nullptr) current_->Close();
 }
 
 int SchedulerLink::Run() {
@@ -154,8 +156,11 @@ int SchedulerLink::Run() {
     Status ended;
     if (dialed.ok()) {
       std::unique_ptr<FrameLink> link = std::move(dialed).value();
-      current_ = link.get();
-      if (stopping_) link->Close();
+      {
+        std::lock_guard<std::mutex> lock(current_mu_);
+        current_ = link.get();
+        if (stopping_) link->Close();
+      }
       uint32_t heartbeat_s = 5;
       ended = tls_ ? link->StartTls(*tls_, seconds(10)) : Status::Ok();
       if (ended.ok()) ended = Handshake(*link, &heartbeat_s);
@@ -164,6 +169,7 @@ int SchedulerLink::Run() {
         backoff_ms = config_.reconnect_min_ms;
         ended = Serve(*link, heartbeat_s);
       }
+      std::lock_guard<std::mutex> lock(current_mu_);
       current_ = nullptr;
     } else {
       ended = dialed.status();
@@ -176,8 +182,11 @@ int SchedulerLink::Run() {
       LOG_WARN("scheduler connection: " << ended.message() << "; retrying in " << backoff_ms
                                         << " ms");
     }
-    std::uniform_int_distribution<int> jitter(0, backoff_ms / 4);
-    int wait_ms = backoff_ms + jitter(rng);
+    // Full jitter: after a scheduler restart its agents come back spread over the interval,
+    // not in waves.
+    std::uniform_int_distribution<int> jitter(std::min(backoff_ms, config_.reconnect_min_ms),
+                                              backoff_ms);
+    int wait_ms = jitter(rng);
     for (int waited = 0; waited < wait_ms && !stopping_; waited += 50) {
       std::this_thread::sleep_for(milliseconds(50));
     }
@@ -195,7 +204,7 @@ Status SchedulerLink::Handshake(FrameLink& link, uint32_t* heartbeat_s) {
   hello.target_dbms = DbmsLabel(writer_->dbms());
   hello.ledger = writer_->Ledger();
   DX_RETURN_IF_ERROR(link.Send(MessageType::kHello, Encode(hello), kSendTimeout));
-  DX_ASSIGN_OR_RETURN(Frame frame, link.Receive(seconds(30)));
+  DX_ASSIGN_OR_RETURN(Frame frame, link.Receive(seconds(30), kMaxHelloReplyBytes));
   if (frame.type != MessageType::kHelloReply) return DataLoss("expected a hello reply");
   HelloReply reply;
   ByteReader peek(frame.payload);

@@ -2,11 +2,12 @@
 // machine opens no inbound port), authenticates with its secret and reports its ledger, then
 // receives table announcements and batches (written through TableWriter) and files (written
 // through FileReceiver), and acknowledges only what is committed or durable. Reconnects with
-// exponential back-off until Stop().
+// exponential back-off and full jitter until Stop().
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "agent/agent_config.h"
 #include "agent/file_receiver.h"
@@ -36,7 +37,10 @@ class SchedulerLink {
   FileReceiver* files_;
   std::shared_ptr<TlsContext> tls_;
   std::atomic<bool> stopping_{false};
-  std::atomic<FrameLink*> current_{nullptr};
+  // The connected link, for Stop(): read and cleared under current_mu_ so that Stop() never
+  // touches a link Run() is destroying.
+  std::mutex current_mu_;
+  FrameLink* current_ = nullptr;
 };
 
 }  // namespace dx::agent

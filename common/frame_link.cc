@@ -180,7 +180,8 @@ Status FrameLink::StartTls(const TlsContext& tls, std::chrono::milliseconds time
 
 void FrameLink::Close() { ::shutdown(fd_, SHUT_RDWR); }
 
-Status FrameLink::WriteAll(const char* data, size_t len, SteadyClock::time_point deadline) {
+Status FrameLink::WriteAll(const char* data, size_t len, std::chrono::milliseconds idle) {
+  auto deadline = SteadyClock::now() + idle;
   while (ssl_ != nullptr && len > 0) {
     size_t done = 0;
     int chunk = static_cast<int>(std::min<size_t>(len, INT_MAX));
@@ -194,12 +195,14 @@ Status FrameLink::WriteAll(const char* data, size_t len, SteadyClock::time_point
         "send to", deadline));
     data += done;
     len -= done;
+    deadline = SteadyClock::now() + idle;
   }
   while (len > 0) {
     ssize_t n = ::send(fd_, data, len, MSG_NOSIGNAL);
     if (n > 0) {
       data += n;
       len -= static_cast<size_t>(n);
+      deadline = SteadyClock::now() + idle;
       continue;
     }
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -212,7 +215,8 @@ Status FrameLink::WriteAll(const char* data, size_t len, SteadyClock::time_point
   return Status::Ok();
 }
 
-Status FrameLink::ReadAll(char* data, size_t len, SteadyClock::time_point deadline) {
+Status FrameLink::ReadAll(char* data, size_t len, std::chrono::milliseconds idle) {
+  auto deadline = SteadyClock::now() + idle;
   while (ssl_ != nullptr && len > 0) {
     size_t done = 0;
     DX_RETURN_IF_ERROR(TlsIo(
@@ -225,12 +229,14 @@ Status FrameLink::ReadAll(char* data, size_t len, SteadyClock::time_point deadli
         "receive from", deadline));
     data += done;
     len -= done;
+    deadline = SteadyClock::now() + idle;
   }
   while (len > 0) {
     ssize_t n = ::recv(fd_, data, len, 0);
     if (n > 0) {
       data += n;
       len -= static_cast<size_t>(n);
+      deadline = SteadyClock::now() + idle;
       continue;
     }
     if (n == 0) return Unavailable("connection closed by " + peer_);
@@ -252,7 +258,6 @@ Status FrameLink::Send(MessageType type, std::string_view payload,
   char header[5];
   PutU32(header, static_cast<uint32_t>(payload.size() + 1));
   header[4] = static_cast<char>(type);
-  auto deadline = SteadyClock::now() + timeout;
   std::lock_guard<std::mutex> lock(send_mu_);
   // A small frame goes out in one write (one TLS record, one system call), not two.
   constexpr size_t kCoalesceBytes = 16 << 10;
@@ -260,30 +265,27 @@ Status FrameLink::Send(MessageType type, std::string_view payload,
     char frame[sizeof(header) + kCoalesceBytes];
     std::memcpy(frame, header, sizeof(header));
     std::memcpy(frame + sizeof(header), payload.data(), payload.size());
-    DX_RETURN_IF_ERROR(WriteAll(frame, sizeof(header) + payload.size(), deadline));
+    DX_RETURN_IF_ERROR(WriteAll(frame, sizeof(header) + payload.size(), timeout));
     bytes_sent_ += sizeof(header) + payload.size();
     return Status::Ok();
   }
-  DX_RETURN_IF_ERROR(WriteAll(header, sizeof(header), deadline));
-  DX_RETURN_IF_ERROR(WriteAll(payload.data(), payload.size(), deadline));
+  DX_RETURN_IF_ERROR(WriteAll(header, sizeof(header), timeout));
+  DX_RETURN_IF_ERROR(WriteAll(payload.data(), payload.size(), timeout));
   bytes_sent_ += sizeof(header) + payload.size();
   return Status::Ok();
 }
 
-Result<Frame> FrameLink::Receive(std::chrono::milliseconds timeout) {
-  auto deadline = SteadyClock::now() + timeout;
+Result<Frame> FrameLink::Receive(std::chrono::milliseconds timeout, size_t max_payload) {
   char header[5];
-  DX_RETURN_IF_ERROR(ReadAll(header, sizeof(header), deadline));
+  DX_RETURN_IF_ERROR(ReadAll(header, sizeof(header), timeout));
   uint32_t len = GetU32(header);
-  if (len == 0 || len > kMaxFrameBytes) {
+  if (len == 0 || len - 1 > std::min(max_payload, kMaxFrameBytes - 1)) {
     return DataLoss("frame of " + std::to_string(len) + " bytes from " + peer_);
   }
   Frame frame;
   frame.type = static_cast<MessageType>(header[4]);
   frame.payload.resize(len - 1);
-  // A frame that has begun must finish; allow time in proportion to its size.
-  auto body_deadline = std::max(deadline, SteadyClock::now() + std::chrono::seconds(30));
-  DX_RETURN_IF_ERROR(ReadAll(frame.payload.data(), frame.payload.size(), body_deadline));
+  DX_RETURN_IF_ERROR(ReadAll(frame.payload.data(), frame.payload.size(), timeout));
   return frame;
 }
 

@@ -1,6 +1,9 @@
 // FrameLink: one TCP connection carrying protocol frames ([u32 length][u8 type][payload]),
-// with a deadline on every read and write. Send may be called from several threads;
-// Receive from one reader thread only. Close() from any thread unblocks the reader.
+// with a deadline on every read and write that measures progress: it runs out only when no
+// byte has moved for that long (a slow link that keeps delivering is never cut). The agent's
+// side of the link (the scheduler serves its agents with Boost.Asio, scheduler/agent_hub.cc). Send
+// may be called from several threads; Receive from one reader thread only. Close() from any thread
+// unblocks the reader.
 #pragma once
 
 #include <chrono>
@@ -32,18 +35,19 @@ class FrameLink {
   // Runs the TLS handshake (as client or server, by `tls`); afterwards every frame is
   // encrypted. A certificate the client cannot verify is kPermissionDenied.
   Status StartTls(const TlsContext& tls, std::chrono::milliseconds timeout);
-  // kUnavailable when the peer is gone or the write does not finish within `timeout`.
+  // kUnavailable when the peer is gone or takes no byte for `timeout`.
   Status Send(MessageType type, std::string_view payload, std::chrono::milliseconds timeout);
-  // Waits up to `timeout` for a whole frame; kUnavailable on timeout or close.
-  Result<Frame> Receive(std::chrono::milliseconds timeout);
+  // Waits for a whole frame; kUnavailable when no byte arrives for `timeout` or on close.
+  // A frame longer than `max_payload` is refused (kDataLoss) before anything is allocated.
+  Result<Frame> Receive(std::chrono::milliseconds timeout, size_t max_payload = kMaxFrameBytes);
   void Close();
   const std::string& peer() const { return peer_; }
   // Bytes sent and received so far (frames included).
   uint64_t bytes_sent() const { return bytes_sent_; }
 
  private:
-  Status WriteAll(const char* data, size_t len, std::chrono::steady_clock::time_point deadline);
-  Status ReadAll(char* data, size_t len, std::chrono::steady_clock::time_point deadline);
+  Status WriteAll(const char* data, size_t len, std::chrono::milliseconds idle);
+  Status ReadAll(char* data, size_t len, std::chrono::milliseconds idle);
 
   // One TLS record layer call at a time: OpenSSL objects are not safe across threads.
   template <typename Op>

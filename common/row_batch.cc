@@ -52,7 +52,8 @@ Result<RowBatch> RowBatch::Decode(std::string_view in) {
   DX_RETURN_IF_ERROR(r.GetVarint(&cols));
   if (cols == 0 || cols > 4096)
     return DataLoss("batch declares " + std::to_string(cols) + " columns");
-  if (rows * cols > in.size()) return DataLoss("batch declares more cells than it holds");
+  // rows × cols could overflow: compare by division.
+  if (rows > in.size() / cols) return DataLoss("batch declares more cells than it holds");
   RowBatch batch(cols);
   batch.data_.reserve(in.size());
   batch.ends_.reserve(rows * cols);

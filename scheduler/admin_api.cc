@@ -397,6 +397,8 @@ ApiResponse AdminApi::Apply(const Call& call, const std::string& default_kind, b
     }
     if (o.action != "resumed" && o.note.rfind("resumed", 0) == 0)
       AuditCall(request, call.actor.who, "apply.resumed", o.kind + "/" + o.name, "ok");
+    // A changed secret ends the agent's session at once.
+    if (o.kind == "Agent" && o.action == "updated") hub_.Revalidate(o.name);
   }
   r = JsonResponse(200, out);
   r.audited = true;

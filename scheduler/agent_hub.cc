@@ -1,5 +1,16 @@
 #include "scheduler/agent_hub.h"
 
+#include <malloc.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl.hpp>
+#include <set>
+#include <thread>
+
+#include "common/frame_link.h"
 #include "common/log.h"
 #include "common/wire.h"
 #include "scheduler/secret.h"
@@ -7,18 +18,536 @@
 namespace dx::scheduler {
 namespace {
 
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+using asio::ip::tcp;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using SteadyClock = std::chrono::steady_clock;
 
-constexpr milliseconds kSendTimeout{30000};
+// Until its Hello is accepted a peer may send no frame larger than this.
+constexpr size_t kMaxHelloFrameBytes = 64u << 10;
+// Longest agent name accepted on the wire (names in manifests are far shorter).
+constexpr size_t kMaxAgentNameBytes = 128;
+// A run's Send blocks while this much waits to be written to its agent.
+constexpr size_t kSendQueueBytes = 8u << 20;
+// Writes go out in slices so that the progress deadline sees bytes moving.
+constexpr size_t kWriteSliceBytes = 64u << 10;
+// Replies an agent may have queued that no run has taken yet, per kind and subscription, and
+// subscriptions with a mailbox: beyond that the agent is flooding.
+constexpr size_t kMaxQueuedReplies = 4096;
+constexpr size_t kMaxMailboxes = 4096;
+// Failed-login back-off: doubles per failure from the first, up to the last.
+constexpr milliseconds kBackoffFirst{500};
+constexpr milliseconds kBackoffMax{60000};
+// An address is backed off for at most this long (agents behind one NAT share it); a name for
+// up to kBackoffMax.
+constexpr milliseconds kAddressBackoffMax{5000};
+constexpr size_t kMaxBackoffEntries = 100000;
+// Identical refusals are logged once per window, then summarised.
+constexpr seconds kRefusalWindow{60};
+
+int64_t UnixSecondsNow() {
+  return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string FrameBytes(MessageType type, std::string_view payload) {
+  std::string out;
+  out.resize(5 + payload.size());
+  uint32_t len = static_cast<uint32_t>(payload.size() + 1);
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  out[4] = static_cast<char>(type);
+  std::memcpy(out.data() + 5, payload.data(), payload.size());
+  return out;
+}
+
+std::string RandomKey() {
+  unsigned char bytes[32];
+  RAND_bytes(bytes, sizeof(bytes));
+  return std::string(reinterpret_cast<char*>(bytes), sizeof(bytes));
+}
 
 }  // namespace
 
-AgentSession::AgentSession(std::string name, std::unique_ptr<FrameLink> link,
+std::string EscapeWireText(std::string_view text, size_t max_bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  size_t n = std::min(text.size(), max_bytes);
+  size_t i = 0;
+  auto escape = [&](unsigned char c) {
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  };
+  while (i < n) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f || c == '\\') {
+        escape(c);
+      } else {
+        out += static_cast<char>(c);
+      }
+      ++i;
+      continue;
+    }
+    // Whole, well-formed UTF-8 sequences (names are often Chinese) pass; anything else is
+    // escaped byte by byte.
+    size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    }
+    if (ok && len == 3 && c == 0xe0) ok = static_cast<unsigned char>(text[i + 1]) >= 0xa0;
+    if (ok && len == 3 && c == 0xed) ok = static_cast<unsigned char>(text[i + 1]) < 0xa0;
+    if (ok && len == 4 && c == 0xf0) ok = static_cast<unsigned char>(text[i + 1]) >= 0x90;
+    if (ok && len == 4 && c == 0xf4) ok = static_cast<unsigned char>(text[i + 1]) < 0x90;
+    if (ok) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else if (len > 0 && i + len > n && n < text.size()) {
+      break;  // a character cut by the limit
+    } else {
+      escape(c);
+      ++i;
+    }
+  }
+  if (text.size() > max_bytes) out += "...(" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hub's shared state.
+
+struct AgentHub::Impl {
+  Impl(Store& s, const Clock& c, AgentHubOptions o, std::shared_ptr<TlsContext> t)
+      : store(s),
+        clock(c),
+        options(o),
+        tls(std::move(t)),
+        workers(static_cast<size_t>(std::max(1, o.worker_threads))),
+        store_strand(asio::make_strand(workers.get_executor())),
+        acceptor(io),
+        cache_key(RandomKey()),
+        dummy_hash(HashSecret(RandomKey())) {
+    if (tls) {
+      SSL_CTX* native = static_cast<SSL_CTX*>(tls->native());
+      SSL_CTX_up_ref(native);
+      // Idle connections keep no TLS read/write buffers (most agents idle most of the time).
+      SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+      asio_tls.emplace(native);
+    }
+  }
+
+  struct Backoff {
+    int failures = 0;
+    SteadyClock::time_point until;
+  };
+  struct Refusals {
+    SteadyClock::time_point logged;
+    int64_t suppressed = 0;
+    std::string address;
+    std::string reason;
+  };
+  struct Verified {
+    std::string stored_hash;  // the store's hash when the secret was checked
+    std::string digest;       // HMAC of the secret under cache_key
+  };
+  struct Verdict {
+    bool accepted = false;
+    std::string reason;
+  };
+
+  // Runs on a worker: the secret check. Unknown names cost the same PBKDF2 as known ones.
+  // With `cache_only` (the name or address is backing off) only a secret verified before
+  // passes: no PBKDF2, so a storm costs nothing and the real agent still gets in.
+  Verdict Authenticate(const Hello& hello, bool cache_only);
+  // A failed login from `address` for `name`; true when either is backing off now.
+  void NoteFailure(const std::string& address, const std::string& name);
+  void NoteSuccess(const std::string& address, const std::string& name);
+  bool BackingOff(const std::string& address, const std::string& name);
+  // Logs (rate-limited) and audits a refusal.
+  // Identical refusals (same name, address and `reason`) are logged once a minute; `detail`
+  // only goes into the line that is logged.
+  void Refused(const std::string& name, const std::string& address, const std::string& reason,
+               const std::string& detail = "");
+  void AuditLater(const std::string& agent, const std::string& action, const std::string& result,
+                  const std::string& from);
+  void StoreLater(std::function<void()> write) { asio::post(store_strand, std::move(write)); }
+  asio::awaitable<void> AcceptLoop();
+  asio::awaitable<void> FlushLoop();
+  void Release(AgentConnection* connection, const std::string& address);
+
+  Store& store;
+  const Clock& clock;
+  const AgentHubOptions options;
+  std::shared_ptr<TlsContext> tls;
+  std::optional<ssl::context> asio_tls;
+  asio::io_context io;
+  asio::thread_pool workers;
+  asio::strand<asio::thread_pool::executor_type> store_strand;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> io_threads;
+  std::atomic<bool> stopping{false};
+  bool started = false;
+  int port = 0;
+  const std::string cache_key;
+  const std::string dummy_hash;
+
+  std::mutex mu;
+  std::condition_variable idle_cv;
+  std::map<std::string, std::shared_ptr<AgentSession>> sessions;
+  std::map<AgentConnection*, std::weak_ptr<AgentConnection>> connections;
+  std::map<std::string, int> per_address;
+  std::map<std::string, Backoff> backoff;  // "a:" address, "n:" name
+  std::map<std::string, Refusals> refusals;
+  std::map<std::string, Verified> verified;
+  std::map<std::string, int64_t> flushed_seen;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One connection, on its own strand.
+
+class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
+ public:
+  AgentConnection(AgentHub::Impl& hub, tcp::socket socket, std::string address, std::string peer)
+      : hub_(hub),
+        executor_(socket.get_executor()),
+        address_(std::move(address)),
+        peer_(std::move(peer)),
+        handshake_timer_(executor_),
+        watchdog_(executor_),
+        write_signal_(executor_) {
+    plain_.emplace(std::move(socket));
+  }
+
+  void Start() { asio::co_spawn(executor_, Run(shared_from_this()), asio::detached); }
+  // Any thread.
+  void Close(const Status& why) {
+    asio::post(executor_, [self = shared_from_this(), why] { self->DoClose(why); });
+  }
+  // Any thread: frames wait in the session's queue.
+  void Kick() {
+    asio::post(executor_, [self = shared_from_this()] { self->write_signal_.cancel(); });
+  }
+
+ private:
+  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+
+  // TLS state (OpenSSL's objects and Asio's record buffers, some 40 KiB) is made only once the
+  // peer has sent its first bytes: a connection that stays idle costs a socket and little else.
+  asio::awaitable<Status> StartTls() {
+    auto [ec] =
+        co_await plain_->async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    if (ec || closed_) co_return Gone(ec, "waiting for");
+    tls_ = std::make_unique<ssl::stream<tcp::socket>>(std::move(*plain_), *hub_.asio_tls);
+    plain_.reset();
+    auto [hec] = co_await tls_->async_handshake(ssl::stream_base::server,
+                                                asio::as_tuple(asio::use_awaitable));
+    if (hec) {
+      co_return Unavailable("TLS handshake with " + peer_ + " failed: " + hec.message());
+    }
+    tls_done_ = true;
+    co_return Status::Ok();
+  }
+
+  void DoClose(const Status& why) {
+    if (closed_) return;
+    closed_ = true;
+    why_ = why;
+    boost::system::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
+    handshake_timer_.cancel();
+    watchdog_.cancel();
+    write_signal_.cancel();
+  }
+
+  template <typename Buffer>
+  asio::awaitable<std::pair<boost::system::error_code, size_t>> ReadSome(Buffer buffer) {
+    auto [ec, n] =
+        tls_ ? co_await tls_->async_read_some(buffer, asio::as_tuple(asio::use_awaitable))
+             : co_await plain_->async_read_some(buffer, asio::as_tuple(asio::use_awaitable));
+    co_return std::pair{ec, n};
+  }
+  template <typename Buffer>
+  asio::awaitable<std::pair<boost::system::error_code, size_t>> WriteSome(Buffer buffer) {
+    auto [ec, n] =
+        tls_ ? co_await asio::async_write(*tls_, buffer, asio::as_tuple(asio::use_awaitable))
+             : co_await asio::async_write(*plain_, buffer, asio::as_tuple(asio::use_awaitable));
+    co_return std::pair{ec, n};
+  }
+
+  Status Gone(const boost::system::error_code& ec, const char* what) {
+    if (closed_ && !why_.ok()) return why_;
+    if (ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+      return Unavailable("connection closed by " + peer_);
+    }
+    return Unavailable(std::string(what) + " " + peer_ + ": " + ec.message());
+  }
+
+  // Reads exactly `len` bytes; every chunk that arrives counts as progress.
+  asio::awaitable<Status> ReadExact(char* data, size_t len) {
+    while (len > 0) {
+      auto [ec, n] = co_await ReadSome(asio::buffer(data, len));
+      if (ec) co_return Gone(ec, "receive from");
+      last_rx_ = SteadyClock::now();
+      data += n;
+      len -= n;
+    }
+    co_return Status::Ok();
+  }
+
+  // One frame; its length is checked against `max_payload` before anything is allocated.
+  asio::awaitable<Status> ReadFrame(size_t max_payload, MessageType* type, std::string* payload) {
+    char header[5];
+    Status st = co_await ReadExact(header, sizeof(header));
+    if (!st.ok()) co_return st;
+    uint32_t len = 0;
+    for (int i = 0; i < 4; ++i)
+      len |= static_cast<uint32_t>(static_cast<uint8_t>(header[i])) << (8 * i);
+    if (len == 0 || len - 1 > max_payload) {
+      co_return DataLoss("frame of " + std::to_string(len) + " bytes from " + peer_ + " (at most " +
+                         std::to_string(max_payload + 1) + " here)");
+    }
+    *type = static_cast<MessageType>(header[4]);
+    payload->resize(len - 1);
+    co_return co_await ReadExact(payload->data(), payload->size());
+  }
+
+  asio::awaitable<Status> WriteFrame(const std::string& frame) {
+    size_t at = 0;
+    writing_ = true;
+    last_tx_ = SteadyClock::now();
+    while (at < frame.size()) {
+      size_t n = std::min(kWriteSliceBytes, frame.size() - at);
+      auto [ec, written] = co_await WriteSome(asio::buffer(frame.data() + at, n));
+      if (ec) {
+        writing_ = false;
+        co_return Gone(ec, "send to");
+      }
+      last_tx_ = SteadyClock::now();
+      at += written;
+    }
+    writing_ = false;
+    co_return Status::Ok();
+  }
+
+  asio::awaitable<void> Writer(std::shared_ptr<AgentConnection> /*keep alive*/) {
+    while (!closed_) {
+      std::optional<std::string> frame = session_->TakeOutgoing();
+      if (!frame) {
+        write_signal_.expires_at(SteadyClock::time_point::max());
+        co_await write_signal_.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      Status st = co_await WriteFrame(*frame);
+      if (!st.ok()) DoClose(st);
+    }
+  }
+
+  // Heartbeats on a timer; drops a link that has been silent, or has not taken a byte of a
+  // pending write, for three heartbeats.
+  asio::awaitable<void> Watchdog(std::shared_ptr<AgentConnection> /*keep alive*/) {
+    const auto beat = seconds(hub_.options.heartbeat_s);
+    const auto dead = 3 * beat;
+    while (!closed_) {
+      watchdog_.expires_after(beat);
+      co_await watchdog_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (closed_) break;
+      auto now = SteadyClock::now();
+      if (now - last_rx_ > dead) {
+        DoClose(Unavailable("nothing heard from " + peer_ + " for " +
+                            std::to_string(3 * hub_.options.heartbeat_s) + " s"));
+        break;
+      }
+      if (writing_ && now - last_tx_ > dead) {
+        DoClose(Unavailable(peer_ + " took no bytes for " +
+                            std::to_string(3 * hub_.options.heartbeat_s) + " s"));
+        break;
+      }
+      if (session_->QueueHeartbeatIfIdle()) write_signal_.cancel();
+    }
+  }
+
+  // Refuses the Hello: tells the agent why (briefly), then ends.
+  asio::awaitable<Status> Refuse(const std::string& reason) {
+    HelloReply reply;
+    reply.accepted = false;
+    reply.reason = reason;
+    reply.heartbeat_s = static_cast<uint32_t>(hub_.options.heartbeat_s);
+    (void)co_await WriteFrame(FrameBytes(MessageType::kHelloReply, Encode(reply)));
+    co_return PermissionDenied(reason);
+  }
+
+  // TLS, Hello, secret check, registration. Ok: session_ is set and registered.
+  asio::awaitable<Status> Handshake() {
+    if (hub_.asio_tls) {
+      Status tls = co_await StartTls();
+      if (!tls.ok()) co_return tls;
+    }
+    MessageType type;
+    std::string payload;
+    Status st = co_await ReadFrame(kMaxHelloFrameBytes, &type, &payload);
+    if (!st.ok()) co_return st;
+    if (type != MessageType::kHello) co_return DataLoss("first message was not a hello");
+    Hello hello;
+    st = Decode(payload, &hello);
+    if (!st.ok()) co_return st;
+    payload = std::string();
+    hello.secret.shrink_to_fit();
+    if (hello.protocol_version != kProtocolVersion) {
+      co_return co_await Refuse("agent speaks protocol version " +
+                                std::to_string(hello.protocol_version) + ", scheduler speaks " +
+                                std::to_string(kProtocolVersion));
+    }
+    if (hello.agent.empty() || hello.agent.size() > kMaxAgentNameBytes ||
+        EscapeWireText(hello.agent, kMaxAgentNameBytes) != hello.agent) {
+      hub_.Refused(hello.agent, address_, "malformed agent name");
+      co_return co_await Refuse("malformed agent name");
+    }
+    const bool backing_off = hub_.BackingOff(address_, hello.agent);
+    AgentHub::Impl* hub = &hub_;
+    AgentHub::Impl::Verdict verdict = co_await asio::co_spawn(
+        hub_.workers,
+        [hub, &hello, backing_off]() -> asio::awaitable<AgentHub::Impl::Verdict> {
+          co_return hub->Authenticate(hello, backing_off);
+        },
+        asio::use_awaitable);
+    if (closed_) co_return why_;
+    if (!verdict.accepted && backing_off) {
+      hub_.Refused(hello.agent, address_, "too many failed logins; backing off");
+      co_return co_await Refuse(verdict.reason);
+    }
+    if (!verdict.accepted) {
+      hub_.NoteFailure(address_, hello.agent);
+      hub_.Refused(hello.agent, address_, verdict.reason);
+      co_return co_await Refuse(verdict.reason);
+    }
+    hub_.NoteSuccess(address_, hello.agent);
+    auto session = std::make_shared<AgentSession>(hello.agent, peer_, shared_from_this(),
+                                                  std::move(hello.ledger));
+    std::string first;
+    {
+      std::lock_guard<std::mutex> lock(hub_.mu);
+      auto it = hub_.sessions.find(hello.agent);
+      if (it != hub_.sessions.end() && !it->second->closed()) {
+        first = it->second->peer();
+      } else if (hub_.stopping) {
+        co_return Unavailable("scheduler stopping");
+      } else {
+        hub_.sessions[hello.agent] = session;
+      }
+    }
+    if (!first.empty()) {
+      // One live session per agent: the first is kept.
+      hub_.Refused(hello.agent, address_, "already connected from " + first);
+      co_return co_await Refuse("agent " + hello.agent + " is already connected");
+    }
+    session_ = session;
+    authenticated_ = true;
+    handshake_timer_.cancel();
+    HelloReply reply;
+    reply.accepted = true;
+    reply.heartbeat_s = static_cast<uint32_t>(hub_.options.heartbeat_s);
+    st = co_await WriteFrame(FrameBytes(MessageType::kHelloReply, Encode(reply)));
+    if (!st.ok()) co_return st;
+    std::string name = hello.agent;
+    std::string version = EscapeWireText(hello.agent_version);
+    std::string dbms = EscapeWireText(hello.target_dbms);
+    std::string peer = peer_;
+    hub_.StoreLater([hub, name, peer, version, dbms] {
+      (void)hub->store.SetAgentOnline(name, true, UnixSecondsNow(), peer, version, dbms);
+    });
+    hub_.AuditLater(name, "agent.connect", "ok", peer_);
+    LOG_INFO("agent " << name << " connected from " << peer_ << " (" << dbms << ")");
+    co_return Status::Ok();
+  }
+
+  asio::awaitable<void> Run(std::shared_ptr<AgentConnection> self) {
+    last_rx_ = SteadyClock::now();
+    handshake_timer_.expires_after(seconds(hub_.options.handshake_timeout_s));
+    handshake_timer_.async_wait([self](const boost::system::error_code& ec) {
+      if (!ec && !self->authenticated_) {
+        self->DoClose(Unavailable("no accepted hello from " + self->peer_ + " within " +
+                                  std::to_string(self->hub_.options.handshake_timeout_s) + " s"));
+      }
+    });
+    Status why = co_await Handshake();
+    if (why.ok()) {
+      asio::co_spawn(executor_, Writer(self), asio::detached);
+      asio::co_spawn(executor_, Watchdog(self), asio::detached);
+      MessageType type;
+      std::string payload;
+      while (why.ok()) {
+        why = co_await ReadFrame(kMaxFrameBytes, &type, &payload);
+        if (why.ok()) why = session_->Receive(type, payload);
+        payload = std::string();
+      }
+    } else if (why.code() != StatusCode::kPermissionDenied && !hub_.stopping) {
+      // A peer that is not speaking TLS (or not trusting us) is its own kind of refusal.
+      hub_.Refused("", address_,
+                   hub_.asio_tls && !tls_done_ ? "TLS handshake failed" : "no accepted hello",
+                   why.message());
+    }
+    DoClose(why);
+    if (session_) {
+      session_->Ended(why_);
+      bool current = false;
+      {
+        std::lock_guard<std::mutex> lock(hub_.mu);
+        auto it = hub_.sessions.find(session_->name());
+        if (it != hub_.sessions.end() && it->second == session_) {
+          hub_.sessions.erase(it);
+          current = true;
+        }
+      }
+      if (current && !hub_.stopping) {
+        std::string name = session_->name();
+        std::string peer = peer_;
+        std::string message = why_.message();
+        LOG_WARN("agent " << name << " disconnected: " << message);
+        AgentHub::Impl* hub = &hub_;
+        hub_.StoreLater([hub, name, peer] {
+          (void)hub->store.SetAgentOnline(name, false, UnixSecondsNow(), peer, "", "");
+        });
+        hub_.AuditLater(name, "agent.disconnect", message, peer);
+      }
+      session_.reset();  // the session keeps only a weak reference back
+    }
+    hub_.Release(this, address_);
+  }
+
+  AgentHub::Impl& hub_;
+  asio::any_io_executor executor_;
+  std::unique_ptr<ssl::stream<tcp::socket>> tls_;
+  std::optional<tcp::socket> plain_;
+  const std::string address_;
+  const std::string peer_;
+  asio::steady_timer handshake_timer_;
+  asio::steady_timer watchdog_;
+  asio::steady_timer write_signal_;
+  SteadyClock::time_point last_rx_;
+  SteadyClock::time_point last_tx_;
+  bool writing_ = false;
+  bool tls_done_ = false;
+  bool authenticated_ = false;
+  bool closed_ = false;
+  Status why_;
+  std::shared_ptr<AgentSession> session_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// AgentSession
+
+AgentSession::AgentSession(std::string name, std::string peer,
+                           std::shared_ptr<AgentConnection> connection,
                            std::vector<LedgerEntry> ledger)
-    : name_(std::move(name)), link_(std::move(link)) {
+    : name_(std::move(name)), peer_(std::move(peer)), connection_(std::move(connection)) {
   for (LedgerEntry& e : ledger) ledger_[e.subscription] = std::move(e);
 }
+
+AgentSession::~AgentSession() = default;
 
 std::optional<LedgerEntry> AgentSession::Ledger(const std::string& subscription) const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -44,18 +573,45 @@ void AgentSession::ResetMailbox(const std::string& subscription) {
 }
 
 Status AgentSession::Send(MessageType type, std::string_view payload) {
-  if (closed()) return Unavailable("agent " + name_ + " disconnected");
-  Status st = link_->Send(type, payload, kSendTimeout);
-  if (!st.ok()) Close(st);
-  return st;
+  if (payload.size() + 1 > kMaxFrameBytes) return Internal("frame too large");
+  std::string frame = FrameBytes(type, payload);
+  std::shared_ptr<AgentConnection> connection;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return closed_ || outgoing_bytes_ < kSendQueueBytes; });
+    if (closed_) return Unavailable("agent " + name_ + " disconnected: " + why_closed_.message());
+    outgoing_bytes_ += frame.size();
+    outgoing_.push_back(std::move(frame));
+    connection = connection_.lock();
+  }
+  if (connection) connection->Kick();
+  return Status::Ok();
+}
+
+bool AgentSession::QueueHeartbeatIfIdle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_ || !outgoing_.empty()) return false;
+  outgoing_.push_back(FrameBytes(MessageType::kHeartbeat, ""));
+  outgoing_bytes_ += 5;
+  return true;
+}
+
+std::optional<std::string> AgentSession::TakeOutgoing() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (outgoing_.empty()) return std::nullopt;
+  std::string frame = std::move(outgoing_.front());
+  outgoing_.pop_front();
+  outgoing_bytes_ -= frame.size();
+  cv_.notify_all();
+  return frame;
 }
 
 template <typename T>
 Result<T> AgentSession::Await(const std::string& subscription, std::deque<T> Mailbox::*queue,
                               milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  bool got = cv_.wait_for(lock, timeout,
-                          [&] { return closed_ || !(mailboxes_[subscription].*queue).empty(); });
+  cv_.wait_for(lock, timeout,
+               [&] { return closed_ || !(mailboxes_[subscription].*queue).empty(); });
   auto& q = mailboxes_[subscription].*queue;
   if (!q.empty()) {
     T item = std::move(q.front());
@@ -63,7 +619,6 @@ Result<T> AgentSession::Await(const std::string& subscription, std::deque<T> Mai
     return item;
   }
   if (closed_) return Unavailable("agent " + name_ + " disconnected: " + why_closed_.message());
-  (void)got;
   return Unavailable("agent " + name_ + " did not answer in time");
 }
 
@@ -74,22 +629,6 @@ Result<TableReady> AgentSession::AwaitTableReady(const std::string& subscription
 
 Result<BatchAck> AgentSession::AwaitAck(const std::string& subscription, milliseconds timeout) {
   return Await(subscription, &Mailbox::acks, timeout);
-}
-
-void AgentSession::Close(const Status& why) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return;
-    closed_ = true;
-    why_closed_ = why;
-  }
-  link_->Close();
-  cv_.notify_all();
-}
-
-bool AgentSession::closed() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return closed_;
 }
 
 Result<FileResume> AgentSession::AwaitFileResume(const std::string& subscription,
@@ -112,222 +651,439 @@ Result<DeletionDone> AgentSession::AwaitDeletion(const std::string& subscription
   return Await(subscription, &Mailbox::deletions, timeout);
 }
 
+void AgentSession::Close(const Status& why) {
+  std::shared_ptr<AgentConnection> connection;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    why_closed_ = why;
+    connection = connection_.lock();
+  }
+  cv_.notify_all();
+  if (connection) connection->Close(why);
+}
+
+void AgentSession::Ended(const Status& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!closed_) {
+      closed_ = true;
+      why_closed_ = why.ok() ? Unavailable("session ended") : why;
+    }
+  }
+  cv_.notify_all();
+}
+
+bool AgentSession::closed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_;
+}
+
+AgentSession::Mailbox* AgentSession::MailboxFor(const std::string& subscription) {
+  auto it = mailboxes_.find(subscription);
+  if (it != mailboxes_.end()) return &it->second;
+  if (mailboxes_.size() >= kMaxMailboxes) return nullptr;
+  return &mailboxes_[subscription];
+}
+
 template <typename T>
 Status AgentSession::Deliver(std::string_view payload, std::deque<T> Mailbox::*queue) {
   T message;
   DX_RETURN_IF_ERROR(Decode(payload, &message));
   std::lock_guard<std::mutex> lock(mu_);
-  (mailboxes_[message.subscription].*queue).push_back(std::move(message));
+  Mailbox* box = MailboxFor(message.subscription);
+  if (box == nullptr || (box->*queue).size() >= kMaxQueuedReplies) {
+    return DataLoss("agent " + name_ + " sent more replies than any run asked for");
+  }
+  (box->*queue).push_back(std::move(message));
   return Status::Ok();
 }
 
-Status AgentSession::ReadLoop(milliseconds idle_timeout) {
-  while (true) {
-    auto frame = link_->Receive(idle_timeout);
-    if (!frame.ok()) {
-      Close(frame.status());
-      return frame.status();
-    }
-    last_heard_ = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-    Status st;
-    switch (frame->type) {
-      case MessageType::kHeartbeat:
-        break;
-      case MessageType::kTableReady: {
-        TableReady ready;
-        st = Decode(frame->payload, &ready);
-        if (st.ok()) {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (ready.code == StatusCode::kOk) ledger_[ready.subscription] = ready.ledger;
-          mailboxes_[ready.subscription].ready.push_back(std::move(ready));
+Status AgentSession::Receive(MessageType type, std::string_view payload) {
+  last_heard_ = UnixSecondsNow();
+  Status st;
+  switch (type) {
+    case MessageType::kHeartbeat:
+      return Status::Ok();
+    case MessageType::kTableReady: {
+      TableReady ready;
+      st = Decode(payload, &ready);
+      if (st.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        Mailbox* box = MailboxFor(ready.subscription);
+        if (box == nullptr || box->ready.size() >= kMaxQueuedReplies) {
+          return DataLoss("agent " + name_ + " sent more replies than any run asked for");
         }
-        break;
+        if (ready.code == StatusCode::kOk) ledger_[ready.subscription] = ready.ledger;
+        box->ready.push_back(std::move(ready));
       }
-      case MessageType::kBatchAck:
-        st = Deliver(frame->payload, &Mailbox::acks);
-        break;
-      case MessageType::kFileResume:
-        st = Deliver(frame->payload, &Mailbox::resumes);
-        break;
-      case MessageType::kFileResult:
-        st = Deliver(frame->payload, &Mailbox::file_results);
-        break;
-      case MessageType::kRangeAnswer:
-        st = Deliver(frame->payload, &Mailbox::range_answers);
-        break;
-      case MessageType::kDeletionDone: {
-        DeletionDone done;
-        st = Decode(frame->payload, &done);
-        if (st.ok()) {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (done.code == StatusCode::kOk) ledger_.erase(done.subscription);
-          mailboxes_[done.subscription].deletions.push_back(std::move(done));
+      break;
+    }
+    case MessageType::kBatchAck:
+      st = Deliver(payload, &Mailbox::acks);
+      break;
+    case MessageType::kFileResume:
+      st = Deliver(payload, &Mailbox::resumes);
+      break;
+    case MessageType::kFileResult:
+      st = Deliver(payload, &Mailbox::file_results);
+      break;
+    case MessageType::kRangeAnswer:
+      st = Deliver(payload, &Mailbox::range_answers);
+      break;
+    case MessageType::kDeletionDone: {
+      DeletionDone done;
+      st = Decode(payload, &done);
+      if (st.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        Mailbox* box = MailboxFor(done.subscription);
+        if (box == nullptr || box->deletions.size() >= kMaxQueuedReplies) {
+          return DataLoss("agent " + name_ + " sent more replies than any run asked for");
         }
-        break;
+        if (done.code == StatusCode::kOk) ledger_.erase(done.subscription);
+        box->deletions.push_back(std::move(done));
       }
-      default:
-        st = DataLoss("unexpected message type " + std::to_string(static_cast<int>(frame->type)));
+      break;
     }
-    if (!st.ok()) {
-      Close(st);
-      return st;
+    default:
+      st = DataLoss("unexpected message type " + std::to_string(static_cast<int>(type)));
+  }
+  if (st.ok()) cv_.notify_all();
+  return st;
+}
+
+// ---------------------------------------------------------------------------------------------
+// AgentHub::Impl
+
+AgentHub::Impl::Verdict AgentHub::Impl::Authenticate(const Hello& hello, bool cache_only) {
+  Verdict v;
+  auto agent = store.GetAgent(hello.agent);
+  if (!agent.ok()) {
+    v.reason = "store: " + agent.status().message();
+    return v;
+  }
+  const std::optional<AgentRecord>& record = agent.value();
+  std::string digest = HmacSha256Hex(cache_key, hello.secret);
+  if (record) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = verified.find(hello.agent);
+    if (it != verified.end() && it->second.stored_hash == record->secret_hash &&
+        it->second.digest == digest) {
+      v.accepted = true;
+      return v;
     }
-    cv_.notify_all();
+  }
+  if (cache_only) {
+    v.reason = "too many failed logins; retry later";
+    return v;
+  }
+  // Always one PBKDF2, known name or not: the time taken tells nothing.
+  bool ok = VerifySecret(hello.secret, record ? record->secret_hash : dummy_hash);
+  if (!record || !ok) {
+    v.reason = "unknown agent or wrong secret";
+    return v;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  verified[hello.agent] = Verified{record->secret_hash, digest};
+  v.accepted = true;
+  return v;
+}
+
+bool AgentHub::Impl::BackingOff(const std::string& address, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto now = SteadyClock::now();
+  for (const std::string& key : {"a:" + address, "n:" + name}) {
+    auto it = backoff.find(key);
+    if (it != backoff.end() && it->second.until > now) return true;
+  }
+  return false;
+}
+
+void AgentHub::Impl::NoteFailure(const std::string& address, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto now = SteadyClock::now();
+  if (backoff.size() >= kMaxBackoffEntries) {
+    for (auto it = backoff.begin(); it != backoff.end();) {
+      it = it->second.until < now - kBackoffMax ? backoff.erase(it) : std::next(it);
+    }
+  }
+  for (const std::string& key : {"a:" + address, "n:" + name}) {
+    if (backoff.size() >= kMaxBackoffEntries && !backoff.count(key)) continue;
+    Backoff& b = backoff[key];
+    b.failures = std::min(b.failures + 1, 30);
+    auto wait = kBackoffFirst * (int64_t{1} << std::min(b.failures - 1, 10));
+    b.until = now + std::min<milliseconds>(wait, key[0] == 'a' ? kAddressBackoffMax : kBackoffMax);
   }
 }
 
+void AgentHub::Impl::NoteSuccess(const std::string& address, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu);
+  backoff.erase("a:" + address);
+  backoff.erase("n:" + name);
+}
+
+void AgentHub::Impl::Refused(const std::string& name, const std::string& address,
+                             const std::string& reason, const std::string& detail) {
+  std::string shown = EscapeWireText(name);
+  std::string key = reason + "|" + address + "|" + shown;
+  auto now = SteadyClock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto [it, fresh] = refusals.try_emplace(key);
+    if (!fresh && now - it->second.logged < kRefusalWindow) {
+      ++it->second.suppressed;
+      return;
+    }
+    if (refusals.size() > 10000) {
+      refusals.clear();  // a flood of distinct names: forget, the summaries went out already
+      refusals[key] = Refusals{};
+    }
+    Refusals& r = refusals[key];
+    r.logged = now;
+    r.address = address;
+    r.reason = reason;
+  }
+  std::string why = reason + (detail.empty() ? "" : " (" + detail + ")");
+  LOG_WARN("refused agent '" << shown << "' from " << address << ": " << why);
+  AuditLater(shown, "agent.auth", "refused: " + why, address);
+}
+
+void AgentHub::Impl::AuditLater(const std::string& agent, const std::string& action,
+                                const std::string& result, const std::string& from) {
+  AuditEvent entry{ToUnixMillis(clock.Now()), EscapeWireText(agent),       action,
+                   EscapeWireText(agent),     EscapeWireText(result, 512), from};
+  StoreLater([this, entry] {
+    Status st = store.Audit(entry);
+    if (!st.ok()) LOG_ERROR("audit: " << st.message());
+  });
+}
+
+void AgentHub::Impl::Release(AgentConnection* connection, const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu);
+  connections.erase(connection);
+  if (--per_address[address] <= 0) per_address.erase(address);
+  idle_cv.notify_all();
+}
+
+asio::awaitable<void> AgentHub::Impl::AcceptLoop() {
+  asio::steady_timer pause(io);
+  while (!stopping) {
+    auto [ec, socket] =
+        co_await acceptor.async_accept(asio::make_strand(io), asio::as_tuple(asio::use_awaitable));
+    if (stopping) break;
+    if (ec) {
+      // Out of descriptors (or memory): let connections end before taking more.
+      if (ec != asio::error::operation_aborted) {
+        LOG_WARN("accepting agents: " << ec.message());
+        pause.expires_after(milliseconds(100));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      break;
+    }
+    boost::system::error_code ep_ec;
+    tcp::endpoint remote = socket.remote_endpoint(ep_ec);
+    if (ep_ec) continue;
+    std::string address = remote.address().to_string();
+    std::string peer = address + ":" + std::to_string(remote.port());
+    std::string refused;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (static_cast<int>(connections.size()) >= options.max_connections) {
+        refused = "too many connections (" + std::to_string(options.max_connections) + ")";
+      } else if (per_address[address] >= options.max_connections_per_address) {
+        refused = "too many connections from one address (" +
+                  std::to_string(options.max_connections_per_address) + ")";
+      } else {
+        ++per_address[address];
+      }
+      if (per_address[address] == 0) per_address.erase(address);
+    }
+    if (!refused.empty()) {
+      socket.close(ep_ec);
+      Refused("", address, refused);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ep_ec);
+    auto connection =
+        std::make_shared<AgentConnection>(*this, std::move(socket), address, std::move(peer));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      connections[connection.get()] = connection;
+    }
+    connection->Start();
+  }
+}
+
+// Last-seen times go to the store in one batch per period; refusal summaries likewise.
+asio::awaitable<void> AgentHub::Impl::FlushLoop() {
+  asio::steady_timer timer(io);
+  auto last_summary = SteadyClock::now();
+  while (!stopping) {
+    timer.expires_after(seconds(options.last_seen_flush_s));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec || stopping) break;
+    std::vector<std::pair<std::string, int64_t>> seen;
+    std::vector<Refusals> summaries;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& [name, session] : sessions) {
+        int64_t at = session->last_heard();
+        int64_t& flushed = flushed_seen[name];
+        if (at > flushed) {
+          flushed = at;
+          seen.emplace_back(name, at);
+        }
+      }
+      if (SteadyClock::now() - last_summary >= kRefusalWindow) {
+        last_summary = SteadyClock::now();
+        for (auto it = refusals.begin(); it != refusals.end();) {
+          if (it->second.suppressed > 0) summaries.push_back(it->second);
+          it = SteadyClock::now() - it->second.logged >= kRefusalWindow ? refusals.erase(it)
+                                                                        : std::next(it);
+        }
+      }
+    }
+    for (const Refusals& r : summaries) {
+      LOG_WARN(r.suppressed << " more refusals from " << r.address
+                            << " in the last minute: " << r.reason);
+      AuditLater("", "agent.auth",
+                 "refused " + std::to_string(r.suppressed) + " more times: " + r.reason, r.address);
+    }
+    // TLS handshakes leave freed memory behind that the process keeps (main.cc raises the trim
+    // threshold for file buffers); hand it back once a period, off the io threads.
+    StoreLater([] { malloc_trim(0); });
+    if (!seen.empty()) {
+      StoreLater([this, seen = std::move(seen)] {
+        Status st = store.TouchAgents(seen);
+        if (!st.ok()) LOG_WARN("recording agents' last-seen times: " << st.message());
+      });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AgentHub
+
+AgentHub::AgentHub(Store& store, const Clock& clock, AgentHubOptions options,
+                   std::shared_ptr<TlsContext> tls)
+    : impl_(std::make_unique<Impl>(store, clock, options, std::move(tls))) {}
+
 AgentHub::AgentHub(Store& store, const Clock& clock, int heartbeat_s,
                    std::shared_ptr<TlsContext> tls)
-    : store_(store), clock_(clock), heartbeat_s_(heartbeat_s), tls_(std::move(tls)) {}
+    : AgentHub(
+          store, clock,
+          [&] {
+            AgentHubOptions o;
+            o.heartbeat_s = heartbeat_s;
+            return o;
+          }(),
+          std::move(tls)) {}
 
 AgentHub::~AgentHub() { Stop(); }
+
+int AgentHub::port() const { return impl_->port; }
 
 Status AgentHub::Start(const std::string& listen) {
   std::string host;
   int port = 0;
   DX_RETURN_IF_ERROR(ParseHostPort(listen, &host, &port));
-  DX_ASSIGN_OR_RETURN(listener_, FrameListener::Listen(host, port));
-  port_ = listener_->port();
-  DX_RETURN_IF_ERROR(store_.MarkAllAgentsOffline());
-  accept_thread_ = std::thread([this] { AcceptLoop(); });
-  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
-  LOG_INFO("listening for agents on " << host << ":" << port_
-                                      << (tls_ ? " (TLS)" : " (plain TCP)"));
+  boost::system::error_code ec;
+  tcp::resolver resolver(impl_->io);
+  auto endpoints = resolver.resolve(host, std::to_string(port), tcp::resolver::passive, ec);
+  if (ec || endpoints.empty()) {
+    return InvalidArgument("cannot resolve listen address " + host + ": " + ec.message());
+  }
+  tcp::endpoint endpoint = *endpoints.begin();
+  tcp::acceptor& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(4096, ec);
+  if (ec) return Unavailable("cannot listen on " + listen + ": " + ec.message());
+  impl_->port = acceptor.local_endpoint().port();
+  DX_RETURN_IF_ERROR(impl_->store.MarkAllAgentsOffline());
+  asio::co_spawn(impl_->io, impl_->AcceptLoop(), asio::detached);
+  asio::co_spawn(impl_->io, impl_->FlushLoop(), asio::detached);
+  impl_->started = true;
+  for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i) {
+    impl_->io_threads.emplace_back([this] { impl_->io.run(); });
+  }
+  LOG_INFO("listening for agents on " << host << ":" << impl_->port
+                                      << (impl_->tls ? " (TLS)" : " (plain TCP)") << ", "
+                                      << impl_->io_threads.size() << " io threads");
   return Status::Ok();
 }
 
 void AgentHub::Stop() {
-  if (stopping_.exchange(true)) return;
-  stop_cv_.notify_all();
-  if (accept_thread_.joinable()) accept_thread_.join();
-  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
-  std::unique_lock<std::mutex> lock(mu_);
-  for (auto& [name, session] : sessions_) session->Close(Unavailable("scheduler stopping"));
-  stop_cv_.wait(lock, [&] { return active_serves_ == 0; });
+  if (impl_->stopping.exchange(true)) return;
+  if (impl_->started) {
+    asio::post(impl_->io, [this] {
+      boost::system::error_code ignored;
+      impl_->acceptor.close(ignored);
+    });
+    std::vector<std::shared_ptr<AgentConnection>> live;
+    {
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      for (auto& [ptr, weak] : impl_->connections) {
+        if (auto c = weak.lock()) live.push_back(std::move(c));
+      }
+    }
+    for (auto& c : live) c->Close(Unavailable("scheduler stopping"));
+    live.clear();
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    impl_->idle_cv.wait_for(lock, seconds(10), [&] { return impl_->connections.empty(); });
+    for (auto& [name, session] : impl_->sessions) session->Ended(Unavailable("scheduler stopping"));
+    impl_->sessions.clear();
+  }
+  impl_->io.stop();
+  for (std::thread& t : impl_->io_threads) t.join();
+  impl_->io_threads.clear();
+  impl_->workers.join();
 }
 
 std::shared_ptr<AgentSession> AgentHub::Find(const std::string& agent) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = sessions_.find(agent);
-  if (it == sessions_.end() || it->second->closed()) return nullptr;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->sessions.find(agent);
+  if (it == impl_->sessions.end() || it->second->closed()) return nullptr;
   return it->second;
 }
 
-void AgentHub::AcceptLoop() {
-  while (!stopping_) {
-    auto link = listener_->Accept(milliseconds(200));
-    if (!link.ok() || !link.value()) continue;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++active_serves_;
-    }
-    std::thread([this, l = std::move(link).value()]() mutable {
-      Serve(std::move(l));
-      std::lock_guard<std::mutex> lock(mu_);
-      --active_serves_;
-      stop_cv_.notify_all();
-    }).detach();
-  }
-}
-
-void AgentHub::HeartbeatLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_cv_.wait_for(lock, seconds(heartbeat_s_), [&] { return stopping_.load(); })) {
-    auto sessions = sessions_;
-    lock.unlock();
-    for (auto& [name, session] : sessions) {
-      if (session->Send(MessageType::kHeartbeat, "").ok()) {
-        (void)store_.TouchAgent(name, session->last_heard());
-      }
-    }
-    lock.lock();
-  }
-}
-
-void AgentHub::AuditEvent(const std::string& agent, const std::string& action,
-                          const std::string& result, const std::string& from) {
-  Status st = store_.Audit({ToUnixMillis(clock_.Now()), agent, action, agent, result, from});
-  if (!st.ok()) LOG_ERROR("audit: " << st.message());
-}
-
-Result<std::shared_ptr<AgentSession>> AgentHub::Handshake(std::unique_ptr<FrameLink>& link) {
-  DX_ASSIGN_OR_RETURN(Frame frame, link->Receive(seconds(10)));
-  if (frame.type != MessageType::kHello) return DataLoss("first message was not a hello");
-  Hello hello;
-  DX_RETURN_IF_ERROR(Decode(frame.payload, &hello));
-  HelloReply reply;
-  reply.heartbeat_s = static_cast<uint32_t>(heartbeat_s_);
-  auto refuse = [&](const std::string& why) -> Status {
-    reply.accepted = false;
-    reply.reason = why;
-    (void)link->Send(MessageType::kHelloReply, Encode(reply), kSendTimeout);
-    return PermissionDenied(why);
-  };
-  if (hello.protocol_version != kProtocolVersion) {
-    return refuse("agent speaks protocol version " + std::to_string(hello.protocol_version) +
-                  ", scheduler speaks " + std::to_string(kProtocolVersion));
-  }
-  DX_ASSIGN_OR_RETURN(auto agent, store_.GetAgent(hello.agent));
-  if (!agent || !VerifySecret(hello.secret, agent->secret_hash)) {
-    AuditEvent(hello.agent, "agent.auth", "refused: unknown agent or wrong secret", link->peer());
-    LOG_WARN("refused agent '" << hello.agent << "' from " << link->peer()
-                               << ": unknown agent or wrong secret");
-    return refuse("unknown agent or wrong secret");
-  }
-  reply.accepted = true;
-  DX_RETURN_IF_ERROR(link->Send(MessageType::kHelloReply, Encode(reply), kSendTimeout));
-  auto session = std::make_shared<AgentSession>(hello.agent, std::move(link), hello.ledger);
-  DX_RETURN_IF_ERROR(store_.SetAgentOnline(hello.agent, true, ToUnixSeconds(clock_.Now()),
-                                           session->peer(), hello.agent_version,
-                                           hello.target_dbms));
-  AuditEvent(hello.agent, "agent.connect", "ok", session->peer());
-  LOG_INFO("agent " << hello.agent << " connected from " << session->peer() << " ("
-                    << hello.target_dbms << ", " << hello.ledger.size() << " ledger entries)");
-  return session;
-}
-
-void AgentHub::Serve(std::unique_ptr<FrameLink> link) {
-  std::string peer = link->peer();
-  if (tls_) {
-    Status st = link->StartTls(*tls_, seconds(10));
-    if (!st.ok()) {
-      LOG_WARN("TLS handshake with " << peer << " failed: " << st.message());
-      AuditEvent("", "agent.tls", "refused: " + st.message(), peer);
-      return;
-    }
-  }
-  auto session = Handshake(link);
-  if (!session.ok()) {
-    if (session.status().code() != StatusCode::kPermissionDenied) {
-      LOG_WARN("agent handshake from " << peer << " failed: " << session.status().message());
-    }
-    return;
-  }
-  std::shared_ptr<AgentSession> s = session.value();
+void AgentHub::Disconnect(const std::string& agent, const std::string& why) {
+  std::shared_ptr<AgentSession> session;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto old = sessions_.find(s->name());
-    if (old != sessions_.end()) old->second->Close(Unavailable("replaced by a new connection"));
-    sessions_[s->name()] = s;
-    if (stopping_) s->Close(Unavailable("scheduler stopping"));
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->verified.erase(agent);
+    auto it = impl_->sessions.find(agent);
+    if (it != impl_->sessions.end()) session = it->second;
   }
-  Status why = s->ReadLoop(seconds(3 * heartbeat_s_));
-  bool current = false;
+  if (session) {
+    LOG_WARN("disconnecting agent " << agent << ": " << why);
+    session->Close(PermissionDenied(why));
+  }
+}
+
+void AgentHub::Revalidate(const std::string& agent) {
+  auto record = impl_->store.GetAgent(agent);
+  if (!record.ok()) return;
+  std::string why;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = sessions_.find(s->name());
-    if (it != sessions_.end() && it->second == s) {
-      sessions_.erase(it);
-      current = true;
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto v = impl_->verified.find(agent);
+    const bool had_verified = v != impl_->verified.end();
+    bool stale =
+        !record.value() || (had_verified && v->second.stored_hash != record.value()->secret_hash);
+    if (stale && had_verified) impl_->verified.erase(v);  // never accept it again
+    auto it = impl_->sessions.find(agent);
+    if (it == impl_->sessions.end()) return;
+    if (!record.value()) {
+      why = "the agent was removed";
+    } else if (stale || !had_verified) {
+      why = "its secret changed";
     }
   }
-  if (current && !stopping_) {
-    LOG_WARN("agent " << s->name() << " disconnected: " << why.message());
-    (void)store_.SetAgentOnline(s->name(), false, ToUnixSeconds(clock_.Now()), peer, "", "");
-    AuditEvent(s->name(), "agent.disconnect", why.message(), peer);
-  }
+  if (!why.empty()) Disconnect(agent, why);
 }
 
 }  // namespace dx::scheduler

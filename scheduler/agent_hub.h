@@ -1,7 +1,12 @@
-// AgentHub: where agents dial in. Authenticates each agent by its secret (refusals are logged
-// and audited), keeps one AgentSession per connected agent, sends heartbeats and records
-// online/last-seen in the store. AgentSession routes an agent's replies (table ready, batch
-// acks) to the run waiting for them, by subscription.
+// AgentHub: where agents dial in. One small pool of io threads (Boost.Asio) serves every
+// connection whatever their number: TLS, frames, heartbeats on timers and deadlines that
+// measure progress (bytes moving), never whole frames. Before an agent has authenticated it
+// gets little: connections are capped in total and per address, a handshake deadline, and a
+// 64 KiB frame limit until its Hello is accepted. The secret check (PBKDF2) and every store
+// write run on a small worker pool, never on an io thread. One live session per agent name;
+// failed logins back off per address and per name. AgentSession routes an agent's replies
+// (table ready, batch acks, file answers) to the run waiting for them, by subscription.
+// Boost types stay in agent_hub.cc.
 #pragma once
 
 #include <atomic>
@@ -13,26 +18,35 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
+#include <vector>
 
 #include "common/clock.h"
-#include "common/frame_link.h"
+#include "common/protocol.h"
+#include "common/tls_context.h"
 #include "scheduler/store.h"
 
 namespace dx::scheduler {
 
+// The io side of one connection (defined in agent_hub.cc); AgentSession only asks it to
+// write or to close.
+class AgentConnection;
+
 class AgentSession {
  public:
-  AgentSession(std::string name, std::unique_ptr<FrameLink> link, std::vector<LedgerEntry> ledger);
+  AgentSession(std::string name, std::string peer, std::shared_ptr<AgentConnection> connection,
+               std::vector<LedgerEntry> ledger);
+  ~AgentSession();
 
   const std::string& name() const { return name_; }
-  const std::string& peer() const { return link_->peer(); }
+  const std::string& peer() const { return peer_; }
   // The agent's committed position for `subscription`, as it reported it (and acks since).
   std::optional<LedgerEntry> Ledger(const std::string& subscription) const;
   void NoteCommitted(const std::string& subscription, uint64_t seq, const std::string& watermark);
 
   // Drops replies left over from an earlier run of `subscription`.
   void ResetMailbox(const std::string& subscription);
+  // Queues a frame for the agent. Blocks while more than a few MiB wait to be written (the
+  // io side drops a link that stops taking bytes); kUnavailable once the session is closed.
   Status Send(MessageType type, std::string_view payload);
   Result<TableReady> AwaitTableReady(const std::string& subscription,
                                      std::chrono::milliseconds timeout);
@@ -47,11 +61,18 @@ class AgentSession {
   Result<DeletionDone> AwaitDeletion(const std::string& subscription,
                                      std::chrono::milliseconds timeout);
 
-  // Reads replies until the link fails or Close(); returns why it ended.
-  Status ReadLoop(std::chrono::milliseconds idle_timeout);
   void Close(const Status& why);
   bool closed() const;
   int64_t last_heard() const { return last_heard_.load(); }
+
+  // io side: routes one frame from the agent; an error ends the session.
+  Status Receive(MessageType type, std::string_view payload);
+  // io side: the next frame to write, if any (wakes senders waiting for room).
+  std::optional<std::string> TakeOutgoing();
+  // io side: the connection has ended.
+  void Ended(const Status& why);
+  // io side: queues a heartbeat unless frames are already waiting; true when it did.
+  bool QueueHeartbeatIfIdle();
 
  private:
   struct Mailbox {
@@ -62,27 +83,43 @@ class AgentSession {
     std::deque<RangeAnswer> range_answers;
     std::deque<DeletionDone> deletions;
   };
-  // Decodes an agent's reply and queues it in its subscription's mailbox.
+  // Decodes an agent's reply and queues it in its subscription's mailbox (bounded).
   template <typename T>
   Status Deliver(std::string_view payload, std::deque<T> Mailbox::*queue);
   template <typename T>
   Result<T> Await(const std::string& subscription, std::deque<T> Mailbox::*queue,
                   std::chrono::milliseconds timeout);
+  Mailbox* MailboxFor(const std::string& subscription);
 
   const std::string name_;
-  std::unique_ptr<FrameLink> link_;
+  const std::string peer_;
+  std::weak_ptr<AgentConnection> connection_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, Mailbox> mailboxes_;
   std::map<std::string, LedgerEntry> ledger_;
+  std::deque<std::string> outgoing_;
+  size_t outgoing_bytes_ = 0;
   bool closed_ = false;
   Status why_closed_;
   std::atomic<int64_t> last_heard_{0};
 };
 
+struct AgentHubOptions {
+  int heartbeat_s = 5;
+  int io_threads = 2;                    // io threads, whatever the number of agents
+  int worker_threads = 2;                // secret checks and store writes
+  int max_connections = 20000;           // all connections, authenticated or not
+  int max_connections_per_address = 64;  // from one IP address
+  int handshake_timeout_s = 10;          // TCP accept to accepted Hello (TLS included)
+  int last_seen_flush_s = 15;            // how often last-seen times reach the store
+};
+
 class AgentHub {
  public:
   // With `tls`, every agent connection starts with a TLS handshake.
+  AgentHub(Store& store, const Clock& clock, AgentHubOptions options,
+           std::shared_ptr<TlsContext> tls = nullptr);
   AgentHub(Store& store, const Clock& clock, int heartbeat_s,
            std::shared_ptr<TlsContext> tls = nullptr);
   ~AgentHub();
@@ -90,31 +127,23 @@ class AgentHub {
   // Listens on `listen` ("host:port"; port 0 picks one) and starts accepting.
   Status Start(const std::string& listen);
   void Stop();
-  int port() const { return port_; }
+  int port() const;
   // The connected session of `agent`, or nullptr when it is offline.
   std::shared_ptr<AgentSession> Find(const std::string& agent);
+  // Ends `agent`'s session at once, if it has one (secret changed, disabled, removed).
+  void Disconnect(const std::string& agent, const std::string& why);
+  // After the store's record of `agent` changed: disconnects it when it is gone or its secret
+  // is no longer the one its session was accepted with. Blocking (reads the store).
+  void Revalidate(const std::string& agent);
+
+  struct Impl;
 
  private:
-  void AcceptLoop();
-  void HeartbeatLoop();
-  void Serve(std::unique_ptr<FrameLink> link);
-  Result<std::shared_ptr<AgentSession>> Handshake(std::unique_ptr<FrameLink>& link);
-  void AuditEvent(const std::string& agent, const std::string& action, const std::string& result,
-                  const std::string& from);
-
-  Store& store_;
-  const Clock& clock_;
-  const int heartbeat_s_;
-  std::shared_ptr<TlsContext> tls_;
-  std::unique_ptr<FrameListener> listener_;
-  int port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::thread accept_thread_;
-  std::thread heartbeat_thread_;
-  std::mutex mu_;
-  std::condition_variable stop_cv_;
-  std::map<std::string, std::shared_ptr<AgentSession>> sessions_;
-  int active_serves_ = 0;  // Serve threads still running (detached; Stop waits for them)
+  std::unique_ptr<Impl> impl_;
 };
+
+// `text` made safe for one log line or audit field: at most `max_bytes` of it, control and
+// non-ASCII bytes as \xNN, and a note of how long it really was when cut.
+std::string EscapeWireText(std::string_view text, size_t max_bytes = 64);
 
 }  // namespace dx::scheduler

@@ -95,7 +95,14 @@ int main(int argc, char** argv) {
     }
     tls = ctx.value();
   }
-  dx::scheduler::AgentHub hub(**store, clock, config->heartbeat_s, tls);
+  dx::scheduler::AgentHubOptions hub_options;
+  hub_options.heartbeat_s = config->heartbeat_s;
+  hub_options.io_threads = config->agents_io_threads;
+  hub_options.max_connections = config->agents_max_connections;
+  hub_options.max_connections_per_address = config->agents_max_connections_per_address;
+  hub_options.handshake_timeout_s = config->agents_handshake_timeout_s;
+  hub_options.last_seen_flush_s = config->agents_last_seen_flush_s;
+  dx::scheduler::AgentHub hub(**store, clock, hub_options, tls);
   dx::scheduler::Dispatcher dispatcher(**store, hub, config.value(), clock);
   dx::scheduler::GovernanceOptions governance;
   governance.bootstrap_organisation = config->admin_organisation;
@@ -128,13 +135,28 @@ int main(int argc, char** argv) {
   dispatcher.Start();
   LOG_INFO("scheduler ready (store " << config->store_path << ")");
 
+  // Waits for a signal; meanwhile checks that the store's path still names the open file (a
+  // deleted or replaced store would swallow every later write).
   int sig = 0;
-  sigwait(&signals, &sig);
-  LOG_INFO("signal " << sig << ": stopping");
+  int exit_code = 0;
+  while (true) {
+    timespec period{2, 0};
+    sig = sigtimedwait(&signals, nullptr, &period);
+    if (sig > 0) {
+      LOG_INFO("signal " << sig << ": stopping");
+      break;
+    }
+    if (dx::Status st = (*store)->CheckFileIdentity(); !st.ok()) {
+      LOG_ERROR(st.message() << "; stopping (restore the store and start the scheduler again)");
+      std::fprintf(stderr, "dx-scheduler: %s\n", st.message().c_str());
+      exit_code = 3;
+      break;
+    }
+  }
   // Close agent sessions first: runs waiting for an agent's answer then end at once, and the
   // dispatcher can wait for them. What the agents committed is in their ledgers.
   admin.Stop();
   hub.Stop();
   dispatcher.Stop();
-  return 0;
+  return exit_code;
 }

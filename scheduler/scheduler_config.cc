@@ -36,7 +36,7 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   }
   const ConfigValue& root = docs[0];
   DX_RETURN_IF_ERROR(root.CheckKeys({"store", "listen", "tls", "admin", "heartbeat_s", "tick_ms",
-                                     "exchange", "log", "audit", "masking", "files"}));
+                                     "exchange", "log", "audit", "masking", "files", "agents"}));
   SchedulerConfig c;
   ConfigValue store = root["store"];
   DX_RETURN_IF_ERROR(store.CheckKeys({"path"}));
@@ -102,6 +102,18 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
 
   DX_RETURN_IF_ERROR(GetIntField(root, "heartbeat_s", &c.heartbeat_s, 1, 300));
   DX_RETURN_IF_ERROR(GetIntField(root, "tick_ms", &c.tick_ms, 10, 60000));
+  ConfigValue agents = root["agents"];
+  DX_RETURN_IF_ERROR(
+      agents.CheckKeys({"io_threads", "max_connections", "max_connections_per_address",
+                        "handshake_timeout_s", "last_seen_flush_s"}));
+  DX_RETURN_IF_ERROR(GetIntField(agents, "io_threads", &c.agents_io_threads, 1, 64));
+  DX_RETURN_IF_ERROR(GetIntField(agents, "max_connections", &c.agents_max_connections, 1, 1000000));
+  DX_RETURN_IF_ERROR(GetIntField(agents, "max_connections_per_address",
+                                 &c.agents_max_connections_per_address, 1, 1000000));
+  DX_RETURN_IF_ERROR(
+      GetIntField(agents, "handshake_timeout_s", &c.agents_handshake_timeout_s, 1, 600));
+  DX_RETURN_IF_ERROR(
+      GetIntField(agents, "last_seen_flush_s", &c.agents_last_seen_flush_s, 1, 3600));
 
   ConfigValue ex = root["exchange"];
   DX_RETURN_IF_ERROR(

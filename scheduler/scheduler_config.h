@@ -56,6 +56,12 @@ struct SchedulerConfig {
   std::string tls_key;   // PEM private key of tls_cert
   int heartbeat_s = 5;   // heartbeat interval towards agents
   int tick_ms = 200;     // how often schedules are checked
+  // The agent link (section `agents`): io threads, limits before authentication.
+  int agents_io_threads = 2;
+  int agents_max_connections = 20000;
+  int agents_max_connections_per_address = 64;
+  int agents_handshake_timeout_s = 10;
+  int agents_last_seen_flush_s = 15;
   ExchangeOptions exchange;
   std::string log_level = "info";
   // Governance (the sharing workflow).

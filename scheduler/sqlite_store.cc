@@ -1,9 +1,13 @@
 #include "scheduler/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -167,6 +171,25 @@ std::string AuditTextV2(const AuditEvent& e, const std::string& prev) {
 }  // namespace
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  // Create the file ourselves, 0600: SQLite would use 0644, and gives its -wal and -shm files
+  // the database file's mode.
+  const bool on_disk = path != ":memory:" && path.rfind("file:", 0) != 0;
+  struct stat st {};
+  if (on_disk) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return InvalidArgument("cannot open store " + path + ": " + std::strerror(errno));
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0) {
+      LOG_WARN("store " << path << " was readable by group or others; now mode 0600");
+      (void)fchmod(fd, 0600);
+    }
+    ::close(fd);
+    for (const char* suffix : {"-wal", "-shm"}) {
+      std::string side = path + suffix;
+      if (::stat(side.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+        (void)::chmod(side.c_str(), 0600);
+      }
+    }
+  }
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db,
@@ -180,7 +203,28 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   std::unique_ptr<SqliteStore> store(new SqliteStore(db));
   DX_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
   DX_RETURN_IF_ERROR(store->Migrate());
+  if (!on_disk) return store;
+  store->path_ = path;
+  if (::stat(path.c_str(), &st) != 0) {
+    return InvalidArgument("cannot stat store " + path + ": " + std::strerror(errno));
+  }
+  store->dev_ = st.st_dev;
+  store->ino_ = st.st_ino;
   return store;
+}
+
+Status SqliteStore::CheckFileIdentity() const {
+  if (path_.empty()) return Status::Ok();
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) {
+    return DataLoss("the store " + path_ + " was deleted while the scheduler had it open (" +
+                    std::strerror(errno) + ")");
+  }
+  if (static_cast<uint64_t>(st.st_dev) != dev_ || static_cast<uint64_t>(st.st_ino) != ino_) {
+    return DataLoss("the store " + path_ +
+                    " was replaced by another file while the scheduler had it open");
+  }
+  return Status::Ok();
 }
 
 SqliteStore::~SqliteStore() { sqlite3_close(db_); }
@@ -399,6 +443,13 @@ Status SqliteStore::SetAgentOnline(const std::string& name, bool online, int64_t
 Status SqliteStore::TouchAgent(const std::string& name, int64_t seen_at) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_, "UPDATE agents SET last_seen=? WHERE name=?").Bind(seen_at).Bind(name).Run();
+}
+
+Status SqliteStore::TouchAgents(const std::vector<std::pair<std::string, int64_t>>& seen) {
+  return InTransaction([&]() -> Status {
+    for (const auto& [name, at] : seen) DX_RETURN_IF_ERROR(TouchAgent(name, at));
+    return Status::Ok();
+  });
 }
 
 Status SqliteStore::MarkAllAgentsOffline() { return Exec("UPDATE agents SET online=0"); }

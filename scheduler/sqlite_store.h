@@ -18,7 +18,12 @@ namespace dx::scheduler {
 class SqliteStore : public Store {
  public:
   // Opens (creating when missing) the store and migrates its schema.
+  // The file is created mode 0600 (it holds connection strings and personal data); an existing
+  // store readable by group or others is tightened to 0600 with a warning.
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  // kDataLoss when the store's path no longer names the file this store has open (deleted or
+  // replaced): writing on would go into a file nobody can read again.
+  Status CheckFileIdentity() const;
   ~SqliteStore() override;
 
   Status InTransaction(const std::function<Status()>& body) override;
@@ -38,6 +43,7 @@ class SqliteStore : public Store {
                         const std::string& address, const std::string& version,
                         const std::string& target_dbms) override;
   Status TouchAgent(const std::string& name, int64_t seen_at) override;
+  Status TouchAgents(const std::vector<std::pair<std::string, int64_t>>& seen) override;
   Status MarkAllAgentsOffline() override;
 
   Status PutSubscriptionDefinition(const Subscription& sub) override;
@@ -149,6 +155,9 @@ class SqliteStore : public Store {
   void WriteAuditHead();
 
   sqlite3* db_;
+  std::string path_;
+  uint64_t dev_ = 0;  // st_dev and st_ino of the file opened
+  uint64_t ino_ = 0;
   std::recursive_mutex mu_;
   int tx_depth_ = 0;
   std::string audit_key_;

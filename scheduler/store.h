@@ -117,6 +117,11 @@ class Store {
                                 const std::string& address, const std::string& version,
                                 const std::string& target_dbms) = 0;
   virtual Status TouchAgent(const std::string& name, int64_t seen_at) = 0;
+  // Several agents' last-seen times at once (one transaction where the store has them).
+  virtual Status TouchAgents(const std::vector<std::pair<std::string, int64_t>>& seen) {
+    for (const auto& [name, at] : seen) DX_RETURN_IF_ERROR(TouchAgent(name, at));
+    return Status::Ok();
+  }
   virtual Status MarkAllAgentsOffline() = 0;
 
   // Creates or updates the definition; keeps the runtime state.

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""A hostile 'scheduler' (plain TCP) for the agent's guards: accepts the agent, then sends
+  bomb      a batch whose zstd payload (32 KiB) expands to 1 GiB
+  overflow  a batch whose rows x columns overflow 64 bits
+  fileput   a FilePut claiming 2^40 bytes
+  offer     a FileOffer claiming 2^40 bytes
+  header    a frame header claiming 4 GiB (the agent drops the link, then dials again)
+  acks      100,000 unsolicited batch acks (the agent drops the link, then dials again)
+and prints "NAME<TAB>answer or 'dropped'<TAB>agent RSS in KiB" for each; finally "alive" once
+the agent has logged in again. Usage: hostile_scheduler.py PORT_FILE AGENT_PID [PORT]"""
+import socket
+import struct
+import sys
+
+port_file, agent_pid = sys.argv[1], int(sys.argv[2])
+
+
+def varint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def string(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return varint(len(b)) + b
+
+
+def frame(kind, payload):
+    return struct.pack("<I", len(payload) + 1) + bytes([kind]) + payload
+
+
+def exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return buf
+
+
+def read_frame(sock):
+    head = exact(sock, 5)
+    return head[4], exact(sock, struct.unpack("<I", head[:4])[0] - 1)
+
+
+def rss_kib():
+    for line in open("/proc/%d/status" % agent_pid):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1])
+    return -1
+
+
+def zstd_frame(content_size, blocks):
+    # Magic, then a single-segment frame header with an 8-byte content size.
+    return b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + struct.pack("<Q", content_size) + b"".join(blocks)
+
+
+def block(kind, size, body, last):
+    h = (1 if last else 0) | (kind << 1) | (size << 3)
+    return struct.pack("<I", h)[:3] + body
+
+
+def bomb():
+    n = (1 << 30) // (1 << 17)
+    return zstd_frame(1 << 30, [block(1, 1 << 17, b"\0", i == n - 1) for i in range(n)])
+
+
+def raw(data):
+    return zstd_frame(len(data), [block(0, len(data), data, True)])
+
+
+def batch(payload, rows):
+    return frame(5, string("sub-hostile") + varint(1) + varint(1) + string("") + varint(rows) +
+                 string(payload))
+
+
+def meta(size):
+    return (string("sub-hostile") + varint(1) + string("big.bin") + varint(size) +
+            string("0" * 64) + string(""))
+
+
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", int(sys.argv[3]) if len(sys.argv) > 3 else 0))
+listener.listen(4)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(listener.getsockname()[1]))
+import os
+os.rename(port_file + ".tmp", port_file)
+listener.settimeout(30)
+
+
+def accept():
+    conn, _ = listener.accept()
+    conn.settimeout(30)
+    kind, _ = read_frame(conn)  # Hello
+    assert kind == 1
+    conn.sendall(frame(2, varint(1) + b"\x01" + string("") + varint(5)))  # accepted
+    return conn
+
+
+def answer(conn, want_kind):
+    try:
+        while True:
+            kind, payload = read_frame(conn)
+            if kind == want_kind:
+                text = payload.decode("utf-8", "replace")
+                return "".join(c if c.isprintable() else "." for c in text)
+    except (EOFError, OSError):
+        return "dropped"
+
+
+conn = accept()
+for name, msg, reply in [("bomb", batch(bomb(), 1), 6),
+                         ("overflow", batch(raw(varint(1 << 62) + varint(4)), 1), 6),
+                         ("fileput", frame(8, meta(1 << 40) + b"\x00" + string(b"x")), 15),
+                         ("offer", frame(9, meta(1 << 40)), 10)]:
+    conn.sendall(msg)
+    print("%s\t%s\t%d" % (name, answer(conn, reply), rss_kib()), flush=True)
+
+conn.sendall(struct.pack("<I", 0xFFFFFFFF) + b"\x05")
+print("header\t%s\t%d" % (answer(conn, 255), rss_kib()), flush=True)
+conn.close()
+
+conn = accept()
+ack = frame(6, string("sub-hostile") + varint(1) + b"\x00" + string("") + b"\x00")
+try:
+    conn.sendall(ack * 100000)
+except OSError:
+    pass
+print("acks\t%s\t%d" % (answer(conn, 255), rss_kib()), flush=True)
+conn.close()
+
+conn = accept()
+print("alive\t%d" % rss_kib(), flush=True)
+conn.close()
