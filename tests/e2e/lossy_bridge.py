@@ -5,7 +5,7 @@ This kernel has no netem, so the slow-link test puts this program between the sc
 the agent's network namespaces: it reads every frame from one interface (AF_PACKET) and writes
 it out of the other after a one-way delay, through a rate limit (a serialising queue of
 RATE bit/s per direction) and with a random loss. SIGUSR1 starts an outage (every frame
-dropped), SIGUSR2 ends it. Counters go to stderr at exit.
+dropped, those on their way included), SIGUSR2 ends it. Counters go to stderr at exit.
 
     lossy_bridge.py IFACE_A IFACE_B --delay-ms 150 --loss 0.02 --rate-bps 2000000
 """
@@ -91,6 +91,10 @@ def main():
                 queued[direction] += len(frame)
                 seq += 1
                 heapq.heappush(pending, (free_at[direction] + delay, seq, direction, frame))
+        if state["outage"] and pending:  # the link is cut: what was on it is lost too
+            counts["outage"] += len(pending)
+            pending.clear()
+            queued = {0: 0, 1: 0}
         now = time.monotonic()
         while pending and pending[0][0] <= now:
             _, _, direction, frame = heapq.heappop(pending)
