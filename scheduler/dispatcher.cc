@@ -154,6 +154,7 @@ void Dispatcher::Refresh(int64_t now) {
   // A full reload now and then as well: a change made behind the store's back (by hand, in
   // the database file) is seen within ten seconds. (2,000 subscriptions take a few ms.)
   const auto steady_now = std::chrono::steady_clock::now();
+  bool full = false;
   if (!loaded_ || all || steady_now - last_full_load_ > std::chrono::seconds(10)) {
     last_full_load_ = steady_now;
     auto subs = store_.ListSubscriptions();
@@ -170,8 +171,11 @@ void Dispatcher::Refresh(int64_t now) {
     }
     changed.clear();
     loaded_ = true;
+    full = true;
   }
-  if (!changed.empty() || reconcile_states_.empty()) {
+  // Reconciliation states are re-read with any change (a full reload included): a stale
+  // pending request would start a second reconciliation after the first one ended.
+  if (full || !changed.empty() || reconcile_states_.empty()) {
     if (auto states = store_.ListReconcileStates(); states.ok()) {
       reconcile_states_.clear();
       for (ReconcileState& st : states.value()) reconcile_states_[st.subscription] = st;
@@ -441,10 +445,12 @@ void Dispatcher::RunReconcile(Subscription sub, ReconcileState state) {
                          ? now + std::min<int64_t>(backoff, config_.exchange.retry_max_s)
                          : 0;
   }
-  // An operator's request made while this one ran is still to be answered.
+  // An operator's request made while this one ran is still to be answered (one made in the
+  // millisecond it started, e.g. by the run that found the damage, is answered by it: it reads
+  // both sides after that).
   if (auto latest = store_.ListReconcileStates(); latest.ok()) {
     for (const ReconcileState& l : latest.value()) {
-      if (l.subscription != sub.name || l.requested_at < started_ms || l.pending == 0) continue;
+      if (l.subscription != sub.name || l.requested_at <= started_ms || l.pending == 0) continue;
       state.pending = l.pending;
       state.failures = 0;
       state.requested_at = l.requested_at;
