@@ -69,6 +69,12 @@ void AdminApi::AddRoutes() {
          Status st = store_.VerifyAudit();
          return st.ok() ? JsonResponse(200, json{{"ok", true}}) : ErrorResponse(500, st.message());
        }});
+  router_.Add({"POST", v1 + "/agents/{name}/disable", "agent.disable",
+               [this](const Call& c) { return ManageAgent(c, "disable"); }});
+  router_.Add({"POST", v1 + "/agents/{name}/enable", "agent.enable",
+               [this](const Call& c) { return ManageAgent(c, "enable"); }});
+  router_.Add({"DELETE", v1 + "/agents/{name}", "agent.remove",
+               [this](const Call& c) { return ManageAgent(c, "remove"); }});
   AddGovernanceRoutes(router_, governance_, store_);
 }
 
@@ -186,6 +192,36 @@ ApiResponse AdminApi::Agents(const Call& call) {
     out.push_back(j);
   }
   return JsonResponse(200, out);
+}
+
+ApiResponse AdminApi::ManageAgent(const Call& call, const std::string& verb) {
+  const std::string& name = call.Param("name");
+  // Admin only: refused before anything is read, so a refusal tells nothing about the name.
+  Status allowed = governance_.authz.Check(call.actor.who, Action::kAgentManage);
+  if (!allowed.ok()) return ErrorResponse(allowed);
+  auto agent = store_.GetAgent(name);
+  if (!agent.ok()) return ErrorResponse(agent.status());
+  if (!agent.value()) return ErrorResponse(404, "no agent named '" + name + "'");
+  if (verb == "remove") {
+    auto subs = store_.ListSubscriptionsOfAgent(name);
+    if (!subs.ok()) return ErrorResponse(subs.status());
+    if (!subs.value().empty()) {
+      std::string names;
+      for (const Subscription& s : subs.value()) names += (names.empty() ? "" : ", ") + s.name;
+      return ErrorResponse(409, "agent '" + name + "' still has " +
+                                    std::to_string(subs.value().size()) +
+                                    " subscription(s): " + names + "; remove them first");
+    }
+    Status st = store_.DeleteAgent(name);
+    if (!st.ok()) return ErrorResponse(st);
+    hub_.Disconnect(name, "the agent was removed");
+    return JsonResponse(200, json{{"name", name}, {"removed", true}});
+  }
+  const bool disable = verb == "disable";
+  Status st = store_.SetAgentDisabled(name, disable);
+  if (!st.ok()) return ErrorResponse(st);
+  if (disable) hub_.Disconnect(name, "the agent was disabled");
+  return JsonResponse(200, json{{"name", name}, {"disabled", disable}});
 }
 
 json AdminApi::SubscriptionState(const Subscription& s) {

@@ -38,6 +38,9 @@ class AdminApi {
  private:
   void AddRoutes();
   ApiResponse Agents(const Call& call);
+  // Disables or enables an agent ("disable" | "enable") or removes it ("remove", refused while
+  // subscriptions name it); disabling and removing end its session at once.
+  ApiResponse ManageAgent(const Call& call, const std::string& verb);
   ApiResponse Subscriptions(const Call& call);
   // One subscription with its state and the scheduler's clock (dxctl describe, dxctl wait).
   ApiResponse SubscriptionDetail(const Call& call);

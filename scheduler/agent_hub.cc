@@ -155,15 +155,25 @@ struct AgentHub::Impl {
   };
   struct Verdict {
     bool accepted = false;
-    std::string reason;
+    std::string reason;      // what the agent is told
+    std::string log_reason;  // what the log and audit say, when more than `reason`
   };
 
   // Runs on a worker: the secret check. Unknown names cost the same PBKDF2 as known ones.
   // With `cache_only` (the name or address is backing off) only a secret verified before
   // passes: no PBKDF2, so a storm costs nothing and the real agent still gets in.
   Verdict Authenticate(const Hello& hello, bool cache_only);
+  // The refusal of a disabled agent: the peer hears only "refused", the log says why.
+  static Verdict Disabled() {
+    Verdict v;
+    v.reason = "refused";
+    v.log_reason = "the agent is disabled";
+    return v;
+  }
   // A failed login from `address` for `name`; true when either is backing off now.
-  void NoteFailure(const std::string& address, const std::string& name);
+  // `by_address` false: only the name backs off (a disabled agent gave the right secret; other
+  // agents behind its address are not held back by its reconnects).
+  void NoteFailure(const std::string& address, const std::string& name, bool by_address = true);
   void NoteSuccess(const std::string& address, const std::string& name);
   bool BackingOff(const std::string& address, const std::string& name);
   // Logs (rate-limited) and audits a refusal.
@@ -203,6 +213,9 @@ struct AgentHub::Impl {
   std::map<std::string, Refusals> refusals;
   std::map<std::string, Verified> verified;
   std::map<std::string, int64_t> flushed_seen;
+  // Counts Disconnect calls: a login whose secret check overlapped one (it may have read the
+  // agent's record before it was disabled, removed or given a new secret) is not registered.
+  uint64_t disconnects = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -407,6 +420,11 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
       co_return co_await Refuse("malformed agent name");
     }
     const bool backing_off = hub_.BackingOff(address_, hello.agent);
+    uint64_t disconnects_before = 0;
+    {
+      std::lock_guard<std::mutex> lock(hub_.mu);
+      disconnects_before = hub_.disconnects;
+    }
     AgentHub::Impl* hub = &hub_;
     AgentHub::Impl::Verdict verdict = co_await asio::co_spawn(
         hub_.workers,
@@ -420,8 +438,9 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
       co_return co_await Refuse(verdict.reason);
     }
     if (!verdict.accepted) {
-      hub_.NoteFailure(address_, hello.agent);
-      hub_.Refused(hello.agent, address_, verdict.reason);
+      hub_.NoteFailure(address_, hello.agent, verdict.log_reason.empty());
+      hub_.Refused(hello.agent, address_,
+                   verdict.log_reason.empty() ? verdict.reason : verdict.log_reason);
       co_return co_await Refuse(verdict.reason);
     }
     hub_.NoteSuccess(address_, hello.agent);
@@ -435,6 +454,8 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
         first = it->second->peer();
       } else if (hub_.stopping) {
         co_return Unavailable("scheduler stopping");
+      } else if (hub_.disconnects != disconnects_before) {
+        co_return Unavailable("an agent's record changed during this login; the agent retries");
       } else {
         hub_.sessions[hello.agent] = session;
       }
@@ -770,6 +791,7 @@ AgentHub::Impl::Verdict AgentHub::Impl::Authenticate(const Hello& hello, bool ca
     auto it = verified.find(hello.agent);
     if (it != verified.end() && it->second.stored_hash == record->secret_hash &&
         it->second.digest == digest) {
+      if (record->disabled) return Disabled();
       v.accepted = true;
       return v;
     }
@@ -784,6 +806,9 @@ AgentHub::Impl::Verdict AgentHub::Impl::Authenticate(const Hello& hello, bool ca
     v.reason = "unknown agent or wrong secret";
     return v;
   }
+  // Checked after the secret, so the time taken and the answer to a wrong secret are the same
+  // for a disabled agent as for any other; only the right secret learns "refused".
+  if (record->disabled) return Disabled();
   std::lock_guard<std::mutex> lock(mu);
   verified[hello.agent] = Verified{record->secret_hash, digest};
   v.accepted = true;
@@ -800,7 +825,8 @@ bool AgentHub::Impl::BackingOff(const std::string& address, const std::string& n
   return false;
 }
 
-void AgentHub::Impl::NoteFailure(const std::string& address, const std::string& name) {
+void AgentHub::Impl::NoteFailure(const std::string& address, const std::string& name,
+                                 bool by_address) {
   std::lock_guard<std::mutex> lock(mu);
   auto now = SteadyClock::now();
   if (backoff.size() >= kMaxBackoffEntries) {
@@ -809,6 +835,7 @@ void AgentHub::Impl::NoteFailure(const std::string& address, const std::string& 
     }
   }
   for (const std::string& key : {"a:" + address, "n:" + name}) {
+    if (!by_address && key[0] == 'a') continue;
     if (backoff.size() >= kMaxBackoffEntries && !backoff.count(key)) continue;
     Backoff& b = backoff[key];
     b.failures = std::min(b.failures + 1, 30);
@@ -1054,6 +1081,7 @@ void AgentHub::Disconnect(const std::string& agent, const std::string& why) {
   std::shared_ptr<AgentSession> session;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
+    ++impl_->disconnects;
     impl_->verified.erase(agent);
     auto it = impl_->sessions.find(agent);
     if (it != impl_->sessions.end()) session = it->second;
@@ -1072,13 +1100,15 @@ void AgentHub::Revalidate(const std::string& agent) {
     std::lock_guard<std::mutex> lock(impl_->mu);
     auto v = impl_->verified.find(agent);
     const bool had_verified = v != impl_->verified.end();
-    bool stale =
-        !record.value() || (had_verified && v->second.stored_hash != record.value()->secret_hash);
+    bool stale = !record.value() || record.value()->disabled ||
+                 (had_verified && v->second.stored_hash != record.value()->secret_hash);
     if (stale && had_verified) impl_->verified.erase(v);  // never accept it again
     auto it = impl_->sessions.find(agent);
     if (it == impl_->sessions.end()) return;
     if (!record.value()) {
       why = "the agent was removed";
+    } else if (record.value()->disabled) {
+      why = "the agent was disabled";
     } else if (stale || !had_verified) {
       why = "its secret changed";
     }

@@ -25,6 +25,7 @@ struct Parsed {
   std::vector<CatalogEntry> entries;
   std::vector<AgentRecord> agents;
   std::vector<std::string> agent_secrets;  // plain secrets as given (hashed on apply)
+  std::vector<bool> agent_disabled_given;  // whether `disabled` was given (else: kept as is)
   std::vector<Subscription> subscriptions;
   std::map<std::string, ConfigValue> where;  // "Kind/name" -> document, for error locations
   // Problems found while reading an entry's fields (unknown types, bad names), by entry name;
@@ -47,8 +48,9 @@ const std::vector<std::string> kEntryOnlyKeys = {"source", "source_table", "upda
                                                  "fields"};
 const std::vector<std::string> kFileOnlyKeys = {"directory", "include", "exclude", "recursive",
                                                 "name_encoding"};
-const std::vector<std::string> kAgentKeys = {
-    "kind", "name", "secret", "secret_hash", "description", "bandwidth_kbps", "organisation"};
+const std::vector<std::string> kAgentKeys = {"kind",         "name",        "secret",
+                                             "secret_hash",  "description", "bandwidth_kbps",
+                                             "organisation", "disabled"};
 const std::vector<std::string> kSubscriptionKeys = {"kind",
                                                     "name",
                                                     "agent",
@@ -228,8 +230,11 @@ Status ParseAgent(const ConfigValue& doc, Parsed* out) {
   if (!secret.empty() && secret.size() < 12) {
     return doc["secret"].Error("must be at least 12 characters");
   }
+  const bool disabled_given = doc["disabled"].present();
+  if (disabled_given) DX_RETURN_IF_ERROR(doc.GetBool("disabled", &a.disabled));
   out->agents.push_back(a);
   out->agent_secrets.push_back(secret);
+  out->agent_disabled_given.push_back(disabled_given);
   return Status::Ok();
 }
 
@@ -552,8 +557,10 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
                        st);
       }
     }
-    for (AgentRecord& a : parsed.agents) {
+    for (size_t i = 0; i < parsed.agents.size(); ++i) {
+      AgentRecord& a = parsed.agents[i];
       DX_ASSIGN_OR_RETURN(auto stored, store.GetAgent(a.name));
+      if (!parsed.agent_disabled_given[i]) a.disabled = stored && stored->disabled;
       Status st = policy->AdmitAgent(&a, stored);
       if (!st.ok()) return Located(parsed.where["Agent/" + a.name], st);
     }
@@ -678,9 +685,13 @@ Result<std::vector<ApplyOutcome>> ApplyManifest(Store& store, const std::string&
       } else if (!secret.empty()) {
         a.secret_hash = HashSecret(secret);
       }
+      if (!parsed.agent_disabled_given[i]) a.disabled = old && old->disabled;
       bool same = same_secret && old->description == a.description &&
-                  old->bandwidth_kbps == a.bandwidth_kbps;
+                  old->bandwidth_kbps == a.bandwidth_kbps && old->disabled == a.disabled;
       if (!same) DX_RETURN_IF_ERROR(store.PutAgent(a));
+      if ((old && old->disabled) != a.disabled) {
+        DX_RETURN_IF_ERROR(store.SetAgentDisabled(a.name, a.disabled));
+      }
       outcomes.push_back({"Agent", a.name, Action(old.has_value(), same)});
     }
     for (const Subscription& s : parsed.subscriptions) {

@@ -146,7 +146,8 @@ json ToJson(const AgentRecord& a) {
           {"version", a.version},
           {"target_dbms", a.target_dbms},
           {"bandwidth_kbps", a.bandwidth_kbps},
-          {"organisation", a.organisation}};
+          {"organisation", a.organisation},
+          {"disabled", a.disabled}};
 }
 
 json ToJson(const ReconcileCounts& c) {

@@ -86,6 +86,9 @@ struct AgentRecord {
   // The consumer organisation (数据使用部门) owning this front-end machine: its consumers may
   // subscribe it. Empty: only the technical admin may.
   std::string organisation = {};
+  // Disabled by an operator (dxctl agent disable, or `disabled: true` in its manifest): its
+  // session is ended and every login refused until it is enabled again.
+  bool disabled = false;
 };
 
 // How one column of an approved subscription leaves the scheduler (脱敏), chosen by the provider

@@ -255,6 +255,7 @@ Status SqliteStore::Migrate() {
       AddColumnIfMissing("delivered_files", "ctime_ns", "INTEGER NOT NULL DEFAULT 0"));
   DX_RETURN_IF_ERROR(AddColumnIfMissing("delivered_files", "inode", "INTEGER NOT NULL DEFAULT 0"));
   DX_RETURN_IF_ERROR(MigrateGovernance());
+  DX_RETURN_IF_ERROR(AddColumnIfMissing("agents", "disabled", "INTEGER NOT NULL DEFAULT 0"));
   return Status::Ok();
 }
 
@@ -382,7 +383,7 @@ Result<std::vector<CatalogEntry>> SqliteStore::ListCatalogEntries() {
 namespace {
 constexpr const char* kAgentColumns =
     "name, secret_hash, description, online, last_seen, address, version, target_dbms, "
-    "bandwidth_kbps, organisation";
+    "bandwidth_kbps, organisation, disabled";
 }
 
 Status SqliteStore::PutAgent(const AgentRecord& a) {
@@ -406,8 +407,8 @@ Result<std::optional<AgentRecord>> SqliteStore::GetAgent(const std::string& name
   q.Bind(name);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<AgentRecord>();
-  AgentRecord a{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, q.Int(4),
-                q.Text(5), q.Text(6), q.Text(7), q.Int(8),      q.Text(9)};
+  AgentRecord a{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, q.Int(4),      q.Text(5),
+                q.Text(6), q.Text(7), q.Int(8),  q.Text(9),     q.Int(10) != 0};
   return std::optional<AgentRecord>(a);
 }
 
@@ -419,7 +420,7 @@ Result<std::vector<AgentRecord>> SqliteStore::ListAgents() {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
     out.push_back(AgentRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3) != 0, q.Int(4), q.Text(5),
-                              q.Text(6), q.Text(7), q.Int(8), q.Text(9)});
+                              q.Text(6), q.Text(7), q.Int(8), q.Text(9), q.Int(10) != 0});
   }
   return out;
 }
@@ -453,6 +454,23 @@ Status SqliteStore::TouchAgents(const std::vector<std::pair<std::string, int64_t
 }
 
 Status SqliteStore::MarkAllAgentsOffline() { return Exec("UPDATE agents SET online=0"); }
+
+Status SqliteStore::SetAgentDisabled(const std::string& name, bool disabled) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  DX_RETURN_IF_ERROR(Query(db_, "UPDATE agents SET disabled=? WHERE name=?")
+                         .Bind(disabled ? 1 : 0)
+                         .Bind(name)
+                         .Run());
+  if (sqlite3_changes(db_) == 0) return NotFound("no agent named '" + name + "'");
+  return Status::Ok();
+}
+
+Status SqliteStore::DeleteAgent(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  DX_RETURN_IF_ERROR(Query(db_, "DELETE FROM agents WHERE name=?").Bind(name).Run());
+  if (sqlite3_changes(db_) == 0) return NotFound("no agent named '" + name + "'");
+  return Status::Ok();
+}
 
 Status SqliteStore::PutSubscriptionDefinition(const Subscription& s) {
   std::lock_guard<std::recursive_mutex> lock(mu_);

@@ -45,6 +45,8 @@ class SqliteStore : public Store {
   Status TouchAgent(const std::string& name, int64_t seen_at) override;
   Status TouchAgents(const std::vector<std::pair<std::string, int64_t>>& seen) override;
   Status MarkAllAgentsOffline() override;
+  Status SetAgentDisabled(const std::string& name, bool disabled) override;
+  Status DeleteAgent(const std::string& name) override;
 
   Status PutSubscriptionDefinition(const Subscription& sub) override;
   Result<std::optional<Subscription>> GetSubscription(const std::string& name) override;

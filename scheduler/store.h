@@ -123,6 +123,11 @@ class Store {
     return Status::Ok();
   }
   virtual Status MarkAllAgentsOffline() = 0;
+  // Sets the operator's disabled flag; kNotFound when there is no such agent.
+  virtual Status SetAgentDisabled(const std::string& name, bool disabled) = 0;
+  // Deletes the agent's row; kNotFound when there is none. Callers check it has no
+  // subscriptions first (AdminApi refuses to remove one that has).
+  virtual Status DeleteAgent(const std::string& name) = 0;
 
   // Creates or updates the definition; keeps the runtime state.
   virtual Status PutSubscriptionDefinition(const Subscription& sub) = 0;

@@ -27,6 +27,7 @@ enum class Action {
   kSourceManage,
   kAgentRead,      // target.consumer_org: the agent's organisation
   kAgentRegister,  // target.consumer_org
+  kAgentManage,    // disable, enable, remove: the technical admin only
   // catalog (第十三、十四、二十一条)
   kCatalogRead,       // published entries: everyone
   kCatalogReadDraft,  // unpublished versions: target.provider_org

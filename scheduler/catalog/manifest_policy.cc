@@ -36,6 +36,10 @@ Status GovernedApplyPolicy::AdmitAgent(AgentRecord* agent,
   t.name = agent->name;
   t.consumer_org = agent->organisation;
   DX_RETURN_IF_ERROR(authz_.Check(actor_.who, Action::kAgentRegister, t));
+  // Disabling or enabling is the technical admin's, as on the API.
+  if (agent->disabled != (stored && stored->disabled)) {
+    DX_RETURN_IF_ERROR(authz_.Check(actor_.who, Action::kAgentManage, t));
+  }
   if (stored && !stored->organisation.empty() && stored->organisation != agent->organisation) {
     t.consumer_org = stored->organisation;
     DX_RETURN_IF_ERROR(authz_.Check(actor_.who, Action::kAgentRegister, t));

@@ -39,6 +39,10 @@ Result<HttpReply> AdminClient::Post(const std::string& path, const std::string& 
   return Call("POST", path, body, content_type);
 }
 
+Result<HttpReply> AdminClient::Delete(const std::string& path) {
+  return Call("DELETE", path, "", "");
+}
+
 Result<HttpReply> AdminClient::Call(const std::string& method, const std::string& path,
                                     const std::string& body, const std::string& content_type) {
   CURL* curl = curl_easy_init();
@@ -62,6 +66,7 @@ Result<HttpReply> AdminClient::Call(const std::string& method, const std::string
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!ca_file_.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file_.c_str());
+  if (method == "DELETE") curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
   if (method == "POST") {
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());

@@ -21,6 +21,7 @@ class AdminClient {
   Result<HttpReply> Get(const std::string& path);
   Result<HttpReply> Post(const std::string& path, const std::string& body,
                          const std::string& content_type = "application/yaml");
+  Result<HttpReply> Delete(const std::string& path);
   // Percent-encodes one path segment or query value (UTF-8 names).
   static std::string Escape(const std::string& text);
 

@@ -131,7 +131,11 @@ void PrintAgents(const json& agents) {
   TablePrinter t(
       {"AGENT", "ORGANISATION", "ONLINE", "LAST SEEN", "ADDRESS", "LOCAL DB", "VERSION"});
   for (const json& a : agents) {
-    t.AddRow({Str(a, "name"), Str(a, "organisation"), a.value("online", false) ? "yes" : "no",
+    const bool online = a.value("online", false);
+    t.AddRow({Str(a, "name"), Str(a, "organisation"),
+              a.value("disabled", false) ? (online ? "yes (disabled)" : "disabled")
+              : online                   ? "yes"
+                                         : "no",
               When(a.value("last_seen", int64_t{0})), Str(a, "address"), Str(a, "target_dbms"),
               Str(a, "version")});
   }
@@ -405,6 +409,18 @@ int main(int argc, char** argv) {
   apply->add_option("-f,--file", file, "YAML manifest")->required();
   apply->add_flag("--draft", draft, "save catalog entries as drafts instead of submitting them");
   app.add_subcommand("agents", "list agents");
+  auto* agent_cmd = app.add_subcommand("agent", "disable, enable or remove one agent (admin)");
+  agent_cmd->require_subcommand(1);
+  agent_cmd->footer(
+      "Disabling or removing ends the agent's session at once and refuses its logins. An agent "
+      "that still has subscriptions is not removed.\nExit codes: 0 done; 2 no such agent; 4 "
+      "refused (not an admin, or the agent still has subscriptions).");
+  std::string agent_name;
+  for (const char* verb : {"disable", "enable", "remove"}) {
+    agent_cmd->add_subcommand(verb, std::string(verb) + " an agent")
+        ->add_option("name", agent_name, "agent name")
+        ->required();
+  }
   bool wide = false;
   auto* subscriptions = app.add_subcommand("subscriptions", "list subscriptions")->alias("subs");
   subscriptions->add_flag("-w,--wide", wide, "show whole error messages");
@@ -506,6 +522,17 @@ int main(int argc, char** argv) {
   } else if (app.got_subcommand("agents")) {
     rc = GetAllPages(client, "/api/v1/agents", &out);
     if (rc == 0 && !as_json) return PrintAgents(out), 0;
+  } else if (*agent_cmd) {
+    const std::string verb = agent_cmd->get_subcommands().front()->get_name();
+    const std::string path = "/api/v1/agents/" + AdminClient::Escape(agent_name);
+    auto reply = verb == "remove" ? client.Delete(path) : client.Post(path + "/" + verb, "");
+    rc = Interpret(reply, &out);
+    if (rc == 1 && reply.ok() && reply->status == 409) rc = 4;  // still has subscriptions
+    if (rc == 0 && !as_json) {
+      std::cout << "agent " << agent_name << " " << (verb == "remove" ? "removed" : verb + "d")
+                << "\n";
+      return 0;
+    }
   } else if (*subscriptions) {
     rc = GetAllPages(client, "/api/v1/subscriptions", &out);
     if (rc == 0 && !as_json) return PrintSubscriptions(out, wide), 0;

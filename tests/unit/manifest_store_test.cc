@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <nlohmann/json.hpp>
+
 #include "scheduler/manifest.h"
 #include "scheduler/secret.h"
 #include "scheduler/sqlite_store.h"
@@ -166,6 +168,103 @@ TEST_CASE("runs left running by a killed scheduler are marked interrupted") {
   REQUIRE(n.ok());
   CHECK(n.value() == 1);
   CHECK((*store)->LastRun("s1").value()->status == "interrupted");
+}
+
+}  // namespace
+}  // namespace dx::scheduler
+
+namespace dx::scheduler {
+namespace {
+
+using testing::TempDir;
+
+AgentRecord Agent(const std::string& name, const std::string& secret) {
+  AgentRecord a;
+  a.name = name;
+  a.secret_hash = HashSecret(secret);
+  return a;
+}
+
+int ColumnCount(const std::string& path, const std::string& table, const std::string& column) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, ("PRAGMA table_info(" + table + ")").c_str(), -1, &q, nullptr) ==
+          SQLITE_OK);
+  int n = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    if (column == reinterpret_cast<const char*>(sqlite3_column_text(q, 1))) ++n;
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return n;
+}
+
+TEST_CASE("an agent's disabled flag is added to an older store once, kept, and removable") {
+  TempDir dir;
+  const std::string path = dir.File("s.db");
+  {
+    auto store = SqliteStore::Open(path);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->PutAgent(Agent("school", "school-secret-123")).ok());
+  }
+  // A store written before the flag existed.
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "ALTER TABLE agents DROP COLUMN disabled", nullptr, nullptr,
+                         nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  REQUIRE(ColumnCount(path, "agents", "disabled") == 0);
+  for (int open = 0; open < 2; ++open) {  // the migration runs again without harm
+    auto store = SqliteStore::Open(path);
+    REQUIRE(store.ok());
+    CHECK(ColumnCount(path, "agents", "disabled") == 1);
+    auto agent = (*store)->GetAgent("school");
+    REQUIRE(agent.ok());
+    REQUIRE(agent.value());
+    CHECK(agent.value()->disabled == (open == 1));
+    if (open == 0) REQUIRE((*store)->SetAgentDisabled("school", true).ok());
+  }
+  auto store = SqliteStore::Open(path);
+  REQUIRE(store.ok());
+  auto listed = (*store)->ListAgents();
+  REQUIRE(listed.ok());
+  REQUIRE(listed->size() == 1);
+  CHECK(listed->front().disabled);
+  CHECK(ToJson(listed->front()).at("disabled").get<bool>());
+  // Re-registering (PutAgent) keeps the operator's flag.
+  REQUIRE((*store)->PutAgent(Agent("school", "other-secret-456")).ok());
+  CHECK((*store)->GetAgent("school").value()->disabled);
+  REQUIRE((*store)->SetAgentDisabled("school", false).ok());
+  CHECK_FALSE((*store)->GetAgent("school").value()->disabled);
+  CHECK((*store)->SetAgentDisabled("nobody", true).code() == StatusCode::kNotFound);
+  CHECK((*store)->DeleteAgent("nobody").code() == StatusCode::kNotFound);
+  REQUIRE((*store)->DeleteAgent("school").ok());
+  CHECK_FALSE((*store)->GetAgent("school").value());
+}
+
+TEST_CASE("a manifest's disabled key sets the flag; left out, the flag is kept") {
+  TempDir dir;
+  auto store = SqliteStore::Open(dir.File("s.db"));
+  REQUIRE(store.ok());
+  const std::string base = "kind: Agent\nname: school\nsecret: school-secret-123\n";
+  auto disabled = [&] { return (*store)->GetAgent("school").value()->disabled; };
+  REQUIRE(ApplyManifest(**store, base + "disabled: true\n", "m.yaml").ok());
+  CHECK(disabled());
+  auto again = ApplyManifest(**store, base, "m.yaml");
+  REQUIRE(again.ok());
+  CHECK(again->front().action == "unchanged");
+  CHECK(disabled());
+  auto enabled = ApplyManifest(**store, base + "disabled: false\n", "m.yaml");
+  REQUIRE(enabled.ok());
+  CHECK(enabled->front().action == "updated");
+  CHECK_FALSE(disabled());
+  auto bad = ApplyManifest(**store, base + "disabled: perhaps\n", "m.yaml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("disabled") != std::string::npos);
+  CHECK_FALSE(disabled());
 }
 
 }  // namespace
