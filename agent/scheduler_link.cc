@@ -1,5 +1,6 @@
 #include "agent/scheduler_link.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -216,7 +217,8 @@ Status SchedulerLink::Handshake(FrameLink& link, uint32_t* heartbeat_s) {
   }
   DX_RETURN_IF_ERROR(Decode(frame.payload, &reply));
   if (!reply.accepted) return PermissionDenied(reply.reason);
-  *heartbeat_s = std::max<uint32_t>(1, reply.heartbeat_s);
+  // From the scheduler; bounded so that three of them fit every duration type used with it.
+  *heartbeat_s = std::clamp<uint32_t>(reply.heartbeat_s, 1, 3600);
   return Status::Ok();
 }
 

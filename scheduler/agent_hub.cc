@@ -216,6 +216,11 @@ struct AgentHub::Impl {
   // Counts Disconnect calls: a login whose secret check overlapped one (it may have read the
   // agent's record before it was disabled, removed or given a new secret) is not registered.
   uint64_t disconnects = 0;
+  // Secret checks (PBKDF2) queued or running on the workers. Above kMaxChecksInFlight a login
+  // is checked against the cache only (a known agent reconnecting still gets in at once), so
+  // no storm of Hellos can queue PBKDF2 work without bound ahead of real agents.
+  std::atomic<int> checks_in_flight{0};
+  static constexpr int kMaxChecksInFlight = 32;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -364,8 +369,13 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
   asio::awaitable<void> Watchdog(std::shared_ptr<AgentConnection> /*keep alive*/) {
     const auto beat = seconds(hub_.options.heartbeat_s);
     const auto dead = 3 * beat;
+    auto next_beat = SteadyClock::now() + beat;
     while (!closed_) {
-      watchdog_.expires_after(beat);
+      // Wakes for the next heartbeat, or sooner when a deadline falls before it, so that a
+      // silent link is dropped three heartbeats after its last byte, not up to one later.
+      auto wake = std::min(next_beat, last_rx_ + dead + milliseconds(1));
+      if (writing_) wake = std::min(wake, last_tx_ + dead + milliseconds(1));
+      watchdog_.expires_at(wake);
       co_await watchdog_.async_wait(asio::as_tuple(asio::use_awaitable));
       if (closed_) break;
       auto now = SteadyClock::now();
@@ -379,6 +389,8 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
                             std::to_string(3 * hub_.options.heartbeat_s) + " s"));
         break;
       }
+      if (now < next_beat) continue;
+      next_beat = now + beat;
       if (session_->QueueHeartbeatIfIdle()) write_signal_.cancel();
     }
   }
@@ -420,6 +432,8 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
       co_return co_await Refuse("malformed agent name");
     }
     const bool backing_off = hub_.BackingOff(address_, hello.agent);
+    const bool busy =
+        !backing_off && hub_.checks_in_flight.load() >= AgentHub::Impl::kMaxChecksInFlight;
     uint64_t disconnects_before = 0;
     {
       std::lock_guard<std::mutex> lock(hub_.mu);
@@ -428,11 +442,20 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
     AgentHub::Impl* hub = &hub_;
     AgentHub::Impl::Verdict verdict = co_await asio::co_spawn(
         hub_.workers,
-        [hub, &hello, backing_off]() -> asio::awaitable<AgentHub::Impl::Verdict> {
-          co_return hub->Authenticate(hello, backing_off);
+        [hub, &hello,
+         cache_only = backing_off || busy]() -> asio::awaitable<AgentHub::Impl::Verdict> {
+          if (cache_only) co_return hub->Authenticate(hello, true);
+          ++hub->checks_in_flight;
+          AgentHub::Impl::Verdict v = hub->Authenticate(hello, false);
+          --hub->checks_in_flight;
+          co_return v;
         },
         asio::use_awaitable);
     if (closed_) co_return why_;
+    if (!verdict.accepted && busy) {
+      hub_.Refused(hello.agent, address_, "too many logins being checked; retry later");
+      co_return co_await Refuse("scheduler busy checking other logins; retry later");
+    }
     if (!verdict.accepted && backing_off) {
       hub_.Refused(hello.agent, address_, "too many failed logins; backing off");
       co_return co_await Refuse(verdict.reason);
@@ -1098,6 +1121,9 @@ void AgentHub::Revalidate(const std::string& agent) {
   std::string why;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
+    // A login in flight may have read the record before this change: it is not registered
+    // (also when the agent has no session now).
+    ++impl_->disconnects;
     auto v = impl_->verified.find(agent);
     const bool had_verified = v != impl_->verified.end();
     bool stale = !record.value() || record.value()->disabled ||

@@ -160,6 +160,8 @@ void Dispatcher::Refresh(int64_t now) {
     auto subs = store_.ListSubscriptions();
     if (!subs.ok()) {
       LOG_ERROR("cannot read subscriptions: " << subs.status().message());
+      std::lock_guard<std::mutex> lock(mu_);  // looked at on the next pass instead
+      finished_.insert(finished_.end(), changed.begin(), changed.end());
       return;
     }
     subs_.clear();
@@ -224,6 +226,11 @@ void Dispatcher::Tick() {
 
 Dispatcher::Outcome Dispatcher::Consider(Subscription& sub, int64_t now) {
   if (sub.halted()) return ConsiderDeletion(sub, now);
+  {
+    // A resumed subscription's next suspension starts its deletion without an old back-off.
+    std::lock_guard<std::mutex> lock(mu_);
+    deletion_retry_.erase(sub.name);
+  }
   if (sub.status != "active" || (sub.stopped() && !sub.manual_pending)) {
     Queue(sub.name, kNever);  // waits for an operator (who changes the row)
     return Outcome::kWaiting;

@@ -25,14 +25,23 @@ fi
 ip netns del "dxprobe$$"
 
 ID=$(( $$ % 100000 ))
-NET=10.77.$(( $$ % 250 ))
+# A /24 of 10.77.0.0/16 that no interface here uses yet.
+NET=""
+for n in $(seq $(( $$ % 250 )) 254) $(seq 0 $(( $$ % 250 ))); do
+  ip -br addr | grep -q " 10\.77\.$n\." || { NET=10.77.$n; break; }
+done
+[ -n "$NET" ] || fail "no free 10.77.N.0/24 network for the test"
 NS_M=dxm$ID NS_B=dxb$ID
 SCHED_IF=dxs$ID
+# The namespaces go first (their interfaces vanish once the harness has stopped the processes
+# in them); harness_cleanup then sees the test's exit status as its $?.
+with_status() { return "$1"; }
 slow_cleanup() {
   local rc=$?
-  ip netns del "$NS_M" 2>/dev/null || true
-  ip netns del "$NS_B" 2>/dev/null || true
-  (exit $rc)
+  set +e
+  ip netns del "$NS_M" 2>/dev/null
+  ip netns del "$NS_B" 2>/dev/null
+  with_status "$rc"
   harness_cleanup
 }
 trap slow_cleanup EXIT
@@ -62,7 +71,7 @@ BRIDGE=$!
 HELPER_PIDS+=("$BRIDGE")
 rtt_ok() {
   local out
-  out=$(in_ns "$NS_B" bash -c "exec 3<>/dev/tcp/$NET.1/9" 2>&1) && return 1
+  out=$(in_ns "$NS_B" timeout 2 bash -c "exec 3<>/dev/tcp/$NET.1/9" 2>&1) && return 1
   [[ $out == *refused* ]]
 }
 wait_for 20 "the bridged link to carry a connection attempt" rtt_ok
