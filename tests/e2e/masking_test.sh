@@ -124,14 +124,20 @@ pass "SQLite agent, checked with sqlite3: names by character ($three), ID number
 
 # Nothing the agent stores holds a raw ID number or name of the rows it received: not its
 # database (with its WAL), not its log. The positive control: a masked value is found.
+# The agent is stopped first and the control value read before the files are listed: the last
+# connection to close (the agent's, or sqlite3's) checkpoints the WAL into the database and
+# removes it, which must not happen between listing the files and reading them.
+kill_agent lite
+one_hash=$(sqlite3 "$T/lite.db" "SELECT id_card FROM student LIMIT 1")
 sqlite3 "$SRC" "SELECT id_card FROM student WHERE $LITE_WHERE" >"$T/raw.txt"
 sqlite3 "$SRC" "SELECT name FROM student WHERE $LITE_WHERE AND length(name) = 3" >>"$T/raw.txt"
 [ "$(wc -l <"$T/raw.txt")" -gt "$N_LITE" ] || fail "no raw values to look for"
 stored=("$T"/lite.db*)
 hits=$(cat "${stored[@]}" "$T/agent-lite.log" | grep -a -c -F -f "$T/raw.txt" || true)
 [ "$hits" = 0 ] || fail "$hits places in the SQLite agent's files hold raw values"
-one_hash=$(sqlite3 "$T/lite.db" "SELECT id_card FROM student LIMIT 1")
-cat "${stored[@]}" | grep -a -q -F "$one_hash" || fail "the control value is not found: the search is broken"
+[ -n "$one_hash" ] || fail "no masked value to look for"
+# (grep reads the files itself: `cat | grep -q` fails under pipefail when grep stops early.)
+grep -a -q -F "$one_hash" "${stored[@]}" || fail "the control value is not found: the search is broken"
 pass "no raw ID number or name in the SQLite agent's database files or log (${#stored[@]} files searched; a masked value is found)"
 
 # --- reconciliation of a masked subscription ---
