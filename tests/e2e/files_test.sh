@@ -60,7 +60,9 @@ receipt=$(dxctl --json receipt "$run")
 echo "$receipt" | grep -q '"outcome": "copied"' || fail "a renamed file was not copied: $receipt"
 [ "$(echo "$receipt" | python3 -c 'import json,sys; print(sum(r["bytes_sent"] for r in json.load(sys.stdin) if r["outcome"]=="copied"))')" = 0 ] ||
   fail "the renamed file's bytes were sent"
-same_tree || true   # the old name is still there: deletions do not propagate by default
+# The old name is still at the consumer (deletions do not propagate by default), so the trees
+# differ by exactly that file.
+if same_tree; then fail "the consumer's tree equals the source although the old name should stay"; fi
 [ -e "$DST/课件/初二 物理/单元02/讲义 00002.txt" ] || fail "a deletion propagated although it is off by default"
 pass "incremental: unchanged tree sends 0 bytes; changed file sent; renamed file copied on the agent; deletion kept (default)"
 

@@ -80,7 +80,8 @@ pass "refusal time: $verdict"
 echo "[$SECONDS s]"
 
 # 5. A 10 MB name and a name with a newline never reach the log or the audit as they are.
-$PROBE 127.0.8.1 "@10485760" secret >"$T/huge.out" || true
+$PROBE 127.0.8.1 "@10485760" secret >"$T/huge.out"
+grep -q '^0 ' "$T/huge.out" || fail "a Hello with a 10 MB name was not refused: $(cat "$T/huge.out")"
 $PROBE 127.0.8.2 'evil\nFORGED LOG LINE' secret >"$T/newline.out"
 $PROBE 127.0.8.3 "@300" secret >"$T/long.out"
 grep -q "^FORGED" "$T/scheduler.log" && fail "a newline in an agent name forged a log line"
