@@ -197,6 +197,11 @@ void Dispatcher::Refresh(int64_t now) {
       Queue(name, kNever);
       continue;
     }
+    if (!sub.value()->halted()) {
+      // Resumed (a change of the row): its next suspension starts without an old back-off.
+      std::lock_guard<std::mutex> lock(mu_);
+      deletion_retry_.erase(name);
+    }
     Queue(name, LookAt(*sub.value(), now));
     subs_[name] = std::move(*sub.value());
   }
@@ -226,11 +231,6 @@ void Dispatcher::Tick() {
 
 Dispatcher::Outcome Dispatcher::Consider(Subscription& sub, int64_t now) {
   if (sub.halted()) return ConsiderDeletion(sub, now);
-  {
-    // A resumed subscription's next suspension starts its deletion without an old back-off.
-    std::lock_guard<std::mutex> lock(mu_);
-    deletion_retry_.erase(sub.name);
-  }
   if (sub.status != "active" || (sub.stopped() && !sub.manual_pending)) {
     Queue(sub.name, kNever);  // waits for an operator (who changes the row)
     return Outcome::kWaiting;
