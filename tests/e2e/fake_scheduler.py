@@ -4,56 +4,9 @@ whose paths try to leave the shared root, and prints each FileResult as 'path<TA
 Usage: fake_scheduler.py PORT_FILE PATH..."""
 import hashlib
 import socket
-import struct
 import sys
 
-
-def varint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def string(b):
-    if isinstance(b, str):
-        b = b.encode()
-    return varint(len(b)) + b
-
-
-def frame(kind, payload):
-    return struct.pack("<I", len(payload) + 1) + bytes([kind]) + payload
-
-
-def read_frame(sock):
-    def exact(n):
-        buf = b""
-        while len(buf) < n:
-            chunk = sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return buf
-    head = exact(5)
-    return head[4], exact(struct.unpack("<I", head[:4])[0] - 1)
-
-
-def read_varint(buf, pos):
-    shift = value = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, pos
-
-
-def read_string(buf, pos):
-    n, pos = read_varint(buf, pos)
-    return buf[pos:pos + n].decode(), pos + n
+from dx_wire import frame, read_frame, read_string, read_varint, string, varint
 
 
 listener = socket.socket()

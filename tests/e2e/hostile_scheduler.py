@@ -12,41 +12,9 @@ import socket
 import struct
 import sys
 
+from dx_wire import exact, frame, read_frame, string, varint
+
 port_file, agent_pid = sys.argv[1], int(sys.argv[2])
-
-
-def varint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def string(b):
-    if isinstance(b, str):
-        b = b.encode()
-    return varint(len(b)) + b
-
-
-def frame(kind, payload):
-    return struct.pack("<I", len(payload) + 1) + bytes([kind]) + payload
-
-
-def exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return buf
-
-
-def read_frame(sock):
-    head = exact(sock, 5)
-    return head[4], exact(sock, struct.unpack("<I", head[:4])[0] - 1)
 
 
 def rss_kib():
