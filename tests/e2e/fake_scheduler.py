@@ -6,7 +6,7 @@ import hashlib
 import socket
 import sys
 
-from dx_wire import frame, read_frame, read_string, read_varint, string, varint
+from dx_wire import frame, read_frame, read_string, string, varint
 
 
 listener = socket.socket()
