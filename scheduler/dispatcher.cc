@@ -120,12 +120,14 @@ void Dispatcher::Submit(std::function<void()> job) {
   work_cv_.notify_one();
 }
 
-void Dispatcher::Finished(const std::string& name) {
+void Dispatcher::Finished(const std::vector<std::string>& names) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    running_.erase(name);
+    for (const std::string& name : names) {
+      running_.erase(name);
+      finished_.push_back(name);
+    }
     --active_;
-    finished_.push_back(name);
     wake_ = true;
   }
   cv_.notify_all();
@@ -167,8 +169,11 @@ void Dispatcher::Refresh(int64_t now) {
     subs_.clear();
     due_.clear();
     due_at_.clear();
+    by_entry_.clear();
+    table_entries_.clear();
     for (Subscription& sub : subs.value()) {
       Queue(sub.name, LookAt(sub, now));
+      by_entry_[sub.entry].insert(sub.name);
       subs_[sub.name] = std::move(sub);
     }
     changed.clear();
@@ -192,11 +197,13 @@ void Dispatcher::Refresh(int64_t now) {
       Queue(name, now + 1);  // read again on the next pass
       continue;
     }
+    if (auto old = subs_.find(name); old != subs_.end()) by_entry_[old->second.entry].erase(name);
     if (!sub.value()) {
       subs_.erase(name);
       Queue(name, kNever);
       continue;
     }
+    by_entry_[sub.value()->entry].insert(name);
     if (!sub.value()->halted()) {
       // Resumed (a change of the row): its next suspension starts without an old back-off.
       std::lock_guard<std::mutex> lock(mu_);
@@ -280,10 +287,7 @@ Dispatcher::Outcome Dispatcher::Consider(Subscription& sub, int64_t now) {
     Queue(sub.name, now + 1);
     return Outcome::kWaiting;
   }
-  std::string trigger = sub.resync_pending   ? "resync"
-                        : sub.manual_pending ? "manual"
-                        : sub.failures > 0   ? "retry"
-                                             : "schedule";
+  std::string trigger = TriggerOf(sub);
   Subscription run_sub = sub;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -299,10 +303,63 @@ Dispatcher::Outcome Dispatcher::Consider(Subscription& sub, int64_t now) {
   Status st = store_.ClearManualPending(sub.name);
   if (!st.ok()) LOG_ERROR("cannot clear pending flags of " << sub.name << ": " << st.message());
   sub.manual_pending = false;
-  Submit([this, s = std::move(run_sub), trigger, reset]() mutable {
-    RunOne(std::move(s), trigger, reset);
-  });
+  std::vector<GroupMember> group;
+  group.push_back({std::move(run_sub), trigger, reset});
+  // The entry's other subscriptions due about now share the run's read of the source.
+  if (IsTableEntry(sub.entry)) {
+    auto peers = by_entry_.find(sub.entry);
+    for (const std::string& name : peers->second) {
+      if (group.size() >= static_cast<size_t>(config_.exchange.shared_read_max)) break;
+      auto peer = subs_.find(name);
+      if (name == sub.name || peer == subs_.end()) continue;
+      if (auto member = Join(peer->second, now)) group.push_back(std::move(*member));
+    }
+  }
+  Submit([this, g = std::move(group)]() mutable { RunGroup(std::move(g)); });
   return Outcome::kStarted;
+}
+
+std::string Dispatcher::TriggerOf(const Subscription& sub) {
+  return sub.resync_pending   ? "resync"
+         : sub.manual_pending ? "manual"
+         : sub.failures > 0   ? "retry"
+                              : "schedule";
+}
+
+bool Dispatcher::IsTableEntry(const std::string& entry) {
+  auto it = table_entries_.find(entry);
+  if (it != table_entries_.end()) return it->second;
+  auto found = store_.GetCatalogEntry(entry);
+  if (!found.ok() || !found.value()) return false;  // the run itself reports why
+  return table_entries_[entry] = !found.value()->is_file();
+}
+
+std::optional<GroupMember> Dispatcher::Join(Subscription& sub, int64_t now) {
+  if (sub.halted() || sub.status != "active" || (sub.stopped() && !sub.manual_pending)) {
+    return std::nullopt;
+  }
+  auto schedule = Schedule::Parse(sub.schedule);
+  if (!schedule.ok()) return std::nullopt;  // Consider stops it on its own
+  const bool backing_off = sub.failures > 0 && sub.next_due > now;
+  const bool scheduled_soon = !schedule->manual() && sub.failures == 0 && sub.next_due != 0 &&
+                              sub.next_due <= now + kJoinAhead;
+  const bool due =
+      sub.manual_pending || (sub.resync_pending && !backing_off) ||
+      (!backing_off && sub.next_due <= now && (!schedule->manual() || sub.failures > 0)) ||
+      scheduled_soon;
+  if (!due || !hub_.Find(sub.agent)) return std::nullopt;
+  GroupMember member{sub, TriggerOf(sub), sub.resync_pending};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_.count(sub.name)) return std::nullopt;
+    running_.insert(sub.name);
+    member.subscription.allow_mass_delete = allow_mass_delete_.erase(sub.name) > 0;
+  }
+  Queue(sub.name, kNever);  // looked at again when the run ends
+  Status st = store_.ClearManualPending(sub.name);
+  if (!st.ok()) LOG_ERROR("cannot clear pending flags of " << sub.name << ": " << st.message());
+  sub.manual_pending = false;
+  return member;
 }
 
 void Dispatcher::StopSubscription(const std::string& name, const std::string& error) {
@@ -317,8 +374,17 @@ void Dispatcher::StopSubscription(const std::string& name, const std::string& er
       {ToUnixMillis(clock_.Now()), "scheduler", "stop", name, "stopped: " + error, ""});
 }
 
-void Dispatcher::RunOne(Subscription sub, std::string trigger, bool reset) {
-  RunRecord run = exchange_.Execute(sub, trigger, reset);
+void Dispatcher::RunGroup(std::vector<GroupMember> group) {
+  std::vector<RunRecord> runs = exchange_.ExecuteGroup(group);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < group.size(); ++i) {
+    AfterRun(group[i].subscription, runs[i], group[i].reset);
+    names.push_back(group[i].subscription.name);
+  }
+  Finished(names);
+}
+
+void Dispatcher::AfterRun(const Subscription& sub, const RunRecord& run, bool reset) {
   const int64_t now = ToUnixSeconds(clock_.Now());
   auto schedule = Schedule::Parse(sub.schedule);
   Status st;
@@ -356,7 +422,6 @@ void Dispatcher::RunOne(Subscription sub, std::string trigger, bool reset) {
     st = store_.SetSchedule(sub.name, (now_ms + backoff * 1000 + 999) / 1000, failures);
   }
   if (!st.ok()) LOG_ERROR("cannot update schedule of " << sub.name << ": " << st.message());
-  Finished(sub.name);
 }
 
 Result<int64_t> Dispatcher::TriggerReconcile(const std::string& subscription, bool dry_run) {
@@ -465,7 +530,7 @@ void Dispatcher::RunReconcile(Subscription sub, ReconcileState state) {
   }
   Status st = store_.PutReconcileState(state);
   if (!st.ok()) LOG_ERROR("cannot update reconciliation of " << sub.name << ": " << st.message());
-  Finished(sub.name);
+  Finished({sub.name});
 }
 
 Dispatcher::Outcome Dispatcher::ConsiderDeletion(const Subscription& sub, int64_t now) {
@@ -513,7 +578,7 @@ void Dispatcher::RunDeletion(Subscription sub) {
                                               config_.exchange.retry_max_s);
     }
   }
-  Finished(sub.name);
+  Finished({sub.name});
 }
 
 }  // namespace dx::scheduler

@@ -6,7 +6,9 @@
 // after downtime runs once; a transient failure is retried with exponential back-off (resyncs too);
 // a permanent one stops the subscription until an operator acts (RetryPolicy); a scheduled run
 // waits while its agent is offline. A suspended or terminated subscription runs nothing; its
-// agent is told to delete what it holds (DeletionRun) until it confirms.
+// agent is told to delete what it holds (DeletionRun) until it confirms. Table subscriptions
+// of one catalog entry due together (within two seconds) run as one group in one slot, served
+// by one read of the source (ExchangeRun::ExecuteGroup, 共享抽取).
 #pragma once
 
 #include <atomic>
@@ -17,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -72,10 +75,20 @@ class Dispatcher {
   // Hands `job` to the worker pool (a slot was reserved: active_ counts it).
   void Submit(std::function<void()> job);
   void Work();
-  // The end of a run or reconciliation: frees its slot, queues the subscription to be looked
-  // at again, wakes the loop.
-  void Finished(const std::string& name);
-  void RunOne(Subscription sub, std::string trigger, bool reset);
+  // The end of a run (of a group) or reconciliation: frees its slot, queues the subscriptions
+  // to be looked at again, wakes the loop.
+  void Finished(const std::vector<std::string>& names);
+  // The trigger a run of `sub` starts with.
+  static std::string TriggerOf(const Subscription& sub);
+  // Claims a subscription of the same entry as a run starting now, when it is due by
+  // `now` + kJoinAhead (or asked for) and may run: marks it running and returns its member.
+  std::optional<GroupMember> Join(Subscription& sub, int64_t now);
+  static constexpr int64_t kJoinAhead = 2;  // seconds
+  // True when `entry` is a table entry (cached; file entries run alone).
+  bool IsTableEntry(const std::string& entry);
+  void RunGroup(std::vector<GroupMember> group);
+  // Schedules `sub`'s next run from how `run` ended.
+  void AfterRun(const Subscription& sub, const RunRecord& run, bool reset);
   // Records a permanent failure: the subscription waits for an operator.
   void StopSubscription(const std::string& name, const std::string& error);
   // Starts a reconciliation of `sub` when one is requested or its `reconcile` schedule is due
@@ -106,6 +119,8 @@ class Dispatcher {
   std::map<std::string, ReconcileState> reconcile_states_;
   std::set<std::pair<int64_t, std::string>> due_;  // (due unix seconds, subscription)
   std::map<std::string, int64_t> due_at_;          // each queued subscription's place in due_
+  std::map<std::string, std::set<std::string>> by_entry_;  // subscriptions by catalog entry
+  std::map<std::string, bool> table_entries_;              // entry kinds seen (reset each reload)
 
   std::mutex mu_;
   std::condition_variable cv_;       // the loop: stop, wake

@@ -108,6 +108,31 @@ Result<std::string> InlineParameters(const std::string& sql,
   return out;
 }
 
+// "c1 = ? AND c2 IN (?, ?)"; the values are appended to `params` in marker order.
+std::string FilterCondition(const SqlDialect& d, const std::vector<RowCondition>& conditions,
+                            const std::vector<ColumnSpec>& columns,
+                            std::vector<std::string>* params) {
+  std::string out;
+  for (size_t i = 0; i < conditions.size(); ++i) {
+    const RowCondition& c = conditions[i];
+    std::string col = d.Quote(c.column);
+    std::string mark = d.Placeholder(columns[i]);
+    out += out.empty() ? "" : " AND ";
+    if (c.op == "in") {
+      std::string marks;
+      for (const std::string& v : c.values) {
+        marks += (marks.empty() ? "" : ", ") + mark;
+        params->push_back(v);
+      }
+      out += col + " IN (" + marks + ")";
+    } else {
+      out += col + " " + (c.op == "!=" ? "<>" : c.op) + " " + mark;
+      params->push_back(c.values[0]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
@@ -121,6 +146,11 @@ std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
     if (c.primary_key) keys.push_back(&c);
   }
   if (!ut_delivered) select += ", " + d.Quote(spec.updatetime.name);
+  // Which routes each row passes, evaluated by the source (markers come before the WHERE's).
+  for (const RowFilter& route : spec.routes) {
+    select += ", CASE WHEN " + FilterCondition(d, route.conditions, route.columns, params) +
+              " THEN 1 ELSE 0 END";
+  }
   const std::string ut = d.Quote(spec.updatetime.name);
   const std::string ut_mark = d.Placeholder(spec.updatetime);
   const Watermark& after = spec.after;
@@ -144,21 +174,16 @@ std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
     params->push_back(after.updatetime);
     where += KeyAfter(d, keys, after.key, params) + ")))";
   }
-  for (size_t i = 0; i < spec.filter.size(); ++i) {
-    const RowCondition& c = spec.filter[i];
-    std::string col = d.Quote(c.column);
-    std::string mark = d.Placeholder(spec.filter_columns[i]);
-    if (c.op == "in") {
-      std::string marks;
-      for (const std::string& v : c.values) {
-        marks += (marks.empty() ? "" : ", ") + mark;
-        params->push_back(v);
-      }
-      where += " AND " + col + " IN (" + marks + ")";
-    } else {
-      where += " AND " + col + " " + (c.op == "!=" ? "<>" : c.op) + " " + mark;
-      params->push_back(c.values[0]);
+  if (!spec.filter.empty()) {
+    where += " AND " + FilterCondition(d, spec.filter, spec.filter_columns, params);
+  }
+  if (!spec.routes.empty() && spec.routes_select) {
+    std::string any;
+    for (const RowFilter& route : spec.routes) {
+      any += (any.empty() ? "(" : " OR (") +
+             FilterCondition(d, route.conditions, route.columns, params) + ")";
     }
+    where += " AND (" + any + ")";
   }
   std::string order = full ? "" : ut;
   for (const ColumnSpec* k : keys) {
@@ -189,6 +214,7 @@ Status Extractor::Start(const ExtractSpec& spec) {
   if (spec.after.in_full_load()) full_load_until_ = spec.after.full_load_until;
   if (spec.after.empty()) full_load_until_ = spec.bound;
   updatetime_index_ = delivered_;
+  routes_ = spec.routes.size();
   key_indexes_.clear();
   for (size_t i = 0; i < spec.columns.size(); ++i) {
     if (spec.columns[i].name == spec.updatetime.name) updatetime_index_ = i;
@@ -201,6 +227,7 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
   clean_ = false;  // set again only when the result is read to its end
   size_t n = 0;
   const size_t total = updatetime_index_ == delivered_ ? delivered_ + 1 : delivered_;
+  flags_.clear();
   while (n < max_rows) {
     DX_ASSIGN_OR_RETURN(bool row, stmt_->Fetch());
     if (!row) break;
@@ -220,6 +247,10 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
       } else {
         batch->AddCell(cell_);
       }
+    }
+    for (size_t r = 0; r < routes_; ++r) {
+      DX_ASSIGN_OR_RETURN(bool not_null, stmt_->GetText(total + r, &cell_));
+      flags_.push_back(not_null && cell_ == "1" ? 1 : 0);
     }
     ++n;
   }

@@ -2,7 +2,10 @@
 // after a watermark and up to a bound taken on the source's own clock (now minus the safety
 // lag), with the approved columns and row filter. During the initial full load rows come in
 // primary-key order up to the load's fixed bound; afterwards in (UPDATETIME, primary key)
-// order. One Extractor per run; not thread-safe.
+// order. Several subscriptions can share one read (SharedReader): the query then selects the
+// union of their rows and tells, per row, which of their filters it passes (evaluated by the
+// source itself, so that collations and types mean what they mean there). One Extractor per
+// run; not thread-safe.
 #pragma once
 
 #include <memory>
@@ -18,6 +21,12 @@
 
 namespace dx::scheduler {
 
+// A row filter: conditions that must all hold, and the column each names.
+struct RowFilter {
+  std::vector<RowCondition> conditions;
+  std::vector<ColumnSpec> columns;
+};
+
 struct ExtractSpec {
   std::string source_table;
   std::vector<ColumnSpec> columns;  // delivered columns, in wire order (keys flagged)
@@ -30,6 +39,11 @@ struct ExtractSpec {
   // Reconciliation: every row the filter passes, in key order as CompareCanonical orders keys
   // (text keys by binary collation), with no UPDATETIME bound; `after` must be empty.
   bool whole_table = false;
+  // A shared read: the rows passing any of these filters (and `filter`); for each row read,
+  // Extractor::route_flags() says which of them it passes.
+  std::vector<RowFilter> routes;
+  // False when some reader takes every row: the routes then only flag rows, not select them.
+  bool routes_select = true;
 };
 
 class Extractor {
@@ -58,6 +72,9 @@ class Extractor {
   // Returns the number of rows read; 0 at the end. At the end of a full load, the caller
   // records FinishedWatermark() so that incremental extraction takes over.
   Result<size_t> Read(size_t max_rows, RowBatch* batch, Watermark* last);
+  // After Read: for each row read, one flag per ExtractSpec route (row-major), 1 when the row
+  // passes that route's filter.
+  const std::vector<uint8_t>& route_flags() const { return flags_; }
 
   // The SELECT statement and its parameters for `spec` (exposed for tests).
   static std::string BuildQuery(const SqlDialect& dialect, const ExtractSpec& spec,
@@ -78,6 +95,8 @@ class Extractor {
   size_t delivered_ = 0;             // columns sent to the agent
   size_t updatetime_index_ = 0;      // position of UPDATETIME in the select list
   std::vector<size_t> key_indexes_;
+  size_t routes_ = 0;            // route flags after the columns (and UPDATETIME)
+  std::vector<uint8_t> flags_;   // route flags of the rows of the last Read
   std::string full_load_until_;  // non-empty while reading a full load
   std::string cell_;
   std::string canonical_;

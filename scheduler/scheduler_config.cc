@@ -116,10 +116,10 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
       GetIntField(agents, "last_seen_flush_s", &c.agents_last_seen_flush_s, 1, 3600));
 
   ConfigValue ex = root["exchange"];
-  DX_RETURN_IF_ERROR(
-      ex.CheckKeys({"batch_rows", "window", "compression_level", "safety_lag_s", "workers",
-                    "retry_min_s", "retry_max_s", "ack_timeout_s", "source_connections",
-                    "source_idle_s", "window_min_kb", "window_max_kb"}));
+  DX_RETURN_IF_ERROR(ex.CheckKeys({"batch_rows", "window", "compression_level", "safety_lag_s",
+                                   "workers", "retry_min_s", "retry_max_s", "ack_timeout_s",
+                                   "source_connections", "source_idle_s", "window_min_kb",
+                                   "window_max_kb", "shared_read_max", "straggler_s"}));
   ExchangeOptions& e = c.exchange;
   DX_RETURN_IF_ERROR(GetIntField(ex, "batch_rows", &e.batch_rows, 1, 1000000));
   DX_RETURN_IF_ERROR(GetIntField(ex, "window", &e.window, 1, 64));
@@ -133,6 +133,8 @@ Result<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   DX_RETURN_IF_ERROR(GetIntField(ex, "source_idle_s", &e.source_idle_s, 1, 86400));
   DX_RETURN_IF_ERROR(GetIntField(ex, "window_min_kb", &e.window_min_kb, 16, 1048576));
   DX_RETURN_IF_ERROR(GetIntField(ex, "window_max_kb", &e.window_max_kb, e.window_min_kb, 4194304));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "shared_read_max", &e.shared_read_max, 1, 4096));
+  DX_RETURN_IF_ERROR(GetIntField(ex, "straggler_s", &e.straggler_s, 1, 3600));
 
   ConfigValue files = root["files"];
   DX_RETURN_IF_ERROR(

@@ -45,6 +45,12 @@ struct ExchangeOptions {
   // these bounds (`window` above is then only a ceiling on the count of batches).
   int window_min_kb = 1024;
   int window_max_kb = 65536;
+  // Shared extraction: subscriptions of one catalog entry due together are served by one
+  // source read, at most this many per read (a worker slot each).
+  int shared_read_max = 256;
+  // In a shared read, a subscriber whose agent has not acknowledged for this long while the
+  // others could go on leaves the read and catches up on its own (its run ends "partial").
+  int straggler_s = 10;
 };
 
 struct SchedulerConfig {

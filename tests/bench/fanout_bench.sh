@@ -4,8 +4,10 @@
 #   BENCH_FANOUT_ROWS (200000) rows, 16 districts, in PostgreSQL (which counts the rows it
 #   reads: pg_stat_user_tables seq_tup_read + idx_tup_fetch, scans: seq_scan + idx_scan);
 #   BENCH_FANOUT_NS ("1 32 128"): numbers of real dx-agent processes, each subscribing to one
-#   district (agent i: district i mod 16), all run at once; before them, one agent receives the
-#   whole table (the reference for ratio_to_single). A fresh scheduler and fresh agents per N.
+#   district (agent i: district i mod 16); before them, one agent receives the whole table (the
+#   reference for ratio_to_single). A fresh scheduler and fresh agents per N. The agents are
+#   applied and connected first; then one manifest adds every subscription (one transaction,
+#   schedule daily: due at once), as a city's daily deliveries fall due together.
 source "$(dirname "$0")/bench_lib.sh"
 harness_init bench-fanout
 ROWS=${BENCH_FANOUT_ROWS:-200000}
@@ -18,10 +20,10 @@ psql_dx -c "CREATE TABLE pupil (id bigint PRIMARY KEY, name varchar(30) NOT NULL
     now() - interval '1 day' FROM generate_series(1, $ROWS) g;
   ANALYZE pupil;"
 
-manifest() {  # manifest N FILTERED
-  python3 - "$T/manifest.yaml" "$PG_CONN" "$1" "$2" <<'PY'
+manifest() {  # manifest N FILTERED: $T/agents.yaml (source, entry, agents), $T/subs.yaml
+  python3 - "$T" "$PG_CONN" "$1" "$2" <<'PY'
 import sys
-path, conn, n, filtered = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+t, conn, n, filtered = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 out = [f'''kind: Source
 name: fsrc
 connection: "{conn}"
@@ -42,21 +44,23 @@ fields:
   - {{item: 学校代码, column: school_code, type: varchar(10), not_null: true}}
   - {{item: 更新时间, column: updatetime, type: datetime, not_null: true}}
 ''']
+subs = []
 for i in range(n):
     f = f'filter: [{{column: district_code, op: "=", value: "{310101 + i % 16}"}}]\n' if filtered else ""
     out.append(f'''kind: Agent
 name: fan-{i}
 secret: fan-agent-secret-{i:04d}
----
-kind: Subscription
+''')
+    subs.append(f'''kind: Subscription
 name: fan-{i}
 agent: fan-{i}
 entry: 基准-学生名册
 columns: [id, name, district_code, school_code, updatetime]
 {f}target_table: pupil
-schedule: manual
+schedule: daily 03:00
 ''')
-open(path, "w").write("---\n".join(out))
+open(t + "/agents.yaml", "w").write("---\n".join(out))
+open(t + "/subs.yaml", "w").write("---\n".join(subs))
 PY
 }
 
@@ -67,7 +71,7 @@ measure() {
   write_scheduler_config "safety_lag_s: 0, workers: 16, retry_max_s: 5"
   start_scheduler
   manifest "$n" "$2"
-  dxctl apply -f "$T/manifest.yaml" >/dev/null || fail "apply"
+  dxctl apply -f "$T/agents.yaml" >/dev/null || fail "apply"
   for i in $(seq 0 $((n - 1))); do
     start_agent "f$i" "fan-$i" "fan-agent-secret-$(printf %04d "$i")" "$(sqlite_conn "$T/fan-$i.db")"
   done
@@ -76,7 +80,7 @@ measure() {
   local cpu0 t0 t1
   cpu0=$(awk '{print $14 + $15}' "/proc/$SCHEDULER_PID/stat")
   t0=$(date +%s.%N)
-  for i in $(seq 0 $((n - 1))); do dxctl run "fan-$i" >/dev/null; done
+  dxctl apply -f "$T/subs.yaml" >/dev/null || fail "apply of the subscriptions"
   all_done() {
     dxctl --json subscriptions | python3 -c "
 import json, sys

@@ -1,0 +1,94 @@
+// SharedReader: one read of a catalog entry's source serving several table subscriptions of
+// that entry (共享抽取). It opens the source once, checks the catalog against what the source
+// really has (a column renamed, dropped or widened stops the read before anything is read;
+// names are resolved to the source's spelling), and reads the union of what the subscribers
+// may hold: the columns any of them reads, the rows any of their filters passes (the filters
+// are pushed down to the source query, which also says per row which filters it passes).
+// Each row then goes to each subscriber it belongs to through that subscriber's own
+// projection and masking (脱敏, TableMasking), as UTF-8 text (SourceText). A subscriber whose
+// masking cannot apply is refused alone; the others read on.
+// Every run and reconciliation reads through it (SubscriptionReader is the one-subscriber
+// case), so what a reconciliation compares is exactly what a run delivers. Not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/row_batch.h"
+#include "common/table_spec.h"
+#include "common/watermark.h"
+#include "scheduler/model.h"
+
+namespace dx::scheduler {
+
+class Extractor;
+class SourcePool;
+class SourceText;
+class TableMasking;
+
+class SharedReader {
+ public:
+  // Opens `entry`'s `source` for `subscribers` (subscriptions of `entry`). kUnavailable when
+  // the source cannot be reached; kFailedPrecondition when the source no longer matches the
+  // catalog (names the entry, the column and what the source has). A subscriber whose masking
+  // cannot be applied gets its own error in `(*refused)[i]` and takes no part in reads (the
+  // others are Ok). `masking_key`: the scheduler's master key of hashed columns (empty: a
+  // hashed column is refused). With a `pool`, the connection is taken from it (and a pooled
+  // connection that died meanwhile is replaced once by a new one).
+  static Result<std::unique_ptr<SharedReader>> Open(
+      const Source& source, const CatalogEntry& entry,
+      const std::vector<const Subscription*>& subscribers, const std::string& masking_key,
+      SourcePool* pool, std::vector<Status>* refused);
+  ~SharedReader();
+  SharedReader(const SharedReader&) = delete;
+  SharedReader& operator=(const SharedReader&) = delete;
+
+  // The table subscriber `i` receives: its approved columns in catalog order, catalog names,
+  // without dropped columns, hashed ones as char(64).
+  const TableSpec& table(size_t i) const;
+  // The source's current local time, "YYYY-MM-DD HH:MM:SS", read at most once per `max_age`
+  // for this source when the reader has a pool (0: read now).
+  Result<std::string> SourceNow(std::chrono::milliseconds max_age);
+  // The number of distinct non-empty row filters among `readers`: one query evaluates at most
+  // kMaxRoutes of them.
+  size_t DistinctFilters(const std::vector<size_t>& readers) const;
+  static constexpr size_t kMaxRoutes = 64;
+
+  // Starts a read for the subscribers `readers` (indexes into the Open list, none refused):
+  // rows strictly after `after` with UPDATETIME < `bound` (a full load in progress keeps its
+  // own bound); with `whole_table`, every row in key order whatever its UPDATETIME.
+  Status Start(const std::vector<size_t>& readers, const Watermark& after, const std::string& bound,
+               bool whole_table);
+  // Reads up to `max_rows` rows at the source and appends each (UTF-8, masked) to
+  // `(*batches)[k]` (of table(readers[k]) columns) for each reader it belongs to. `*last`
+  // becomes the position after the last row read. Returns the number of rows read at the
+  // source; 0 at the end.
+  Result<size_t> Read(size_t max_rows, std::vector<RowBatch>* batches, Watermark* last);
+  // True when this read is (part of) the initial full load.
+  bool full_load() const;
+  // The position after a completed full load.
+  Watermark FinishedWatermark() const;
+
+ private:
+  SharedReader() = default;
+  struct Subscriber;
+
+  SourcePool* pool_ = nullptr;
+  std::string connection_;
+  std::unique_ptr<Extractor> extractor_;
+  std::vector<Subscriber> subscribers_;
+  // What every subscriber may read: raw columns in catalog order, source spelling (with
+  // UPDATETIME and the filters' columns resolved).
+  struct Union;
+  std::unique_ptr<Union> union_;
+  // The read under way.
+  std::vector<size_t> readers_;
+  std::vector<int> route_of_;  // per reader: its route (flag) index, -1 = every row
+  std::unique_ptr<SourceText> text_;
+  RowBatch raw_;     // rows as read, all union columns
+  RowBatch picked_;  // one reader's rows, before masking
+};
+
+}  // namespace dx::scheduler

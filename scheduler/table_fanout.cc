@@ -1,0 +1,370 @@
+#include "scheduler/table_fanout.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+
+#include "common/log.h"
+#include "common/watermark.h"
+#include "common/wire.h"
+#include "scheduler/catalog/delivery_gate.h"
+#include "scheduler/extractor.h"
+#include "scheduler/manifest.h"
+#include "scheduler/reconcile_run.h"
+#include "scheduler/send_window.h"
+#include "scheduler/shared_read.h"
+
+namespace dx::scheduler {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct TableFanout::Flow {
+  Member* member = nullptr;
+  std::shared_ptr<AgentSession> session;
+  size_t reader = 0;  // its index in the SharedReader
+  TableBegin begin;
+  Watermark after;  // the agent's committed position when the run began
+  uint64_t seq = 0;
+  struct InFlight {
+    uint64_t seq;
+    std::string watermark;
+  };
+  std::deque<InFlight> in_flight;
+  std::unique_ptr<SendWindow> window;
+
+  const Subscription& sub() const { return *member->subscription; }
+  bool live() const { return member->status.ok() && !member->detached; }
+};
+
+namespace {
+
+// The position a watermark names, without the resync request it carries.
+std::string PositionOf(Watermark w) {
+  w.resync.clear();
+  return w.Encode();
+}
+
+}  // namespace
+
+TableFanout::TableFanout(Store& store, AgentHub& hub, const ExchangeOptions& options,
+                         const Clock& clock, SourcePool* pool, milliseconds clock_max_age,
+                         std::atomic<uint64_t>& attempts, std::function<Status(RunRecord*)> record)
+    : store_(store),
+      hub_(hub),
+      options_(options),
+      clock_(clock),
+      pool_(pool),
+      clock_max_age_(clock_max_age),
+      attempts_(attempts),
+      record_(std::move(record)) {}
+
+TableFanout::~TableFanout() = default;
+
+void TableFanout::Fail(Flow& flow, const Status& why) {
+  if (flow.member->status.ok()) flow.member->status = why;
+}
+
+Status TableFanout::Prepare(const CatalogEntry& entry, Flow& flow) {
+  const Subscription& sub = flow.sub();
+  DX_RETURN_IF_ERROR(CheckSubscriptionAgainstEntry(sub, entry));
+  // The sharing workflow's word: active, shared, within its approval (最小够用).
+  DX_RETURN_IF_ERROR(CheckDeliveryAllowed(store_, sub, entry));
+  DX_ASSIGN_OR_RETURN(auto subscriptions, store_.ListSubscriptionsOfAgent(sub.agent));
+  DX_RETURN_IF_ERROR(CheckTargetTableFree(sub, subscriptions));
+  flow.session = hub_.Find(sub.agent);
+  if (!flow.session) return Unavailable("agent " + sub.agent + " is offline");
+  return Status::Ok();
+}
+
+void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& members) {
+  std::vector<Flow> flows(members.size());
+  for (size_t i = 0; i < members.size(); ++i) {
+    flows[i].member = &members[i];
+    if (members[i].status.ok()) Fail(flows[i], Prepare(entry, flows[i]));
+  }
+  auto source = store_.GetSource(entry.source);
+  Status source_missing = !source.ok() ? source.status()
+                          : !source.value()
+                              ? FailedPrecondition("source '" + entry.source + "' no longer exists")
+                              : Status::Ok();
+  // Open the source first: if it is unreachable or no longer matches the catalog, nothing is
+  // announced and nothing moves.
+  std::vector<Flow*> live;
+  std::vector<const Subscription*> subscribers;
+  bool polls = true;
+  for (Flow& f : flows) {
+    if (!f.live()) continue;
+    Fail(f, source_missing);
+    if (!f.live()) continue;
+    f.reader = subscribers.size();
+    subscribers.push_back(&f.sub());
+    live.push_back(&f);
+    polls = polls && f.member->poll;
+  }
+  if (live.empty()) return;
+  std::vector<Status> refused;
+  auto reader = SharedReader::Open(*source.value(), entry, subscribers, options_.masking_key, pool_,
+                                   &refused);
+  if (!reader.ok()) {
+    for (Flow* f : live) Fail(*f, reader.status());
+    return;
+  }
+  reader_ = std::move(reader).value();
+  for (Flow* f : live) Fail(*f, refused[f->reader]);
+  // A poll may use the source clock another poll of the same source read a moment ago: an
+  // earlier bound only leaves rows for the next poll.
+  Result<std::string> bound = Internal("no bound");
+  {
+    auto now = reader_->SourceNow(polls ? clock_max_age_ : milliseconds(0));
+    bound = now.ok() ? ShiftTimestamp(now.value(), -options_.safety_lag_s) : now.status();
+  }
+  for (Flow* f : live) {
+    if (!bound.ok()) Fail(*f, bound.status());
+    if (f->live()) Fail(*f, Begin(*f));
+  }
+  // Every agent got its TableBegin before the first answer is awaited: they prepare at once.
+  std::map<std::string, std::vector<Flow*>> at;  // members by the position their agent holds
+  std::vector<std::string> order;
+  for (Flow* f : live) {
+    if (f->live()) {
+      // An agent that does not answer while others have (SIGSTOPped, overloaded) is left
+      // behind rather than waited for.
+      const bool others =
+          std::count_if(live.begin(), live.end(), [](Flow* o) { return o->live(); }) > 1;
+      Status st =
+          Ready(*f, others ? seconds(options_.straggler_s) : seconds(options_.ack_timeout_s));
+      if (!st.ok() && others && st.code() == StatusCode::kUnavailable && !f->session->closed()) {
+        Detach(*f, "no answer to the table announcement");
+      } else {
+        Fail(*f, st);
+      }
+    }
+    if (!f->live()) continue;
+    std::string position = PositionOf(f->after);
+    if (!at.count(position)) order.push_back(position);
+    at[position].push_back(f);
+  }
+  for (const std::string& position : order) {
+    // One read per position, evaluating at most kMaxRoutes distinct filters.
+    std::vector<Flow*>& group = at[position];
+    std::vector<Flow*> chunk;
+    std::vector<size_t> readers;
+    for (size_t i = 0; i <= group.size(); ++i) {
+      if (i < group.size()) {
+        readers.push_back(group[i]->reader);
+        if (reader_->DistinctFilters(readers) <= SharedReader::kMaxRoutes) {
+          chunk.push_back(group[i]);
+          continue;
+        }
+      }
+      Watermark after = chunk.front()->after;
+      after.resync.clear();
+      Read(chunk, after, bound.value());
+      chunk.clear();
+      readers.clear();
+      if (i < group.size()) {
+        chunk.push_back(group[i]);
+        readers.push_back(group[i]->reader);
+      }
+    }
+  }
+  // What is still in flight, the stragglers' batches too.
+  for (Flow* f : live) {
+    while (f->member->status.ok() && !f->in_flight.empty()) {
+      Fail(*f, TakeAck(*f, seconds(options_.ack_timeout_s)));
+    }
+  }
+}
+
+Status TableFanout::Begin(Flow& flow) {
+  const Subscription& sub = flow.sub();
+  flow.begin.subscription = sub.name;
+  flow.begin.run_id = ++attempts_;
+  flow.begin.reset = flow.member->reset;
+  flow.begin.spec = reader_->table(flow.reader);
+  flow.begin.reset_id = flow.member->reset ? sub.resync_id : "";
+  flow.session->ResetMailbox(sub.name);
+  return flow.session->Send(MessageType::kTableBegin, Encode(flow.begin));
+}
+
+void TableFanout::Detach(Flow& flow, const std::string& why) {
+  flow.member->detached = true;
+  flow.member->run->note = "fell behind a shared read (" + why + " for " +
+                           std::to_string(options_.straggler_s) + " s); catching up on its own";
+  LOG_WARN("subscription " << flow.sub().name << ": " << flow.member->run->note);
+}
+
+Status TableFanout::Ready(Flow& flow, milliseconds timeout) {
+  const Subscription& sub = flow.sub();
+  RunRecord* run = flow.member->run;
+  TableReady ready;
+  do {
+    DX_ASSIGN_OR_RETURN(ready, flow.session->AwaitTableReady(sub.name, timeout));
+  } while (ready.run_id != flow.begin.run_id);  // a late answer to an earlier run
+  if (ready.code != StatusCode::kOk) return Status(ready.code, "agent: " + ready.error);
+  if (ready.reloaded) {
+    // The agent found its table dropped or emptied and reset it: this run reloads from
+    // scratch, and the history says why.
+    run->note = ready.note;
+    LOG_WARN("subscription " << sub.name << ": " << ready.note);
+    DX_RETURN_IF_ERROR(record_(run));
+  }
+  if (ready.damaged) {
+    // The consumer deleted rows the agent was delivered: a reconciliation puts back exactly
+    // those (reloading the whole table would move every row again).
+    run->note = ready.note;
+    LOG_WARN("subscription " << sub.name << ": " << ready.note);
+    DX_RETURN_IF_ERROR(record_(run));
+    DX_RETURN_IF_ERROR(RequestReconciliation(store_, sub.name, /*dry_run=*/false,
+                                             ToUnixMillis(clock_.Now()),
+                                             /*unless_pending=*/true));
+  }
+  if (flow.member->reset || ready.reloaded) {
+    DX_RETURN_IF_ERROR(
+        store_.SetProgress(sub.name, ready.ledger.batch_seq, ready.ledger.watermark));
+  }
+  DX_ASSIGN_OR_RETURN(flow.after, Watermark::Decode(ready.ledger.watermark));
+  flow.seq = ready.ledger.batch_seq;
+  // Bytes in flight follow the link's bandwidth-delay product as the acks measure it; the
+  // count of batches is only a ceiling.
+  flow.window = std::make_unique<SendWindow>(int64_t{options_.window_min_kb} * 1024,
+                                             int64_t{options_.window_max_kb} * 1024);
+  return Status::Ok();
+}
+
+void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
+                       const std::string& bound) {
+  std::vector<size_t> readers;
+  std::vector<RowBatch> batches;
+  for (Flow* f : flows) {
+    readers.push_back(f->reader);
+    batches.emplace_back(reader_->table(f->reader).columns.size());
+  }
+  Status started = reader_->Start(readers, after, bound, /*whole_table=*/false);
+  if (!started.ok()) {
+    for (Flow* f : flows) Fail(*f, started);
+    return;
+  }
+  // Rows are read a batch at a time and routed; a member's rows leave once it has half a
+  // batch (so a batch holds between half and one and a half of batch_rows).
+  const size_t read_rows = static_cast<size_t>(options_.batch_rows);
+  const size_t send_at = std::max<size_t>(1, read_rows / 2);
+  auto live_count = [&] {
+    size_t n = 0;
+    for (Flow* f : flows) n += f->live() ? 1 : 0;
+    return n;
+  };
+  Watermark last = after;
+  size_t total = 0;
+  while (live_count() > 0) {
+    auto n = reader_->Read(read_rows, &batches, &last);
+    if (!n.ok()) {
+      for (Flow* f : flows) Fail(*f, n.status());
+      return;
+    }
+    if (n.value() == 0) break;
+    total += n.value();
+    for (size_t k = 0; k < flows.size(); ++k) {
+      if (!flows[k]->live()) {
+        batches[k].Clear();
+        continue;
+      }
+      if (batches[k].rows() < send_at) continue;
+      Fail(*flows[k], Deliver(*flows[k], batches[k], last, live_count() > 1));
+      batches[k].Clear();
+    }
+  }
+  if (live_count() == 0) return;
+  for (size_t k = 0; k < flows.size(); ++k) {
+    Flow& f = *flows[k];
+    if (!f.live()) continue;
+    if (reader_->full_load()) {
+      // The full load is complete: what is left goes, then one empty batch moves the agent's
+      // ledger to the incremental watermark (every row up to the load's bound is delivered).
+      if (batches[k].rows() > 0) Fail(f, Deliver(f, batches[k], last, live_count() > 1));
+      batches[k].Clear();
+      if (f.live()) Fail(f, Deliver(f, batches[k], reader_->FinishedWatermark(), false));
+    } else if (total > 0) {
+      // Every row before the bound is delivered: the member's position moves there, the same
+      // for every member of this read and of any read of the entry in this run, so that they
+      // share one read next time. (A poll that found nothing sends nothing.)
+      Fail(f, Deliver(f, batches[k], Watermark{"", bound, {}}, live_count() > 1));
+    }
+  }
+}
+
+Status TableFanout::TakeAck(Flow& flow, milliseconds timeout) {
+  const Flow::InFlight expected = flow.in_flight.front();
+  const std::string& name = flow.sub().name;
+  while (true) {
+    DX_ASSIGN_OR_RETURN(BatchAck ack, flow.session->AwaitAck(name, timeout));
+    if (ack.seq < expected.seq) continue;  // a late answer to an earlier run
+    if (ack.seq != expected.seq) {
+      return DataLoss("agent acknowledged batch " + std::to_string(ack.seq) + ", expected " +
+                      std::to_string(expected.seq));
+    }
+    if (ack.code != StatusCode::kOk) {
+      return Status(ack.code, "agent refused batch " + std::to_string(ack.seq) + ": " + ack.error);
+    }
+    break;
+  }
+  flow.in_flight.pop_front();
+  flow.window->OnAck(SendWindow::Clock::now());
+  flow.session->NoteCommitted(name, expected.seq, expected.watermark);
+  return store_.SetProgress(name, expected.seq, expected.watermark);
+}
+
+Status TableFanout::Deliver(Flow& flow, const RowBatch& rows, const Watermark& position,
+                            bool others_wait) {
+  const Subscription& sub = flow.sub();
+  RunRecord* run = flow.member->run;
+  BatchMessage message;
+  message.subscription = sub.name;
+  message.run_id = flow.begin.run_id;
+  message.seq = flow.seq + 1;
+  Watermark at = position;
+  at.resync = flow.after.resync;
+  message.watermark = at.Encode();
+  message.rows = static_cast<uint32_t>(rows.rows());
+  raw_.clear();
+  rows.EncodeTo(&raw_);
+  DX_ASSIGN_OR_RETURN(message.payload, Compress(raw_, options_.compression_level));
+  std::string frame = Encode(message);
+  // Acknowledgements that have arrived are taken first (progress is recorded as it comes).
+  while (!flow.in_flight.empty()) {
+    Status st = TakeAck(flow, milliseconds(0));
+    if (st.ok()) continue;
+    if (flow.session->closed() || st.code() != StatusCode::kUnavailable) return st;
+    break;  // none yet
+  }
+  auto window_full = [&] {
+    return flow.in_flight.size() >= static_cast<size_t>(options_.window) ||
+           !flow.window->CanSend(static_cast<int64_t>(frame.size()));
+  };
+  while (window_full()) {
+    if (!others_wait) {
+      DX_RETURN_IF_ERROR(TakeAck(flow, seconds(options_.ack_timeout_s)));
+      continue;
+    }
+    Status st = TakeAck(flow, seconds(options_.straggler_s));
+    if (st.ok()) continue;
+    if (flow.session->closed() || st.code() != StatusCode::kUnavailable) return st;
+    // It holds the others back: it leaves this read and catches up on its own.
+    Detach(flow, "no acknowledgement");
+    return Status::Ok();
+  }
+  // A suspension or termination stops the run here, at a batch boundary.
+  DX_RETURN_IF_ERROR(CheckStillActive(store_, sub.name));
+  DX_RETURN_IF_ERROR(record_(run));  // data moves: this run belongs in the history
+  DX_RETURN_IF_ERROR(flow.session->Send(MessageType::kBatch, frame));
+  flow.seq = message.seq;
+  flow.window->OnSend(static_cast<int64_t>(frame.size()), SendWindow::Clock::now());
+  flow.in_flight.push_back({message.seq, message.watermark});
+  run->rows += static_cast<int64_t>(rows.rows());
+  run->bytes += static_cast<int64_t>(frame.size());
+  run->batches += 1;
+  return Status::Ok();
+}
+
+}  // namespace dx::scheduler

@@ -1,0 +1,83 @@
+// TableFanout: the runs of several table subscriptions of one catalog entry, served by one
+// read of the source (共享抽取). Each subscriber keeps everything of its own: the table its agent
+// holds, columns, filter and masking (SharedReader), the agent's ledger and watermark, batch
+// numbers, the window of batches in flight and its run record. Subscribers whose agents stand
+// at the same position share a read; one behind (or new, or reloading) reads with those at
+// its position, or alone. A subscriber whose agent stops acknowledging while the others
+// could go on leaves the read (straggler_s) and catches up on its own later, so that it
+// holds no one back; an error of one subscriber (its agent refused a batch, went away, was
+// suspended) ends only its run. With one subscriber this is an ordinary table run.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/row_batch.h"
+#include "common/watermark.h"
+#include "scheduler/agent_hub.h"
+#include "scheduler/scheduler_config.h"
+#include "scheduler/source_pool.h"
+#include "scheduler/store.h"
+
+namespace dx::scheduler {
+
+class SharedReader;
+
+class TableFanout {
+ public:
+  struct Member {
+    const Subscription* subscription = nullptr;
+    bool reset = false;  // reload from scratch (resync)
+    bool poll = false;   // a scheduled run: may use a source clock read a moment ago
+    RunRecord* run = nullptr;
+    Status status;  // Ok, or why this member's run failed (members failed before take no part)
+    bool detached = false;  // left the shared read behind the others
+  };
+
+  // `attempts` numbers run attempts on the wire (shared with the caller's other runs);
+  // `record` creates a member's history record once it has something to tell.
+  TableFanout(Store& store, AgentHub& hub, const ExchangeOptions& options, const Clock& clock,
+              SourcePool* pool, std::chrono::milliseconds clock_max_age,
+              std::atomic<uint64_t>& attempts, std::function<Status(RunRecord*)> record);
+  ~TableFanout();
+
+  // Runs every member whose status is Ok (all of `entry`); sets each member's status and run.
+  void Transfer(const CatalogEntry& entry, std::vector<Member>& members);
+
+ private:
+  struct Flow;
+  // Checks a member against the catalog and the sharing workflow, and finds its agent.
+  Status Prepare(const CatalogEntry& entry, Flow& flow);
+  // Announces the table to the member's agent.
+  Status Begin(Flow& flow);
+  // Takes the agent's answer (its ledger, waiting at most `timeout`) and settles where the
+  // member's read starts.
+  Status Ready(Flow& flow, std::chrono::milliseconds timeout);
+  // The member leaves the shared read behind the others (`why`); its run ends "partial".
+  void Detach(Flow& flow, const std::string& why);
+  // One shared read for `flows` (all at `after`): routes rows, sends batches.
+  void Read(std::vector<Flow*>& flows, const Watermark& after, const std::string& bound);
+  // Sends `rows` with `position` as the member's next batch (waits for room in its window).
+  Status Deliver(Flow& flow, const RowBatch& rows, const Watermark& position, bool others_wait);
+  // Takes one acknowledgement (waiting at most `timeout`).
+  Status TakeAck(Flow& flow, std::chrono::milliseconds timeout);
+  void Fail(Flow& flow, const Status& why);
+
+  Store& store_;
+  AgentHub& hub_;
+  const ExchangeOptions& options_;
+  const Clock& clock_;
+  SourcePool* pool_;
+  std::chrono::milliseconds clock_max_age_;
+  std::atomic<uint64_t>& attempts_;
+  std::function<Status(RunRecord*)> record_;
+  std::unique_ptr<SharedReader> reader_;
+  std::string raw_;  // encoding buffer
+};
+
+}  // namespace dx::scheduler
