@@ -32,6 +32,9 @@ struct TableFanout::Flow {
   };
   std::deque<InFlight> in_flight;
   std::unique_ptr<SendWindow> window;
+  // A scheduled poll not announced to its agent yet (its position from the session's ledger):
+  // it is when the read finds rows.
+  bool quiet = false;
 
   const Subscription& sub() const { return *member->subscription; }
   bool live() const { return member->status.ok() && !member->detached; }
@@ -119,27 +122,32 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
     auto now = reader_->SourceNow(polls ? clock_max_age_ : milliseconds(0));
     bound = now.ok() ? ShiftTimestamp(now.value(), -options_.safety_lag_s) : now.status();
   }
+  // A scheduled poll of a member whose agent's position is known (its ledger, kept by the
+  // session) reads first and tells the agent only when there is something to deliver: an
+  // empty poll costs one source query for the group and no round trip to any agent.
   for (Flow* f : live) {
     if (!bound.ok()) Fail(*f, bound.status());
-    if (f->live()) Fail(*f, Begin(*f));
+    if (!f->live()) continue;
+    auto ledger = f->session->Ledger(f->sub().name);
+    if (f->member->poll && !f->member->reset && ledger) {
+      auto after = Watermark::Decode(ledger->watermark);
+      if (after.ok()) {
+        f->quiet = true;
+        f->after = std::move(after).value();
+        continue;
+      }
+    }
+    Fail(*f, Begin(*f));
   }
   // Every agent got its TableBegin before the first answer is awaited: they prepare at once.
+  std::vector<Flow*> announced;
+  for (Flow* f : live) {
+    if (!f->quiet) announced.push_back(f);
+  }
+  AwaitReady(announced);
   std::map<std::string, std::vector<Flow*>> at;  // members by the position their agent holds
   std::vector<std::string> order;
   for (Flow* f : live) {
-    if (f->live()) {
-      // An agent that does not answer while others have (SIGSTOPped, overloaded) is left
-      // behind rather than waited for.
-      const bool others =
-          std::count_if(live.begin(), live.end(), [](Flow* o) { return o->live(); }) > 1;
-      Status st =
-          Ready(*f, others ? seconds(options_.straggler_s) : seconds(options_.ack_timeout_s));
-      if (!st.ok() && others && st.code() == StatusCode::kUnavailable && !f->session->closed()) {
-        Detach(*f, "no answer to the table announcement");
-      } else {
-        Fail(*f, st);
-      }
-    }
     if (!f->live()) continue;
     std::string position = PositionOf(f->after);
     if (!at.count(position)) order.push_back(position);
@@ -177,6 +185,23 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
   }
 }
 
+void TableFanout::AwaitReady(std::vector<Flow*>& flows) {
+  for (Flow* f : flows) {
+    if (!f->live()) continue;
+    // An agent that does not answer while others have (SIGSTOPped, overloaded) is left
+    // behind rather than waited for.
+    const bool others =
+        std::count_if(flows.begin(), flows.end(), [](Flow* o) { return o->live(); }) > 1;
+    Status st = Ready(*f, others ? seconds(options_.straggler_s) : seconds(options_.ack_timeout_s));
+    if (!st.ok() && others && st.code() == StatusCode::kUnavailable && !f->session->closed()) {
+      Detach(*f, "no answer to the table announcement for " + std::to_string(options_.straggler_s) +
+                     " s");
+    } else {
+      Fail(*f, st);
+    }
+  }
+}
+
 Status TableFanout::Begin(Flow& flow) {
   const Subscription& sub = flow.sub();
   flow.begin.subscription = sub.name;
@@ -190,8 +215,7 @@ Status TableFanout::Begin(Flow& flow) {
 
 void TableFanout::Detach(Flow& flow, const std::string& why) {
   flow.member->detached = true;
-  flow.member->run->note = "fell behind a shared read (" + why + " for " +
-                           std::to_string(options_.straggler_s) + " s); catching up on its own";
+  flow.member->run->note = "left a shared read (" + why + "); catching up on its own";
   LOG_WARN("subscription " << flow.sub().name << ": " << flow.member->run->note);
 }
 
@@ -257,11 +281,16 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
   };
   Watermark last = after;
   size_t total = 0;
+  bool first = true;
   while (live_count() > 0) {
     auto n = reader_->Read(read_rows, &batches, &last);
     if (!n.ok()) {
       for (Flow* f : flows) Fail(*f, n.status());
       return;
+    }
+    if (first) {
+      first = false;
+      if (n.value() > 0 || reader_->full_load()) AnnounceQuiet(flows, after);
     }
     if (n.value() == 0) break;
     total += n.value();
@@ -290,6 +319,24 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
       // for every member of this read and of any read of the entry in this run, so that they
       // share one read next time. (A poll that found nothing sends nothing.)
       Fail(f, Deliver(f, batches[k], Watermark{"", bound, {}}, live_count() > 1));
+    }
+  }
+}
+
+void TableFanout::AnnounceQuiet(std::vector<Flow*>& flows, const Watermark& after) {
+  std::vector<Flow*> quiet;
+  for (Flow* f : flows) {
+    if (!f->quiet || !f->live()) continue;
+    f->quiet = false;
+    Fail(*f, Begin(*f));
+    quiet.push_back(f);
+  }
+  AwaitReady(quiet);
+  for (Flow* f : quiet) {
+    // The agent's table moved since its ledger was last heard of (reloaded, reset): it runs
+    // again on its own from where it really is.
+    if (f->live() && PositionOf(f->after) != PositionOf(after)) {
+      Detach(*f, "its agent's position changed since it was last heard");
     }
   }
 }
@@ -351,7 +398,7 @@ Status TableFanout::Deliver(Flow& flow, const RowBatch& rows, const Watermark& p
     if (st.ok()) continue;
     if (flow.session->closed() || st.code() != StatusCode::kUnavailable) return st;
     // It holds the others back: it leaves this read and catches up on its own.
-    Detach(flow, "no acknowledgement");
+    Detach(flow, "no acknowledgement for " + std::to_string(options_.straggler_s) + " s");
     return Status::Ok();
   }
   // A suspension or termination stops the run here, at a batch boundary.

@@ -55,6 +55,12 @@ class TableFanout {
   Status Prepare(const CatalogEntry& entry, Flow& flow);
   // Announces the table to the member's agent.
   Status Begin(Flow& flow);
+  // Takes the answers to the announcements of `flows`; one that does not answer while others
+  // have is left behind (Detach).
+  void AwaitReady(std::vector<Flow*>& flows);
+  // The read at `after` found rows: the members that were not told yet (quiet polls) are
+  // announced now; one whose agent no longer stands at `after` leaves the read.
+  void AnnounceQuiet(std::vector<Flow*>& flows, const Watermark& after);
   // Takes the agent's answer (its ledger, waiting at most `timeout`) and settles where the
   // member's read starts.
   Status Ready(Flow& flow, std::chrono::milliseconds timeout);
