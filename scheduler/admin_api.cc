@@ -75,7 +75,19 @@ void AdminApi::AddRoutes() {
                [this](const Call& c) { return ManageAgent(c, "enable"); }});
   router_.Add({"DELETE", v1 + "/agents/{name}", "agent.remove",
                [this](const Call& c) { return ManageAgent(c, "remove"); }});
+  router_.Add({"GET", v1 + "/stats", "stats.read", [this](const Call& c) { return Stats(c); }});
   AddGovernanceRoutes(router_, governance_, store_);
+}
+
+ApiResponse AdminApi::Stats(const Call& call) {
+  Status allowed = governance_.authz.Check(call.actor.who, Action::kStatsRead);
+  if (!allowed.ok()) return ErrorResponse(allowed);
+  const ExchangeCounters& c = dispatcher_.counters();
+  return JsonResponse(200, json{{"polls", c.polls.load()},
+                                {"source_reads", c.source_reads.load()},
+                                {"announcements", c.announcements.load()},
+                                {"group_runs", c.group_runs.load()},
+                                {"running", dispatcher_.active_runs()}});
 }
 
 ApiResponse AdminApi::Handle(const ApiRequest& request) {

@@ -40,6 +40,8 @@ class AdminApi {
   ApiResponse Agents(const Call& call);
   // Disables or enables an agent ("disable" | "enable") or removes it ("remove", refused while
   // subscriptions name it); disabling and removing end its session at once.
+  // The scheduler's counters since it started (table polls, source reads, announcements).
+  ApiResponse Stats(const Call& call);
   ApiResponse ManageAgent(const Call& call, const std::string& verb);
   ApiResponse Subscriptions(const Call& call);
   // One subscription with its state and the scheduler's clock (dxctl describe, dxctl wait).

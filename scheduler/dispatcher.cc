@@ -48,6 +48,11 @@ void Dispatcher::Stop() {
   workers_.clear();
 }
 
+int Dispatcher::active_runs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(running_.size());
+}
+
 bool Dispatcher::IsRunning(const std::string& subscription) {
   std::lock_guard<std::mutex> lock(mu_);
   return running_.count(subscription) > 0;

@@ -56,6 +56,10 @@ class Dispatcher {
   // id of its latest run before the request.
   Result<int64_t> TriggerReconcile(const std::string& subscription, bool dry_run);
 
+  // What runs did since the start (GET /api/v1/stats), and what is under way now.
+  const ExchangeCounters& counters() const { return exchange_.counters(); }
+  int active_runs();
+
   // One pass over the due subscriptions (exposed for tests with a fake clock).
   void Tick();
 

@@ -16,6 +16,7 @@
 #include "scheduler/scheduler_config.h"
 #include "scheduler/source_pool.h"
 #include "scheduler/store.h"
+#include "scheduler/table_fanout.h"
 
 namespace dx::scheduler {
 
@@ -41,6 +42,7 @@ class ExchangeRun {
   std::vector<RunRecord> ExecuteGroup(const std::vector<GroupMember>& group);
   // Takes source connections from `pool` (kept by the caller, outliving this) instead of
   // opening new ones; scheduled polls then share the source clock read within `clock_max_age`.
+  const ExchangeCounters& counters() const { return counters_; }
   void UseSourcePool(SourcePool* pool, std::chrono::milliseconds clock_max_age) {
     pool_ = pool;
     clock_max_age_ = clock_max_age;
@@ -61,7 +63,8 @@ class ExchangeRun {
   const Clock& clock_;
   std::atomic<uint64_t> attempts_{0};
   SourcePool* pool_ = nullptr;
-  std::chrono::milliseconds clock_max_age_{0};  // wire id of each run attempt in this process
+  std::chrono::milliseconds clock_max_age_{0};
+  ExchangeCounters counters_;
 };
 
 // The table the agent receives for a subscription: the approved columns in catalog order.

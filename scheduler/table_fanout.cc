@@ -52,7 +52,8 @@ std::string PositionOf(Watermark w) {
 
 TableFanout::TableFanout(Store& store, AgentHub& hub, const ExchangeOptions& options,
                          const Clock& clock, SourcePool* pool, milliseconds clock_max_age,
-                         std::atomic<uint64_t>& attempts, std::function<Status(RunRecord*)> record)
+                         std::atomic<uint64_t>& attempts, std::function<Status(RunRecord*)> record,
+                         ExchangeCounters* counters)
     : store_(store),
       hub_(hub),
       options_(options),
@@ -60,7 +61,8 @@ TableFanout::TableFanout(Store& store, AgentHub& hub, const ExchangeOptions& opt
       pool_(pool),
       clock_max_age_(clock_max_age),
       attempts_(attempts),
-      record_(std::move(record)) {}
+      record_(std::move(record)),
+      counters_(counters) {}
 
 TableFanout::~TableFanout() = default;
 
@@ -104,6 +106,7 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
     subscribers.push_back(&f.sub());
     live.push_back(&f);
     polls = polls && f.member->poll;
+    if (f.member->poll) counters_->polls++;
   }
   if (live.empty()) return;
   std::vector<Status> refused;
@@ -210,6 +213,7 @@ Status TableFanout::Begin(Flow& flow) {
   flow.begin.spec = reader_->table(flow.reader);
   flow.begin.reset_id = flow.member->reset ? sub.resync_id : "";
   flow.session->ResetMailbox(sub.name);
+  counters_->announcements++;
   return flow.session->Send(MessageType::kTableBegin, Encode(flow.begin));
 }
 
@@ -266,6 +270,7 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
     batches.emplace_back(reader_->table(f->reader).columns.size());
   }
   Status started = reader_->Start(readers, after, bound, /*whole_table=*/false);
+  counters_->source_reads++;
   if (!started.ok()) {
     for (Flow* f : flows) Fail(*f, started);
     return;

@@ -28,6 +28,14 @@ namespace dx::scheduler {
 
 class SharedReader;
 
+// What table runs did since the scheduler started (GET /api/v1/stats).
+struct ExchangeCounters {
+  std::atomic<int64_t> polls{0};          // scheduled runs of table subscriptions, one per member
+  std::atomic<int64_t> source_reads{0};   // queries that read rows at a source
+  std::atomic<int64_t> announcements{0};  // tables announced to agents (TableBegin)
+  std::atomic<int64_t> group_runs{0};     // runs of groups (of one subscription or more)
+};
+
 class TableFanout {
  public:
   struct Member {
@@ -43,7 +51,8 @@ class TableFanout {
   // `record` creates a member's history record once it has something to tell.
   TableFanout(Store& store, AgentHub& hub, const ExchangeOptions& options, const Clock& clock,
               SourcePool* pool, std::chrono::milliseconds clock_max_age,
-              std::atomic<uint64_t>& attempts, std::function<Status(RunRecord*)> record);
+              std::atomic<uint64_t>& attempts, std::function<Status(RunRecord*)> record,
+              ExchangeCounters* counters);
   ~TableFanout();
 
   // Runs every member whose status is Ok (all of `entry`); sets each member's status and run.
@@ -82,6 +91,7 @@ class TableFanout {
   std::chrono::milliseconds clock_max_age_;
   std::atomic<uint64_t>& attempts_;
   std::function<Status(RunRecord*)> record_;
+  ExchangeCounters* counters_;
   std::unique_ptr<SharedReader> reader_;
   std::string raw_;  // encoding buffer
 };

@@ -58,6 +58,7 @@ const std::vector<Rule>& Rules() {
       {Action::kAgentRead, "see agent", {{A, kAny}, {K, kAny}, {C, kCons}}},
       {Action::kAgentRegister, "register agent", {{A, kAny}, {C, kCons}}},
       {Action::kAgentManage, "disable, enable or remove agent", {{A, kAny}}},
+      {Action::kStatsRead, "read the scheduler's counters", {{A, kAny}}},
       {Action::kCatalogRead,
        "read the published catalog",
        {{P, kAny}, {C, kAny}, {K, kAny}, {A, kAny}}},

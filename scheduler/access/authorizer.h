@@ -28,6 +28,7 @@ enum class Action {
   kAgentRead,      // target.consumer_org: the agent's organisation
   kAgentRegister,  // target.consumer_org
   kAgentManage,    // disable, enable, remove: the technical admin only
+  kStatsRead,      // the scheduler's own counters (polls, reads): the technical admin
   // catalog (第十三、十四、二十一条)
   kCatalogRead,       // published entries: everyone
   kCatalogReadDraft,  // unpublished versions: target.provider_org

@@ -76,6 +76,9 @@ echo "agent recorded $held files; the receipt of run $run lists $listed as sent 
 pass "the receipt of a run cut off by kill -9 of the agent lists all $held files the agent recorded"
 restart_agent a
 set_cap 0
+# Changing the agent's record refuses a login in flight (the agent retries at once): the run
+# waits until the agent is back.
+wait_for 20 "agent back" agent_online 徐汇区教育局
 run_and_wait files-a
 same_tree || fail "trees differ after the agent came back"
 

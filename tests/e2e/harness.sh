@@ -132,6 +132,7 @@ stop_all() {
   [ -n "$SCHEDULER_PID" ] && pids+=("$SCHEDULER_PID")
   [ ${#pids[@]} -gt 0 ] || return 0
   kill "${pids[@]}" 2>/dev/null || true
+  kill -CONT "${pids[@]}" 2>/dev/null || true   # one a test stopped (SIGSTOP) takes its TERM too
   wait "${pids[@]}" 2>/dev/null || true   # only our daemons: database servers are stopped apart
 }
 
