@@ -34,9 +34,12 @@ constexpr size_t kSendQueueBytes = 8u << 20;
 // Writes go out in slices so that the progress deadline sees bytes moving.
 constexpr size_t kWriteSliceBytes = 64u << 10;
 // Replies an agent may have queued that no run has taken yet, per kind and subscription, and
-// subscriptions with a mailbox: beyond that the agent is flooding.
+// their bytes in all its mailboxes: beyond that the agent is flooding. A reply that arrives
+// while none is queued is kept whatever its size (a frame is bounded by kMaxFrameBytes).
 constexpr size_t kMaxQueuedReplies = 4096;
-constexpr size_t kMaxMailboxes = 4096;
+constexpr size_t kMaxQueuedReplyBytes = 16u << 20;
+// Replies for subscriptions no run opened are dropped; a line is logged at most this often.
+constexpr seconds kDroppedReplyLogEvery{60};
 // Failed-login back-off: doubles per failure from the first, up to the last.
 constexpr milliseconds kBackoffFirst{500};
 constexpr milliseconds kBackoffMax{60000};
@@ -345,6 +348,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
         co_return Gone(ec, "send to");
       }
       last_tx_ = SteadyClock::now();
+      if (session_) session_->NoteWritten();
       at += written;
     }
     writing_ = false;
@@ -468,7 +472,8 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
     }
     hub_.NoteSuccess(address_, hello.agent);
     auto session = std::make_shared<AgentSession>(hello.agent, peer_, shared_from_this(),
-                                                  std::move(hello.ledger));
+                                                  std::move(hello.ledger),
+                                                  seconds(3 * hub_.options.heartbeat_s));
     std::string first;
     {
       std::lock_guard<std::mutex> lock(hub_.mu);
@@ -586,8 +591,11 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
 
 AgentSession::AgentSession(std::string name, std::string peer,
                            std::shared_ptr<AgentConnection> connection,
-                           std::vector<LedgerEntry> ledger)
-    : name_(std::move(name)), peer_(std::move(peer)), connection_(std::move(connection)) {
+                           std::vector<LedgerEntry> ledger, milliseconds send_timeout)
+    : name_(std::move(name)),
+      peer_(std::move(peer)),
+      connection_(std::move(connection)),
+      send_timeout_(send_timeout) {
   for (LedgerEntry& e : ledger) ledger_[e.subscription] = std::move(e);
 }
 
@@ -613,24 +621,49 @@ void AgentSession::NoteCommitted(const std::string& subscription, uint64_t seq,
 
 void AgentSession::ResetMailbox(const std::string& subscription) {
   std::lock_guard<std::mutex> lock(mu_);
-  mailboxes_.erase(subscription);
+  Mailbox& box = mailboxes_[subscription];
+  queued_reply_bytes_ -= box.bytes;
+  box = Mailbox{};
 }
 
 Status AgentSession::Send(MessageType type, std::string_view payload) {
   if (payload.size() + 1 > kMaxFrameBytes) return Internal("frame too large");
   std::string frame = FrameBytes(type, payload);
   std::shared_ptr<AgentConnection> connection;
+  Status gave_up;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return closed_ || outgoing_bytes_ < kSendQueueBytes; });
+    // Waits for room while the agent takes bytes; the deadline restarts with each write.
+    auto waited_since = SteadyClock::now();
+    while (!closed_ && outgoing_bytes_ >= kSendQueueBytes) {
+      auto progress = std::max(
+          waited_since, SteadyClock::time_point(SteadyClock::duration(last_written_.load())));
+      auto deadline = progress + send_timeout_;
+      if (SteadyClock::now() >= deadline) {
+        gave_up = Unavailable("agent " + name_ + " took no bytes for " +
+                              std::to_string(send_timeout_.count()) + " ms with " +
+                              std::to_string(outgoing_bytes_) + " bytes waiting to be sent");
+        break;
+      }
+      cv_.wait_until(lock, deadline);
+    }
     if (closed_) return Unavailable("agent " + name_ + " disconnected: " + why_closed_.message());
-    outgoing_bytes_ += frame.size();
-    outgoing_.push_back(std::move(frame));
-    connection = connection_.lock();
+    if (gave_up.ok()) {
+      outgoing_bytes_ += frame.size();
+      outgoing_.push_back(std::move(frame));
+      connection = connection_.lock();
+    }
+  }
+  if (!gave_up.ok()) {
+    LOG_WARN(gave_up.message() << "; closing its session");
+    Close(gave_up);
+    return gave_up;
   }
   if (connection) connection->Kick();
   return Status::Ok();
 }
+
+void AgentSession::NoteWritten() { last_written_ = SteadyClock::now().time_since_epoch().count(); }
 
 bool AgentSession::QueueHeartbeatIfIdle() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -646,21 +679,25 @@ std::optional<std::string> AgentSession::TakeOutgoing() {
   std::string frame = std::move(outgoing_.front());
   outgoing_.pop_front();
   outgoing_bytes_ -= frame.size();
+  last_written_ = SteadyClock::now().time_since_epoch().count();
   cv_.notify_all();
   return frame;
 }
 
 template <typename T>
-Result<T> AgentSession::Await(const std::string& subscription, std::deque<T> Mailbox::*queue,
+Result<T> AgentSession::Await(const std::string& subscription, Queue<T> Mailbox::*queue,
                               milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout,
-               [&] { return closed_ || !(mailboxes_[subscription].*queue).empty(); });
-  auto& q = mailboxes_[subscription].*queue;
+  // The run opened the mailbox (ResetMailbox) before it asked the agent anything.
+  Mailbox& box = mailboxes_[subscription];
+  cv_.wait_for(lock, timeout, [&] { return closed_ || !(box.*queue).empty(); });
+  auto& q = box.*queue;
   if (!q.empty()) {
-    T item = std::move(q.front());
+    Reply<T> reply = std::move(q.front());
     q.pop_front();
-    return item;
+    box.bytes -= reply.bytes;
+    queued_reply_bytes_ -= reply.bytes;
+    return std::move(reply.message);
   }
   if (closed_) return Unavailable("agent " + name_ + " disconnected: " + why_closed_.message());
   return Unavailable("agent " + name_ + " did not answer in time");
@@ -724,23 +761,47 @@ bool AgentSession::closed() const {
   return closed_;
 }
 
-AgentSession::Mailbox* AgentSession::MailboxFor(const std::string& subscription) {
-  auto it = mailboxes_.find(subscription);
-  if (it != mailboxes_.end()) return &it->second;
-  if (mailboxes_.size() >= kMaxMailboxes) return nullptr;
-  return &mailboxes_[subscription];
+void AgentSession::NoteReady(const TableReady& ready) {
+  if (ready.code == StatusCode::kOk) ledger_[ready.subscription] = ready.ledger;
+}
+
+void AgentSession::NoteDeletion(const DeletionDone& done) {
+  if (done.code == StatusCode::kOk) ledger_.erase(done.subscription);
 }
 
 template <typename T>
-Status AgentSession::Deliver(std::string_view payload, std::deque<T> Mailbox::*queue) {
+Status AgentSession::Deliver(std::string_view payload, Queue<T> Mailbox::*queue,
+                             void (AgentSession::*on_queue)(const T&)) {
   T message;
   DX_RETURN_IF_ERROR(Decode(payload, &message));
   std::lock_guard<std::mutex> lock(mu_);
-  Mailbox* box = MailboxFor(message.subscription);
-  if (box == nullptr || (box->*queue).size() >= kMaxQueuedReplies) {
+  auto it = mailboxes_.find(message.subscription);
+  if (it == mailboxes_.end()) {
+    // No run of this subscription talked to the agent on this session: nobody will take it.
+    ++dropped_replies_;
+    auto now = SteadyClock::now();
+    if (now - dropped_logged_ >= kDroppedReplyLogEvery) {
+      dropped_logged_ = now;
+      LOG_WARN("agent " << name_ << " sent a reply for subscription '"
+                        << EscapeWireText(message.subscription) << "' that no run opened; dropped ("
+                        << dropped_replies_ << " such replies on this session)");
+    }
+    return Status::Ok();
+  }
+  Mailbox& box = it->second;
+  if ((box.*queue).size() >= kMaxQueuedReplies) {
     return DataLoss("agent " + name_ + " sent more replies than any run asked for");
   }
-  (box->*queue).push_back(std::move(message));
+  const size_t bytes = payload.size();
+  if (queued_reply_bytes_ > 0 && queued_reply_bytes_ + bytes > kMaxQueuedReplyBytes) {
+    return DataLoss("agent " + name_ + " has " + std::to_string(queued_reply_bytes_ + bytes) +
+                    " bytes of replies queued that no run took (at most " +
+                    std::to_string(kMaxQueuedReplyBytes >> 20) + " MiB)");
+  }
+  if (on_queue != nullptr) (this->*on_queue)(message);
+  (box.*queue).push_back(Reply<T>{std::move(message), bytes});
+  box.bytes += bytes;
+  queued_reply_bytes_ += bytes;
   return Status::Ok();
 }
 
@@ -750,20 +811,9 @@ Status AgentSession::Receive(MessageType type, std::string_view payload) {
   switch (type) {
     case MessageType::kHeartbeat:
       return Status::Ok();
-    case MessageType::kTableReady: {
-      TableReady ready;
-      st = Decode(payload, &ready);
-      if (st.ok()) {
-        std::lock_guard<std::mutex> lock(mu_);
-        Mailbox* box = MailboxFor(ready.subscription);
-        if (box == nullptr || box->ready.size() >= kMaxQueuedReplies) {
-          return DataLoss("agent " + name_ + " sent more replies than any run asked for");
-        }
-        if (ready.code == StatusCode::kOk) ledger_[ready.subscription] = ready.ledger;
-        box->ready.push_back(std::move(ready));
-      }
+    case MessageType::kTableReady:
+      st = Deliver(payload, &Mailbox::ready, &AgentSession::NoteReady);
       break;
-    }
     case MessageType::kBatchAck:
       st = Deliver(payload, &Mailbox::acks);
       break;
@@ -776,20 +826,9 @@ Status AgentSession::Receive(MessageType type, std::string_view payload) {
     case MessageType::kRangeAnswer:
       st = Deliver(payload, &Mailbox::range_answers);
       break;
-    case MessageType::kDeletionDone: {
-      DeletionDone done;
-      st = Decode(payload, &done);
-      if (st.ok()) {
-        std::lock_guard<std::mutex> lock(mu_);
-        Mailbox* box = MailboxFor(done.subscription);
-        if (box == nullptr || box->deletions.size() >= kMaxQueuedReplies) {
-          return DataLoss("agent " + name_ + " sent more replies than any run asked for");
-        }
-        if (done.code == StatusCode::kOk) ledger_.erase(done.subscription);
-        box->deletions.push_back(std::move(done));
-      }
+    case MessageType::kDeletionDone:
+      st = Deliver(payload, &Mailbox::deletions, &AgentSession::NoteDeletion);
       break;
-    }
     default:
       st = DataLoss("unexpected message type " + std::to_string(static_cast<int>(type)));
   }
