@@ -284,8 +284,16 @@ Result<Frame> FrameLink::Receive(std::chrono::milliseconds timeout, size_t max_p
   }
   Frame frame;
   frame.type = static_cast<MessageType>(header[4]);
-  frame.payload.resize(len - 1);
-  DX_RETURN_IF_ERROR(ReadAll(frame.payload.data(), frame.payload.size(), timeout));
+  // The buffer grows as the bytes arrive (doubling from 4 KiB, each step asking for no more
+  // bytes than have come), never ahead of them to the length the header claims.
+  constexpr size_t kFirstBodyBytes = 4u << 10;
+  const size_t want = len - 1;
+  size_t have = 0;
+  while (have < want) {
+    frame.payload.resize(std::min<size_t>(want, std::max(kFirstBodyBytes, 2 * have)));
+    DX_RETURN_IF_ERROR(ReadAll(frame.payload.data() + have, frame.payload.size() - have, timeout));
+    have = frame.payload.size();
+  }
   return frame;
 }
 

@@ -29,6 +29,8 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr size_t kMaxHelloFrameBytes = 64u << 10;
 // Longest agent name accepted on the wire (names in manifests are far shorter).
 constexpr size_t kMaxAgentNameBytes = 128;
+// A frame's body buffer starts this large and doubles as bytes arrive.
+constexpr size_t kFirstBodyBytes = 4u << 10;
 // A run's Send blocks while this much waits to be written to its agent.
 constexpr size_t kSendQueueBytes = 8u << 20;
 // Writes go out in slices so that the progress deadline sees bytes moving.
@@ -332,8 +334,23 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
                          std::to_string(max_payload + 1) + " here)");
     }
     *type = static_cast<MessageType>(header[4]);
-    payload->resize(len - 1);
-    co_return co_await ReadExact(payload->data(), payload->size());
+    // The buffer grows as the bytes arrive (doubling from kFirstBodyBytes), never ahead of
+    // them to the length the header claims: a peer that claims 64 MiB and sends 10 bytes
+    // costs a few KiB.
+    const size_t want = len - 1;
+    payload->clear();
+    size_t have = 0;
+    while (have < want) {
+      if (have == payload->size()) {
+        payload->resize(std::min(want, std::max(kFirstBodyBytes, 2 * have)));
+      }
+      auto [ec, n] =
+          co_await ReadSome(asio::buffer(payload->data() + have, payload->size() - have));
+      if (ec) co_return Gone(ec, "receive from");
+      last_rx_ = SteadyClock::now();
+      have += n;
+    }
+    co_return Status::Ok();
   }
 
   asio::awaitable<Status> WriteFrame(const std::string& frame) {

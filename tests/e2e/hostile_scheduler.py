@@ -6,11 +6,14 @@
   offer     a FileOffer claiming 2^40 bytes
   header    a frame header claiming 4 GiB (the agent drops the link, then dials again)
   acks      100,000 unsolicited batch acks (the agent drops the link, then dials again)
-and prints "NAME<TAB>answer or 'dropped'<TAB>agent RSS in KiB" for each; finally "alive" once
-the agent has logged in again. Usage: hostile_scheduler.py PORT_FILE AGENT_PID [PORT]"""
+and prints "NAME<TAB>answer or 'dropped'<TAB>agent RSS in KiB" for each; then
+  claim     a frame header claiming 64 MiB followed by 10 bytes, held open for 1.5 s
+as "claim<TAB>the agent's RSS growth meanwhile in KiB<TAB>agent RSS in KiB"; finally "alive"
+once the agent has logged in again. Usage: hostile_scheduler.py PORT_FILE AGENT_PID [PORT]"""
 import socket
 import struct
 import sys
+import time
 
 from dx_wire import exact, frame, read_frame, string, varint
 
@@ -103,6 +106,16 @@ try:
 except OSError:
     pass
 print("acks\t%s\t%d" % (answer(conn, 255), rss_kib()), flush=True)
+conn.close()
+
+conn = accept()
+base = peak = rss_kib()
+conn.sendall(struct.pack("<I", 64 << 20) + b"\x05" + b"x" * 10)
+end = time.time() + 1.5
+while time.time() < end:
+    peak = max(peak, rss_kib())
+    time.sleep(0.05)
+print("claim\t%d\t%d" % (peak - base, peak), flush=True)
 conn.close()
 
 conn = accept()
