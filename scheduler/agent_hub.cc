@@ -45,9 +45,14 @@ constexpr seconds kDroppedReplyLogEvery{60};
 // Failed-login back-off: doubles per failure from the first, up to the last.
 constexpr milliseconds kBackoffFirst{500};
 constexpr milliseconds kBackoffMax{60000};
-// An address is backed off for at most this long (agents behind one NAT share it); a name for
-// up to kBackoffMax.
+// An address is backed off for at most this long (agents behind one NAT share it); a name, and
+// a name from one address, for up to kBackoffMax.
 constexpr milliseconds kAddressBackoffMax{5000};
+// While a name backs off (its failures came from elsewhere), a login for it from an address
+// that has not failed is still checked for real, at most once per this period: someone who
+// knows only the name cannot lock the agent out, and guesses spread over many addresses are
+// still slowed down.
+constexpr milliseconds kNameCheckEvery{1000};
 constexpr size_t kMaxBackoffEntries = 100000;
 // Identical refusals are logged once per window, then summarised.
 constexpr seconds kRefusalWindow{60};
@@ -147,6 +152,7 @@ struct AgentHub::Impl {
   struct Backoff {
     int failures = 0;
     SteadyClock::time_point until;
+    SteadyClock::time_point next_check;  // a name's: its next real check while backing off
   };
   struct Refusals {
     SteadyClock::time_point logged;
@@ -175,11 +181,14 @@ struct AgentHub::Impl {
     v.log_reason = "the agent is disabled";
     return v;
   }
-  // A failed login from `address` for `name`; true when either is backing off now.
-  // `by_address` false: only the name backs off (a disabled agent gave the right secret; other
-  // agents behind its address are not held back by its reconnects).
+  // A failed login from `address` for `name`: the address, the name, and the name from that
+  // address back off. `by_address` false: the address does not (a disabled agent gave the
+  // right secret; other agents behind its address are not held back by its reconnects).
   void NoteFailure(const std::string& address, const std::string& name, bool by_address = true);
   void NoteSuccess(const std::string& address, const std::string& name);
+  // True when a login from `address` for `name` may only be checked against the cache of
+  // verified secrets: the address, or the name from it, is backing off; or the name is, and
+  // it had its real check of this period (which this call otherwise takes).
   bool BackingOff(const std::string& address, const std::string& name);
   // Logs (rate-limited) and audits a refusal.
   // Identical refusals (same name, address and `reason`) are logged once a minute; `detail`
@@ -214,7 +223,7 @@ struct AgentHub::Impl {
   std::map<std::string, std::shared_ptr<AgentSession>> sessions;
   std::map<AgentConnection*, std::weak_ptr<AgentConnection>> connections;
   std::map<std::string, int> per_address;
-  std::map<std::string, Backoff> backoff;  // "a:" address, "n:" name
+  std::map<std::string, Backoff> backoff;  // "a:" address, "n:" name, "p:" name \0 address
   std::map<std::string, Refusals> refusals;
   std::map<std::string, Verified> verified;
   std::map<std::string, int64_t> flushed_seen;
@@ -894,13 +903,23 @@ AgentHub::Impl::Verdict AgentHub::Impl::Authenticate(const Hello& hello, bool ca
   return v;
 }
 
+namespace {
+std::string PairKey(const std::string& address, const std::string& name) {
+  return "p:" + name + std::string(1, '\0') + address;
+}
+}  // namespace
+
 bool AgentHub::Impl::BackingOff(const std::string& address, const std::string& name) {
   std::lock_guard<std::mutex> lock(mu);
   auto now = SteadyClock::now();
-  for (const std::string& key : {"a:" + address, "n:" + name}) {
+  for (const std::string& key : {"a:" + address, PairKey(address, name)}) {
     auto it = backoff.find(key);
     if (it != backoff.end() && it->second.until > now) return true;
   }
+  auto it = backoff.find("n:" + name);
+  if (it == backoff.end() || it->second.until <= now) return false;
+  if (it->second.next_check > now) return true;
+  it->second.next_check = now + kNameCheckEvery;
   return false;
 }
 
@@ -913,7 +932,7 @@ void AgentHub::Impl::NoteFailure(const std::string& address, const std::string& 
       it = it->second.until < now - kBackoffMax ? backoff.erase(it) : std::next(it);
     }
   }
-  for (const std::string& key : {"a:" + address, "n:" + name}) {
+  for (const std::string& key : {"a:" + address, "n:" + name, PairKey(address, name)}) {
     if (!by_address && key[0] == 'a') continue;
     if (backoff.size() >= kMaxBackoffEntries && !backoff.count(key)) continue;
     Backoff& b = backoff[key];
@@ -927,6 +946,7 @@ void AgentHub::Impl::NoteSuccess(const std::string& address, const std::string& 
   std::lock_guard<std::mutex> lock(mu);
   backoff.erase("a:" + address);
   backoff.erase("n:" + name);
+  backoff.erase(PairKey(address, name));
 }
 
 void AgentHub::Impl::Refused(const std::string& name, const std::string& address,
