@@ -29,6 +29,10 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr size_t kMaxHelloFrameBytes = 64u << 10;
 // Longest agent name accepted on the wire (names in manifests are far shorter).
 constexpr size_t kMaxAgentNameBytes = 128;
+// Once a frame's body has begun, at least this many bytes of it must arrive per heartbeat
+// period, measured over three periods (a 2 Mbit/s link moves a hundred times more): a peer
+// that trickles a byte at a time is dropped although bytes keep moving.
+constexpr size_t kMinBodyBytesPerBeat = 1u << 10;
 // A frame's body buffer starts this large and doubles as bytes arrive.
 constexpr size_t kFirstBodyBytes = 4u << 10;
 // A run's Send blocks while this much waits to be written to its agent.
@@ -349,6 +353,10 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
     const size_t want = len - 1;
     payload->clear();
     size_t have = 0;
+    in_body_ = want > 0;
+    body_mark_ = SteadyClock::now();
+    body_mark_bytes_ = 0;
+    body_bytes_ = 0;
     while (have < want) {
       if (have == payload->size()) {
         payload->resize(std::min(want, std::max(kFirstBodyBytes, 2 * have)));
@@ -358,7 +366,9 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
       if (ec) co_return Gone(ec, "receive from");
       last_rx_ = SteadyClock::now();
       have += n;
+      body_bytes_ = have;
     }
+    in_body_ = false;
     co_return Status::Ok();
   }
 
@@ -405,6 +415,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
       // silent link is dropped three heartbeats after its last byte, not up to one later.
       auto wake = std::min(next_beat, last_rx_ + dead + milliseconds(1));
       if (writing_) wake = std::min(wake, last_tx_ + dead + milliseconds(1));
+      if (in_body_) wake = std::min(wake, body_mark_ + dead + milliseconds(1));
       watchdog_.expires_at(wake);
       co_await watchdog_.async_wait(asio::as_tuple(asio::use_awaitable));
       if (closed_) break;
@@ -418,6 +429,18 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
         DoClose(Unavailable(peer_ + " took no bytes for " +
                             std::to_string(3 * hub_.options.heartbeat_s) + " s"));
         break;
+      }
+      if (in_body_ && now - body_mark_ > dead) {
+        // A frame's body over the last three periods (or since it began): enough bytes?
+        const size_t got = body_bytes_ - body_mark_bytes_;
+        if (got < 3 * kMinBodyBytesPerBeat) {
+          DoClose(Unavailable(peer_ + " sent " + std::to_string(got) + " bytes of a frame in " +
+                              std::to_string(3 * hub_.options.heartbeat_s) + " s (at least " +
+                              std::to_string(kMinBodyBytesPerBeat) + " per heartbeat period)"));
+          break;
+        }
+        body_mark_ = now;
+        body_mark_bytes_ = body_bytes_;
       }
       if (now < next_beat) continue;
       next_beat = now + beat;
@@ -605,6 +628,11 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
   SteadyClock::time_point last_rx_;
   SteadyClock::time_point last_tx_;
   bool writing_ = false;
+  // The frame body being read: since when it is measured, and its bytes then and now.
+  bool in_body_ = false;
+  SteadyClock::time_point body_mark_;
+  size_t body_mark_bytes_ = 0;
+  size_t body_bytes_ = 0;
   bool tls_done_ = false;
   bool authenticated_ = false;
   bool closed_ = false;

@@ -56,3 +56,15 @@ growth=$(sed 's/.*growth_kib=\([0-9-]*\).*/\1/' <<<"$res")
 [ "$growth" -lt $((16 << 10)) ] || fail "four 64 MiB claims grew the scheduler by $((growth >> 10)) MiB"
 pass "four logged-in agents claiming 64 MiB frames (10 bytes sent): scheduler grew $((growth >> 10)) MiB"
 kill -0 "$SCHEDULER_PID" || fail "the scheduler died"
+
+# 3. A logged-in agent that trickles one byte of a frame every half second meets a deadline
+# that only asks for some progress: the scheduler wants at least 1 KiB per heartbeat period
+# (here 1 s) of a frame it has begun, measured over three periods, and drops it.
+res=$(python3 "$E2E_DIR/trickle_client.py" "$AGENTS_PORT" known-1 known-secret-0001 0.5 12)
+echo "trickle: $res"
+[[ "$res" == closed_after_s=* ]] || fail "a peer trickling a byte every 0.5 s kept its link: $res"
+secs=$(sed 's/closed_after_s=\([0-9]*\).*/\1/' <<<"$res")
+[ "$secs" -le 9 ] || fail "the trickling peer was dropped only after $secs s: $res"
+grep -q "known-1 disconnected: .*bytes of a frame" "$T/scheduler.log" ||
+  fail "the drop of the trickling peer was not logged with its reason"
+pass "a peer trickling one byte per 0.5 s was dropped after $secs s"
