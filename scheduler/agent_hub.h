@@ -4,8 +4,11 @@
 // gets little: connections are capped in total and per address, a handshake deadline, and a
 // 64 KiB frame limit until its Hello is accepted. The secret check (PBKDF2) and every store
 // write run on a small worker pool, never on an io thread. One live session per agent name;
-// failed logins back off per address and per name. AgentSession routes an agent's replies
-// (table ready, batch acks, file answers) to the run waiting for them, by subscription.
+// failed logins back off per address, per name from an address, and per name (a name backing
+// off still gets a rate-limited real check from an address that has not failed). A frame's
+// buffer grows as its bytes arrive, and a body that has begun must keep a minimum pace.
+// AgentSession routes an agent's replies (table ready, batch acks, file answers) to the run
+// waiting for them, by subscription, only into mailboxes a run opened, bounded in bytes.
 // Boost types stay in agent_hub.cc.
 #pragma once
 
