@@ -40,10 +40,11 @@ constexpr size_t kSendQueueBytes = 8u << 20;
 // Writes go out in slices so that the progress deadline sees bytes moving.
 constexpr size_t kWriteSliceBytes = 64u << 10;
 // Replies an agent may have queued that no run has taken yet, per kind and subscription, and
-// their bytes in all its mailboxes: beyond that the agent is flooding. A reply that arrives
-// while none is queued is kept whatever its size (a frame is bounded by kMaxFrameBytes).
+// their bytes in all its mailboxes: beyond that the agent is flooding. The byte bound is one
+// largest frame: a reconciliation's answers to its 512 ranges in flight (256 rows each, keys
+// and hashes listed when they differ) stay well under it even with long keys.
 constexpr size_t kMaxQueuedReplies = 4096;
-constexpr size_t kMaxQueuedReplyBytes = 16u << 20;
+constexpr size_t kMaxQueuedReplyBytes = kMaxFrameBytes;
 // Replies for subscriptions no run opened are dropped; a line is logged at most this often.
 constexpr seconds kDroppedReplyLogEvery{60};
 // Failed-login back-off: doubles per failure from the first, up to the last.
@@ -847,7 +848,7 @@ Status AgentSession::Deliver(std::string_view payload, Queue<T> Mailbox::*queue,
     return DataLoss("agent " + name_ + " sent more replies than any run asked for");
   }
   const size_t bytes = payload.size();
-  if (queued_reply_bytes_ > 0 && queued_reply_bytes_ + bytes > kMaxQueuedReplyBytes) {
+  if (queued_reply_bytes_ + bytes > kMaxQueuedReplyBytes) {
     return DataLoss("agent " + name_ + " has " + std::to_string(queued_reply_bytes_ + bytes) +
                     " bytes of replies queued that no run took (at most " +
                     std::to_string(kMaxQueuedReplyBytes >> 20) + " MiB)");
