@@ -215,28 +215,59 @@ Status FrameLink::WriteAll(const char* data, size_t len, std::chrono::millisecon
   return Status::Ok();
 }
 
-Status FrameLink::ReadAll(char* data, size_t len, std::chrono::milliseconds idle) {
-  auto deadline = SteadyClock::now() + idle;
+Status FrameLink::CheckPace(Pace* pace, std::chrono::milliseconds idle) {
+  auto now = SteadyClock::now();
+  if (now < pace->mark + idle) return Status::Ok();
+  if (pace->bytes < kMinBodyBytes) {
+    return Unavailable(peer_ + " sent " + std::to_string(pace->bytes) + " bytes of a frame in " +
+                       std::to_string(idle.count() / 1000) + " s (at least " +
+                       std::to_string(kMinBodyBytes) + " wanted)");
+  }
+  pace->mark = now;
+  pace->bytes = 0;
+  return Status::Ok();
+}
+
+Status FrameLink::ReadAll(char* data, size_t len, std::chrono::milliseconds idle, Pace* pace) {
+  auto progress = SteadyClock::now();
+  // The next moment to look: no byte for `idle`, or the end of the pace's period.
+  auto deadline = [&] {
+    return pace ? std::min(progress + idle, pace->mark + idle) : progress + idle;
+  };
+  // A wait that ended at the pace's period (bytes still moving): checks the pace, goes on.
+  auto paced = [&]() -> bool {
+    return pace != nullptr && SteadyClock::now() < progress + idle &&
+           SteadyClock::now() >= pace->mark + idle;
+  };
+  auto note = [&](size_t n) {
+    progress = SteadyClock::now();
+    if (pace) pace->bytes += n;
+  };
   while (ssl_ != nullptr && len > 0) {
     size_t done = 0;
-    DX_RETURN_IF_ERROR(TlsIo(
+    Status st = TlsIo(
         [&](SSL* s) {
           size_t got = 0;
           int ok = SSL_read_ex(s, data, len, &got);
           done = got;
           return ok;
         },
-        "receive from", deadline));
-    data += done;
-    len -= done;
-    deadline = SteadyClock::now() + idle;
+        "receive from", deadline());
+    if (!st.ok() && !paced()) return st;
+    if (st.ok()) {
+      data += done;
+      len -= done;
+      note(done);
+    }
+    if (pace) DX_RETURN_IF_ERROR(CheckPace(pace, idle));
   }
   while (len > 0) {
     ssize_t n = ::recv(fd_, data, len, 0);
     if (n > 0) {
       data += n;
       len -= static_cast<size_t>(n);
-      deadline = SteadyClock::now() + idle;
+      note(static_cast<size_t>(n));
+      if (pace) DX_RETURN_IF_ERROR(CheckPace(pace, idle));
       continue;
     }
     if (n == 0) return Unavailable("connection closed by " + peer_);
@@ -244,8 +275,13 @@ Status FrameLink::ReadAll(char* data, size_t len, std::chrono::milliseconds idle
       return Unavailable("receive from " + peer_ + ": " + std::strerror(errno));
     }
     pollfd pfd{fd_, POLLIN, 0};
-    int ms = RemainingMs(deadline);
+    int ms = RemainingMs(deadline());
     if (ms == 0 || poll(&pfd, 1, ms) == 0) {
+      if (paced()) {
+        DX_RETURN_IF_ERROR(CheckPace(pace, idle));
+        continue;
+      }
+      if (SteadyClock::now() < progress + idle) continue;  // poll woke a little early
       return Unavailable("nothing heard from " + peer_ + " in time");
     }
   }
@@ -284,8 +320,18 @@ Result<Frame> FrameLink::Receive(std::chrono::milliseconds timeout, size_t max_p
   }
   Frame frame;
   frame.type = static_cast<MessageType>(header[4]);
-  frame.payload.resize(len - 1);
-  DX_RETURN_IF_ERROR(ReadAll(frame.payload.data(), frame.payload.size(), timeout));
+  // The buffer grows as the bytes arrive (doubling from 4 KiB, each step asking for no more
+  // bytes than have come), never ahead of them to the length the header claims.
+  constexpr size_t kFirstBodyBytes = 4u << 10;
+  const size_t want = len - 1;
+  size_t have = 0;
+  Pace pace{SteadyClock::now(), 0};
+  while (have < want) {
+    frame.payload.resize(std::min<size_t>(want, std::max(kFirstBodyBytes, 2 * have)));
+    DX_RETURN_IF_ERROR(
+        ReadAll(frame.payload.data() + have, frame.payload.size() - have, timeout, &pace));
+    have = frame.payload.size();
+  }
   return frame;
 }
 

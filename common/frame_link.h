@@ -37,8 +37,11 @@ class FrameLink {
   Status StartTls(const TlsContext& tls, std::chrono::milliseconds timeout);
   // kUnavailable when the peer is gone or takes no byte for `timeout`.
   Status Send(MessageType type, std::string_view payload, std::chrono::milliseconds timeout);
-  // Waits for a whole frame; kUnavailable when no byte arrives for `timeout` or on close.
-  // A frame longer than `max_payload` is refused (kDataLoss) before anything is allocated.
+  // Waits for a whole frame; kUnavailable when no byte arrives for `timeout` or on close, or
+  // when a frame's body, once begun, brings less than kMinBodyBytes in a `timeout` (a peer
+  // trickling a byte at a time). A frame longer than `max_payload` is refused (kDataLoss)
+  // before anything is allocated; the buffer grows as the bytes arrive.
+  static constexpr size_t kMinBodyBytes = 3u << 10;
   Result<Frame> Receive(std::chrono::milliseconds timeout, size_t max_payload = kMaxFrameBytes);
   void Close();
   const std::string& peer() const { return peer_; }
@@ -47,7 +50,14 @@ class FrameLink {
 
  private:
   Status WriteAll(const char* data, size_t len, std::chrono::milliseconds idle);
-  Status ReadAll(char* data, size_t len, std::chrono::milliseconds idle);
+  // The pace of a frame body: bytes read since `mark`; every `idle` at least kMinBodyBytes.
+  struct Pace {
+    std::chrono::steady_clock::time_point mark;
+    size_t bytes = 0;
+  };
+  Status ReadAll(char* data, size_t len, std::chrono::milliseconds idle, Pace* pace = nullptr);
+  // With `pace`: at the end of its period, whether the body kept up (then a new period starts).
+  Status CheckPace(Pace* pace, std::chrono::milliseconds idle);
 
   // One TLS record layer call at a time: OpenSSL objects are not safe across threads.
   template <typename Op>

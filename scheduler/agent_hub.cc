@@ -29,20 +29,35 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr size_t kMaxHelloFrameBytes = 64u << 10;
 // Longest agent name accepted on the wire (names in manifests are far shorter).
 constexpr size_t kMaxAgentNameBytes = 128;
+// Once a frame's body has begun, at least this many bytes of it must arrive per heartbeat
+// period, measured over three periods (a 2 Mbit/s link moves a hundred times more): a peer
+// that trickles a byte at a time is dropped although bytes keep moving.
+constexpr size_t kMinBodyBytesPerBeat = 1u << 10;
+// A frame's body buffer starts this large and doubles as bytes arrive.
+constexpr size_t kFirstBodyBytes = 4u << 10;
 // A run's Send blocks while this much waits to be written to its agent.
 constexpr size_t kSendQueueBytes = 8u << 20;
 // Writes go out in slices so that the progress deadline sees bytes moving.
 constexpr size_t kWriteSliceBytes = 64u << 10;
 // Replies an agent may have queued that no run has taken yet, per kind and subscription, and
-// subscriptions with a mailbox: beyond that the agent is flooding.
+// their bytes in all its mailboxes: beyond that the agent is flooding. The byte bound is one
+// largest frame: a reconciliation's answers to its 512 ranges in flight (256 rows each, keys
+// and hashes listed when they differ) stay well under it even with long keys.
 constexpr size_t kMaxQueuedReplies = 4096;
-constexpr size_t kMaxMailboxes = 4096;
+constexpr size_t kMaxQueuedReplyBytes = kMaxFrameBytes;
+// Replies for subscriptions no run opened are dropped; a line is logged at most this often.
+constexpr seconds kDroppedReplyLogEvery{60};
 // Failed-login back-off: doubles per failure from the first, up to the last.
 constexpr milliseconds kBackoffFirst{500};
 constexpr milliseconds kBackoffMax{60000};
-// An address is backed off for at most this long (agents behind one NAT share it); a name for
-// up to kBackoffMax.
+// An address is backed off for at most this long (agents behind one NAT share it); a name, and
+// a name from one address, for up to kBackoffMax.
 constexpr milliseconds kAddressBackoffMax{5000};
+// While a name backs off (its failures came from elsewhere), a login for it from an address
+// that has not failed is still checked for real, at most once per this period: someone who
+// knows only the name cannot lock the agent out, and guesses spread over many addresses are
+// still slowed down.
+constexpr milliseconds kNameCheckEvery{1000};
 constexpr size_t kMaxBackoffEntries = 100000;
 // Identical refusals are logged once per window, then summarised.
 constexpr seconds kRefusalWindow{60};
@@ -142,6 +157,7 @@ struct AgentHub::Impl {
   struct Backoff {
     int failures = 0;
     SteadyClock::time_point until;
+    SteadyClock::time_point next_check;  // a name's: its next real check while backing off
   };
   struct Refusals {
     SteadyClock::time_point logged;
@@ -170,11 +186,14 @@ struct AgentHub::Impl {
     v.log_reason = "the agent is disabled";
     return v;
   }
-  // A failed login from `address` for `name`; true when either is backing off now.
-  // `by_address` false: only the name backs off (a disabled agent gave the right secret; other
-  // agents behind its address are not held back by its reconnects).
+  // A failed login from `address` for `name`: the address, the name, and the name from that
+  // address back off. `by_address` false: the address does not (a disabled agent gave the
+  // right secret; other agents behind its address are not held back by its reconnects).
   void NoteFailure(const std::string& address, const std::string& name, bool by_address = true);
   void NoteSuccess(const std::string& address, const std::string& name);
+  // True when a login from `address` for `name` may only be checked against the cache of
+  // verified secrets: the address, or the name from it, is backing off; or the name is, and
+  // it had its real check of this period (which this call otherwise takes).
   bool BackingOff(const std::string& address, const std::string& name);
   // Logs (rate-limited) and audits a refusal.
   // Identical refusals (same name, address and `reason`) are logged once a minute; `detail`
@@ -209,7 +228,7 @@ struct AgentHub::Impl {
   std::map<std::string, std::shared_ptr<AgentSession>> sessions;
   std::map<AgentConnection*, std::weak_ptr<AgentConnection>> connections;
   std::map<std::string, int> per_address;
-  std::map<std::string, Backoff> backoff;  // "a:" address, "n:" name
+  std::map<std::string, Backoff> backoff;  // "a:" address, "n:" name, "p:" name \0 address
   std::map<std::string, Refusals> refusals;
   std::map<std::string, Verified> verified;
   std::map<std::string, int64_t> flushed_seen;
@@ -329,8 +348,29 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
                          std::to_string(max_payload + 1) + " here)");
     }
     *type = static_cast<MessageType>(header[4]);
-    payload->resize(len - 1);
-    co_return co_await ReadExact(payload->data(), payload->size());
+    // The buffer grows as the bytes arrive (doubling from kFirstBodyBytes), never ahead of
+    // them to the length the header claims: a peer that claims 64 MiB and sends 10 bytes
+    // costs a few KiB.
+    const size_t want = len - 1;
+    payload->clear();
+    size_t have = 0;
+    in_body_ = want > 0;
+    body_mark_ = SteadyClock::now();
+    body_mark_bytes_ = 0;
+    body_bytes_ = 0;
+    while (have < want) {
+      if (have == payload->size()) {
+        payload->resize(std::min(want, std::max(kFirstBodyBytes, 2 * have)));
+      }
+      auto [ec, n] =
+          co_await ReadSome(asio::buffer(payload->data() + have, payload->size() - have));
+      if (ec) co_return Gone(ec, "receive from");
+      last_rx_ = SteadyClock::now();
+      have += n;
+      body_bytes_ = have;
+    }
+    in_body_ = false;
+    co_return Status::Ok();
   }
 
   asio::awaitable<Status> WriteFrame(const std::string& frame) {
@@ -345,6 +385,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
         co_return Gone(ec, "send to");
       }
       last_tx_ = SteadyClock::now();
+      if (session_) session_->NoteWritten();
       at += written;
     }
     writing_ = false;
@@ -375,6 +416,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
       // silent link is dropped three heartbeats after its last byte, not up to one later.
       auto wake = std::min(next_beat, last_rx_ + dead + milliseconds(1));
       if (writing_) wake = std::min(wake, last_tx_ + dead + milliseconds(1));
+      if (in_body_) wake = std::min(wake, body_mark_ + dead + milliseconds(1));
       watchdog_.expires_at(wake);
       co_await watchdog_.async_wait(asio::as_tuple(asio::use_awaitable));
       if (closed_) break;
@@ -388,6 +430,18 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
         DoClose(Unavailable(peer_ + " took no bytes for " +
                             std::to_string(3 * hub_.options.heartbeat_s) + " s"));
         break;
+      }
+      if (in_body_ && now - body_mark_ > dead) {
+        // A frame's body over the last three periods (or since it began): enough bytes?
+        const size_t got = body_bytes_ - body_mark_bytes_;
+        if (got < 3 * kMinBodyBytesPerBeat) {
+          DoClose(Unavailable(peer_ + " sent " + std::to_string(got) + " bytes of a frame in " +
+                              std::to_string(3 * hub_.options.heartbeat_s) + " s (at least " +
+                              std::to_string(kMinBodyBytesPerBeat) + " per heartbeat period)"));
+          break;
+        }
+        body_mark_ = now;
+        body_mark_bytes_ = body_bytes_;
       }
       if (now < next_beat) continue;
       next_beat = now + beat;
@@ -468,7 +522,8 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
     }
     hub_.NoteSuccess(address_, hello.agent);
     auto session = std::make_shared<AgentSession>(hello.agent, peer_, shared_from_this(),
-                                                  std::move(hello.ledger));
+                                                  std::move(hello.ledger),
+                                                  seconds(3 * hub_.options.heartbeat_s));
     std::string first;
     {
       std::lock_guard<std::mutex> lock(hub_.mu);
@@ -574,6 +629,11 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
   SteadyClock::time_point last_rx_;
   SteadyClock::time_point last_tx_;
   bool writing_ = false;
+  // The frame body being read: since when it is measured, and its bytes then and now.
+  bool in_body_ = false;
+  SteadyClock::time_point body_mark_;
+  size_t body_mark_bytes_ = 0;
+  size_t body_bytes_ = 0;
   bool tls_done_ = false;
   bool authenticated_ = false;
   bool closed_ = false;
@@ -586,8 +646,11 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
 
 AgentSession::AgentSession(std::string name, std::string peer,
                            std::shared_ptr<AgentConnection> connection,
-                           std::vector<LedgerEntry> ledger)
-    : name_(std::move(name)), peer_(std::move(peer)), connection_(std::move(connection)) {
+                           std::vector<LedgerEntry> ledger, milliseconds send_timeout)
+    : name_(std::move(name)),
+      peer_(std::move(peer)),
+      connection_(std::move(connection)),
+      send_timeout_(send_timeout) {
   for (LedgerEntry& e : ledger) ledger_[e.subscription] = std::move(e);
 }
 
@@ -613,24 +676,49 @@ void AgentSession::NoteCommitted(const std::string& subscription, uint64_t seq,
 
 void AgentSession::ResetMailbox(const std::string& subscription) {
   std::lock_guard<std::mutex> lock(mu_);
-  mailboxes_.erase(subscription);
+  Mailbox& box = mailboxes_[subscription];
+  queued_reply_bytes_ -= box.bytes;
+  box = Mailbox{};
 }
 
 Status AgentSession::Send(MessageType type, std::string_view payload) {
   if (payload.size() + 1 > kMaxFrameBytes) return Internal("frame too large");
   std::string frame = FrameBytes(type, payload);
   std::shared_ptr<AgentConnection> connection;
+  Status gave_up;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return closed_ || outgoing_bytes_ < kSendQueueBytes; });
+    // Waits for room while the agent takes bytes; the deadline restarts with each write.
+    auto waited_since = SteadyClock::now();
+    while (!closed_ && outgoing_bytes_ >= kSendQueueBytes) {
+      auto progress = std::max(
+          waited_since, SteadyClock::time_point(SteadyClock::duration(last_written_.load())));
+      auto deadline = progress + send_timeout_;
+      if (SteadyClock::now() >= deadline) {
+        gave_up = Unavailable("agent " + name_ + " took no bytes for " +
+                              std::to_string(send_timeout_.count()) + " ms with " +
+                              std::to_string(outgoing_bytes_) + " bytes waiting to be sent");
+        break;
+      }
+      cv_.wait_until(lock, deadline);
+    }
     if (closed_) return Unavailable("agent " + name_ + " disconnected: " + why_closed_.message());
-    outgoing_bytes_ += frame.size();
-    outgoing_.push_back(std::move(frame));
-    connection = connection_.lock();
+    if (gave_up.ok()) {
+      outgoing_bytes_ += frame.size();
+      outgoing_.push_back(std::move(frame));
+      connection = connection_.lock();
+    }
+  }
+  if (!gave_up.ok()) {
+    LOG_WARN(gave_up.message() << "; closing its session");
+    Close(gave_up);
+    return gave_up;
   }
   if (connection) connection->Kick();
   return Status::Ok();
 }
+
+void AgentSession::NoteWritten() { last_written_ = SteadyClock::now().time_since_epoch().count(); }
 
 bool AgentSession::QueueHeartbeatIfIdle() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -646,21 +734,25 @@ std::optional<std::string> AgentSession::TakeOutgoing() {
   std::string frame = std::move(outgoing_.front());
   outgoing_.pop_front();
   outgoing_bytes_ -= frame.size();
+  last_written_ = SteadyClock::now().time_since_epoch().count();
   cv_.notify_all();
   return frame;
 }
 
 template <typename T>
-Result<T> AgentSession::Await(const std::string& subscription, std::deque<T> Mailbox::*queue,
+Result<T> AgentSession::Await(const std::string& subscription, Queue<T> Mailbox::*queue,
                               milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout,
-               [&] { return closed_ || !(mailboxes_[subscription].*queue).empty(); });
-  auto& q = mailboxes_[subscription].*queue;
+  // The run opened the mailbox (ResetMailbox) before it asked the agent anything.
+  Mailbox& box = mailboxes_[subscription];
+  cv_.wait_for(lock, timeout, [&] { return closed_ || !(box.*queue).empty(); });
+  auto& q = box.*queue;
   if (!q.empty()) {
-    T item = std::move(q.front());
+    Reply<T> reply = std::move(q.front());
     q.pop_front();
-    return item;
+    box.bytes -= reply.bytes;
+    queued_reply_bytes_ -= reply.bytes;
+    return std::move(reply.message);
   }
   if (closed_) return Unavailable("agent " + name_ + " disconnected: " + why_closed_.message());
   return Unavailable("agent " + name_ + " did not answer in time");
@@ -724,23 +816,47 @@ bool AgentSession::closed() const {
   return closed_;
 }
 
-AgentSession::Mailbox* AgentSession::MailboxFor(const std::string& subscription) {
-  auto it = mailboxes_.find(subscription);
-  if (it != mailboxes_.end()) return &it->second;
-  if (mailboxes_.size() >= kMaxMailboxes) return nullptr;
-  return &mailboxes_[subscription];
+void AgentSession::NoteReady(const TableReady& ready) {
+  if (ready.code == StatusCode::kOk) ledger_[ready.subscription] = ready.ledger;
+}
+
+void AgentSession::NoteDeletion(const DeletionDone& done) {
+  if (done.code == StatusCode::kOk) ledger_.erase(done.subscription);
 }
 
 template <typename T>
-Status AgentSession::Deliver(std::string_view payload, std::deque<T> Mailbox::*queue) {
+Status AgentSession::Deliver(std::string_view payload, Queue<T> Mailbox::*queue,
+                             void (AgentSession::*on_queue)(const T&)) {
   T message;
   DX_RETURN_IF_ERROR(Decode(payload, &message));
   std::lock_guard<std::mutex> lock(mu_);
-  Mailbox* box = MailboxFor(message.subscription);
-  if (box == nullptr || (box->*queue).size() >= kMaxQueuedReplies) {
+  auto it = mailboxes_.find(message.subscription);
+  if (it == mailboxes_.end()) {
+    // No run of this subscription talked to the agent on this session: nobody will take it.
+    ++dropped_replies_;
+    auto now = SteadyClock::now();
+    if (now - dropped_logged_ >= kDroppedReplyLogEvery) {
+      dropped_logged_ = now;
+      LOG_WARN("agent " << name_ << " sent a reply for subscription '"
+                        << EscapeWireText(message.subscription) << "' that no run opened; dropped ("
+                        << dropped_replies_ << " such replies on this session)");
+    }
+    return Status::Ok();
+  }
+  Mailbox& box = it->second;
+  if ((box.*queue).size() >= kMaxQueuedReplies) {
     return DataLoss("agent " + name_ + " sent more replies than any run asked for");
   }
-  (box->*queue).push_back(std::move(message));
+  const size_t bytes = payload.size();
+  if (queued_reply_bytes_ + bytes > kMaxQueuedReplyBytes) {
+    return DataLoss("agent " + name_ + " has " + std::to_string(queued_reply_bytes_ + bytes) +
+                    " bytes of replies queued that no run took (at most " +
+                    std::to_string(kMaxQueuedReplyBytes >> 20) + " MiB)");
+  }
+  if (on_queue != nullptr) (this->*on_queue)(message);
+  (box.*queue).push_back(Reply<T>{std::move(message), bytes});
+  box.bytes += bytes;
+  queued_reply_bytes_ += bytes;
   return Status::Ok();
 }
 
@@ -750,20 +866,9 @@ Status AgentSession::Receive(MessageType type, std::string_view payload) {
   switch (type) {
     case MessageType::kHeartbeat:
       return Status::Ok();
-    case MessageType::kTableReady: {
-      TableReady ready;
-      st = Decode(payload, &ready);
-      if (st.ok()) {
-        std::lock_guard<std::mutex> lock(mu_);
-        Mailbox* box = MailboxFor(ready.subscription);
-        if (box == nullptr || box->ready.size() >= kMaxQueuedReplies) {
-          return DataLoss("agent " + name_ + " sent more replies than any run asked for");
-        }
-        if (ready.code == StatusCode::kOk) ledger_[ready.subscription] = ready.ledger;
-        box->ready.push_back(std::move(ready));
-      }
+    case MessageType::kTableReady:
+      st = Deliver(payload, &Mailbox::ready, &AgentSession::NoteReady);
       break;
-    }
     case MessageType::kBatchAck:
       st = Deliver(payload, &Mailbox::acks);
       break;
@@ -776,20 +881,9 @@ Status AgentSession::Receive(MessageType type, std::string_view payload) {
     case MessageType::kRangeAnswer:
       st = Deliver(payload, &Mailbox::range_answers);
       break;
-    case MessageType::kDeletionDone: {
-      DeletionDone done;
-      st = Decode(payload, &done);
-      if (st.ok()) {
-        std::lock_guard<std::mutex> lock(mu_);
-        Mailbox* box = MailboxFor(done.subscription);
-        if (box == nullptr || box->deletions.size() >= kMaxQueuedReplies) {
-          return DataLoss("agent " + name_ + " sent more replies than any run asked for");
-        }
-        if (done.code == StatusCode::kOk) ledger_.erase(done.subscription);
-        box->deletions.push_back(std::move(done));
-      }
+    case MessageType::kDeletionDone:
+      st = Deliver(payload, &Mailbox::deletions, &AgentSession::NoteDeletion);
       break;
-    }
     default:
       st = DataLoss("unexpected message type " + std::to_string(static_cast<int>(type)));
   }
@@ -838,13 +932,23 @@ AgentHub::Impl::Verdict AgentHub::Impl::Authenticate(const Hello& hello, bool ca
   return v;
 }
 
+namespace {
+std::string PairKey(const std::string& address, const std::string& name) {
+  return "p:" + name + std::string(1, '\0') + address;
+}
+}  // namespace
+
 bool AgentHub::Impl::BackingOff(const std::string& address, const std::string& name) {
   std::lock_guard<std::mutex> lock(mu);
   auto now = SteadyClock::now();
-  for (const std::string& key : {"a:" + address, "n:" + name}) {
+  for (const std::string& key : {"a:" + address, PairKey(address, name)}) {
     auto it = backoff.find(key);
     if (it != backoff.end() && it->second.until > now) return true;
   }
+  auto it = backoff.find("n:" + name);
+  if (it == backoff.end() || it->second.until <= now) return false;
+  if (it->second.next_check > now) return true;
+  it->second.next_check = now + kNameCheckEvery;
   return false;
 }
 
@@ -857,7 +961,7 @@ void AgentHub::Impl::NoteFailure(const std::string& address, const std::string& 
       it = it->second.until < now - kBackoffMax ? backoff.erase(it) : std::next(it);
     }
   }
-  for (const std::string& key : {"a:" + address, "n:" + name}) {
+  for (const std::string& key : {"a:" + address, "n:" + name, PairKey(address, name)}) {
     if (!by_address && key[0] == 'a') continue;
     if (backoff.size() >= kMaxBackoffEntries && !backoff.count(key)) continue;
     Backoff& b = backoff[key];
@@ -871,6 +975,7 @@ void AgentHub::Impl::NoteSuccess(const std::string& address, const std::string& 
   std::lock_guard<std::mutex> lock(mu);
   backoff.erase("a:" + address);
   backoff.erase("n:" + name);
+  backoff.erase(PairKey(address, name));
 }
 
 void AgentHub::Impl::Refused(const std::string& name, const std::string& address,

@@ -4,8 +4,11 @@
 // gets little: connections are capped in total and per address, a handshake deadline, and a
 // 64 KiB frame limit until its Hello is accepted. The secret check (PBKDF2) and every store
 // write run on a small worker pool, never on an io thread. One live session per agent name;
-// failed logins back off per address and per name. AgentSession routes an agent's replies
-// (table ready, batch acks, file answers) to the run waiting for them, by subscription.
+// failed logins back off per address, per name from an address, and per name (a name backing
+// off still gets a rate-limited real check from an address that has not failed). A frame's
+// buffer grows as its bytes arrive, and a body that has begun must keep a minimum pace.
+// AgentSession routes an agent's replies (table ready, batch acks, file answers) to the run
+// waiting for them, by subscription, only into mailboxes a run opened, bounded in bytes.
 // Boost types stay in agent_hub.cc.
 #pragma once
 
@@ -33,8 +36,10 @@ class AgentConnection;
 
 class AgentSession {
  public:
+  // `send_timeout`: how long Send waits for room while the agent takes no bytes.
   AgentSession(std::string name, std::string peer, std::shared_ptr<AgentConnection> connection,
-               std::vector<LedgerEntry> ledger);
+               std::vector<LedgerEntry> ledger,
+               std::chrono::milliseconds send_timeout = std::chrono::seconds(15));
   ~AgentSession();
 
   const std::string& name() const { return name_; }
@@ -43,10 +48,12 @@ class AgentSession {
   std::optional<LedgerEntry> Ledger(const std::string& subscription) const;
   void NoteCommitted(const std::string& subscription, uint64_t seq, const std::string& watermark);
 
-  // Drops replies left over from an earlier run of `subscription`.
+  // Opens `subscription`'s mailbox for a run, dropping replies left over from an earlier run.
+  // Replies are kept only for subscriptions a run opened; the others are dropped.
   void ResetMailbox(const std::string& subscription);
-  // Queues a frame for the agent. Blocks while more than a few MiB wait to be written (the
-  // io side drops a link that stops taking bytes); kUnavailable once the session is closed.
+  // Queues a frame for the agent. Blocks while more than a few MiB wait to be written; when
+  // the agent takes no byte for `send_timeout` meanwhile, closes the session and returns
+  // kUnavailable (as it does once the session is closed).
   Status Send(MessageType type, std::string_view payload);
   Result<TableReady> AwaitTableReady(const std::string& subscription,
                                      std::chrono::milliseconds timeout);
@@ -67,6 +74,8 @@ class AgentSession {
 
   // io side: routes one frame from the agent; an error ends the session.
   Status Receive(MessageType type, std::string_view payload);
+  // io side: bytes of a frame went out to the agent (Send's deadline measures this).
+  void NoteWritten();
   // io side: the next frame to write, if any (wakes senders waiting for room).
   std::optional<std::string> TakeOutgoing();
   // io side: the connection has ended.
@@ -75,34 +84,52 @@ class AgentSession {
   bool QueueHeartbeatIfIdle();
 
  private:
-  struct Mailbox {
-    std::deque<TableReady> ready;
-    std::deque<BatchAck> acks;
-    std::deque<FileResume> resumes;
-    std::deque<FileResult> file_results;
-    std::deque<RangeAnswer> range_answers;
-    std::deque<DeletionDone> deletions;
+  // A queued reply and the bytes it arrived as (counted against the session's bound).
+  template <typename T>
+  struct Reply {
+    T message;
+    size_t bytes = 0;
   };
-  // Decodes an agent's reply and queues it in its subscription's mailbox (bounded).
   template <typename T>
-  Status Deliver(std::string_view payload, std::deque<T> Mailbox::*queue);
+  using Queue = std::deque<Reply<T>>;
+  struct Mailbox {
+    Queue<TableReady> ready;
+    Queue<BatchAck> acks;
+    Queue<FileResume> resumes;
+    Queue<FileResult> file_results;
+    Queue<RangeAnswer> range_answers;
+    Queue<DeletionDone> deletions;
+    size_t bytes = 0;  // of all its queued replies
+  };
+  // Decodes an agent's reply and queues it in its subscription's mailbox, when a run opened
+  // it; `on_queue` (under the lock) sees the reply before it is queued.
   template <typename T>
-  Result<T> Await(const std::string& subscription, std::deque<T> Mailbox::*queue,
+  Status Deliver(std::string_view payload, Queue<T> Mailbox::*queue,
+                 void (AgentSession::*on_queue)(const T&) = nullptr);
+  template <typename T>
+  Result<T> Await(const std::string& subscription, Queue<T> Mailbox::*queue,
                   std::chrono::milliseconds timeout);
-  Mailbox* MailboxFor(const std::string& subscription);
+  void NoteReady(const TableReady& ready);
+  void NoteDeletion(const DeletionDone& done);
 
   const std::string name_;
   const std::string peer_;
   std::weak_ptr<AgentConnection> connection_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, Mailbox> mailboxes_;
+  std::map<std::string, Mailbox> mailboxes_;  // opened by runs (ResetMailbox)
+  size_t queued_reply_bytes_ = 0;             // in all mailboxes
+  uint64_t dropped_replies_ = 0;              // for subscriptions no run opened
+  std::chrono::steady_clock::time_point dropped_logged_;
   std::map<std::string, LedgerEntry> ledger_;
   std::deque<std::string> outgoing_;
   size_t outgoing_bytes_ = 0;
   bool closed_ = false;
   Status why_closed_;
   std::atomic<int64_t> last_heard_{0};
+  const std::chrono::milliseconds send_timeout_;
+  // When the io side last wrote bytes to the agent or took a frame (steady clock ticks).
+  std::atomic<int64_t> last_written_{0};
 };
 
 struct AgentHubOptions {

@@ -6,11 +6,17 @@
   offer     a FileOffer claiming 2^40 bytes
   header    a frame header claiming 4 GiB (the agent drops the link, then dials again)
   acks      100,000 unsolicited batch acks (the agent drops the link, then dials again)
-and prints "NAME<TAB>answer or 'dropped'<TAB>agent RSS in KiB" for each; finally "alive" once
-the agent has logged in again. Usage: hostile_scheduler.py PORT_FILE AGENT_PID [PORT]"""
+and prints "NAME<TAB>answer or 'dropped'<TAB>agent RSS in KiB" for each; then
+  claim     a frame header claiming 64 MiB followed by 10 bytes, held open for 1.5 s
+as "claim<TAB>the agent's RSS growth meanwhile in KiB<TAB>agent RSS in KiB"; then, on a link
+whose HelloReply sets 1 s heartbeats,
+  trickle   a frame header claiming 100 KiB, then a byte of it every 0.5 s
+as "trickle<TAB>'dropped after S s' or 'open after S s'<TAB>agent RSS in KiB"; finally "alive"
+once the agent has logged in again. Usage: hostile_scheduler.py PORT_FILE AGENT_PID [PORT]"""
 import socket
 import struct
 import sys
+import time
 
 from dx_wire import exact, frame, read_frame, string, varint
 
@@ -64,12 +70,12 @@ os.rename(port_file + ".tmp", port_file)
 listener.settimeout(30)
 
 
-def accept():
+def accept(heartbeat_s=5):
     conn, _ = listener.accept()
     conn.settimeout(30)
     kind, _ = read_frame(conn)  # Hello
     assert kind == 1
-    conn.sendall(frame(2, varint(1) + b"\x01" + string("") + varint(5)))  # accepted
+    conn.sendall(frame(2, varint(1) + b"\x01" + string("") + varint(heartbeat_s)))  # accepted
     return conn
 
 
@@ -103,6 +109,38 @@ try:
 except OSError:
     pass
 print("acks\t%s\t%d" % (answer(conn, 255), rss_kib()), flush=True)
+conn.close()
+
+conn = accept()
+base = peak = rss_kib()
+conn.sendall(struct.pack("<I", 64 << 20) + b"\x05" + b"x" * 10)
+end = time.time() + 1.5
+while time.time() < end:
+    peak = max(peak, rss_kib())
+    time.sleep(0.05)
+print("claim\t%d\t%d" % (peak - base, peak), flush=True)
+conn.close()
+
+conn = accept(heartbeat_s=1)
+conn.sendall(struct.pack("<I", 100 << 10) + b"\x05")
+conn.settimeout(0.5)
+t0 = time.time()
+outcome = None
+while outcome is None:
+    if time.time() - t0 > 12:
+        outcome = "open after %.1f s" % (time.time() - t0)
+        break
+    try:
+        conn.sendall(b"x")
+        while True:  # the agent's heartbeats; an empty read is the agent dropping the link
+            if conn.recv(65536) == b"":
+                outcome = "dropped after %.1f s" % (time.time() - t0)
+                break
+    except socket.timeout:
+        continue
+    except OSError:
+        outcome = "dropped after %.1f s" % (time.time() - t0)
+print("trickle\t%s\t%d" % (outcome, rss_kib()), flush=True)
 conn.close()
 
 conn = accept()
