@@ -1,14 +1,17 @@
 #include "scheduler/admin_server.h"
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
 #include <boost/beast/ssl.hpp>
+#include <future>
 #include <optional>
-#include <thread>
+#include <type_traits>
 
 #include "common/frame_link.h"
 #include "common/log.h"
+#include "scheduler/io_runtime_asio.h"
 
 namespace dx::scheduler {
 
@@ -55,7 +58,19 @@ ApiRequest ToApiRequest(const http::request<http::string_body>& req, const std::
 }  // namespace
 
 struct AdminServer::Impl {
-  explicit Impl(AdminApi& a) : api(a), acceptor(io) {}
+  Impl(AdminApi& a, IoRuntime& rt)
+      : api(a),
+        io(rt.impl().io),
+        calls(asio::make_strand(rt.impl().workers.get_executor())),
+        acceptor(io) {}
+
+  // Runs `f` on the workers, one call at a time, and resumes the session on its own strand.
+  template <typename F>
+  asio::awaitable<std::invoke_result_t<F>> OnWorker(F f) {
+    co_return co_await asio::co_spawn(
+        calls, [f = std::move(f)]() -> asio::awaitable<std::invoke_result_t<F>> { co_return f(); },
+        asio::use_awaitable);
+  }
 
   // Reads requests and answers them until the peer closes or a deadline passes.
   template <typename Stream>
@@ -71,16 +86,18 @@ struct AdminServer::Impl {
       auto [header_ec, hn] = co_await http::async_read_header(stream, buffer, parser,
                                                               asio::as_tuple(asio::use_awaitable));
       if (header_ec) break;
+      const std::string authorization(parser.get()[http::field::authorization]);
       const bool authenticated =
           parser.get().target() == "/healthz" ||
-          api.Authenticates(std::string(parser.get()[http::field::authorization]));
+          co_await OnWorker([this, &authorization] { return api.Authenticates(authorization); });
       if (authenticated && !parser.is_done()) {
         auto [read_ec, n] =
             co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
         if (read_ec) break;
       }
       const auto& req = parser.get();
-      ApiResponse r = api.Handle(ToApiRequest(req, peer));
+      ApiRequest request = ToApiRequest(req, peer);
+      ApiResponse r = co_await OnWorker([this, &request] { return api.Handle(request); });
       http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
       res.set(http::field::server, "dx-scheduler");
       res.set(http::field::content_type, r.content_type);
@@ -121,24 +138,34 @@ struct AdminServer::Impl {
 
   asio::awaitable<void> Listen() {
     while (true) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+      // Each connection on its own strand: the io threads are shared.
+      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io),
+                                                         asio::as_tuple(asio::use_awaitable));
       if (ec) {
-        if (ec == asio::error::operation_aborted) co_return;
+        if (ec == asio::error::operation_aborted || stopping) co_return;
         continue;
       }
-      asio::co_spawn(io, Session(std::move(socket)), asio::detached);
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, Session(std::move(socket)), asio::detached);
     }
   }
 
   AdminApi& api;
   std::optional<ssl::context> tls;
-  asio::io_context io;
+  asio::io_context& io;
+  asio::strand<asio::thread_pool::executor_type> calls;
   tcp::acceptor acceptor;
-  std::thread thread;
+  bool started = false;
+  std::atomic<bool> stopping{false};
   int port = 0;
 };
 
-AdminServer::AdminServer(AdminApi& api) : impl_(std::make_unique<Impl>(api)) {}
+AdminServer::AdminServer(AdminApi& api)
+    : own_runtime_(std::make_unique<IoRuntime>(1, 1)),
+      impl_(std::make_unique<Impl>(api, *own_runtime_)) {}
+
+AdminServer::AdminServer(AdminApi& api, IoRuntime& runtime)
+    : impl_(std::make_unique<Impl>(api, runtime)) {}
 AdminServer::~AdminServer() { Stop(); }
 
 Status AdminServer::UseTls(const std::string& cert_file, const std::string& key_file) {
@@ -174,20 +201,25 @@ Status AdminServer::Start(const std::string& listen) {
   if (ec) return Unavailable("cannot listen on " + listen + ": " + ec.message());
   impl_->port = impl_->acceptor.local_endpoint().port();
   asio::co_spawn(impl_->io, impl_->Listen(), asio::detached);
-  impl_->thread = std::thread([this] { impl_->io.run(); });
+  impl_->started = true;
+  if (own_runtime_) own_runtime_->Start();
   LOG_INFO("admin API on " << (impl_->tls ? "https" : "http") << "://" << host << ":" << impl_->port
                            << "/api/v1");
   return Status::Ok();
 }
 
 void AdminServer::Stop() {
-  if (!impl_->thread.joinable()) return;
-  asio::post(impl_->io, [this] {
+  if (!impl_->started || impl_->stopping.exchange(true)) return;
+  auto closed = std::make_shared<std::promise<void>>();
+  std::future<void> done = closed->get_future();
+  asio::post(impl_->io, [this, closed] {
     boost::system::error_code ec;
     impl_->acceptor.close(ec);
+    closed->set_value();
   });
-  impl_->io.stop();
-  impl_->thread.join();
+  // Requests under way finish on their own deadlines (30 s at most).
+  if (!own_runtime_) done.wait_for(std::chrono::seconds(5));
+  if (own_runtime_) own_runtime_->Stop();
 }
 
 int AdminServer::port() const { return impl_->port; }

@@ -13,6 +13,7 @@
 #include "common/frame_link.h"
 #include "common/log.h"
 #include "common/wire.h"
+#include "scheduler/io_runtime_asio.h"
 #include "scheduler/secret.h"
 
 namespace dx::scheduler {
@@ -135,12 +136,14 @@ std::string EscapeWireText(std::string_view text, size_t max_bytes) {
 // The hub's shared state.
 
 struct AgentHub::Impl {
-  Impl(Store& s, const Clock& c, AgentHubOptions o, std::shared_ptr<TlsContext> t)
+  Impl(Store& s, const Clock& c, AgentHubOptions o, std::shared_ptr<TlsContext> t, IoRuntime& rt)
       : store(s),
         clock(c),
         options(o),
         tls(std::move(t)),
-        workers(static_cast<size_t>(std::max(1, o.worker_threads))),
+        runtime(rt),
+        io(rt.impl().io),
+        workers(rt.impl().workers),
         store_strand(asio::make_strand(workers.get_executor())),
         acceptor(io),
         cache_key(RandomKey()),
@@ -212,11 +215,13 @@ struct AgentHub::Impl {
   const AgentHubOptions options;
   std::shared_ptr<TlsContext> tls;
   std::optional<ssl::context> asio_tls;
-  asio::io_context io;
-  asio::thread_pool workers;
+  IoRuntime& runtime;
+  asio::io_context& io;
+  asio::thread_pool& workers;
   asio::strand<asio::thread_pool::executor_type> store_strand;
   tcp::acceptor acceptor;
-  std::vector<std::thread> io_threads;
+  int loops = 0;                              // AcceptLoop and FlushLoop running (under mu)
+  asio::steady_timer* flush_timer = nullptr;  // FlushLoop's, while it waits (under mu)
   std::atomic<bool> stopping{false};
   bool started = false;
   int port = 0;
@@ -1021,7 +1026,22 @@ void AgentHub::Impl::Release(AgentConnection* connection, const std::string& add
   idle_cv.notify_all();
 }
 
+// Counts a hub coroutine while it runs: Stop waits for them to end.
+struct LoopRunning {
+  explicit LoopRunning(AgentHub::Impl& impl) : hub(impl) {
+    std::lock_guard<std::mutex> lock(hub.mu);
+    ++hub.loops;
+  }
+  ~LoopRunning() {
+    std::lock_guard<std::mutex> lock(hub.mu);
+    --hub.loops;
+    hub.idle_cv.notify_all();
+  }
+  AgentHub::Impl& hub;
+};
+
 asio::awaitable<void> AgentHub::Impl::AcceptLoop() {
+  LoopRunning running(*this);
   asio::steady_timer pause(io);
   while (!stopping) {
     auto [ec, socket] =
@@ -1073,7 +1093,19 @@ asio::awaitable<void> AgentHub::Impl::AcceptLoop() {
 
 // Last-seen times go to the store in one batch per period; refusal summaries likewise.
 asio::awaitable<void> AgentHub::Impl::FlushLoop() {
+  LoopRunning running(*this);
   asio::steady_timer timer(io);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    flush_timer = &timer;
+  }
+  struct Forget {
+    ~Forget() {
+      std::lock_guard<std::mutex> lock(hub.mu);
+      hub.flush_timer = nullptr;
+    }
+    AgentHub::Impl& hub;
+  } forget{*this};
   auto last_summary = SteadyClock::now();
   while (!stopping) {
     timer.expires_after(seconds(options.last_seen_flush_s));
@@ -1123,7 +1155,12 @@ asio::awaitable<void> AgentHub::Impl::FlushLoop() {
 
 AgentHub::AgentHub(Store& store, const Clock& clock, AgentHubOptions options,
                    std::shared_ptr<TlsContext> tls)
-    : impl_(std::make_unique<Impl>(store, clock, options, std::move(tls))) {}
+    : own_runtime_(std::make_unique<IoRuntime>(options.io_threads, options.worker_threads)),
+      impl_(std::make_unique<Impl>(store, clock, options, std::move(tls), *own_runtime_)) {}
+
+AgentHub::AgentHub(Store& store, const Clock& clock, AgentHubOptions options, IoRuntime& runtime,
+                   std::shared_ptr<TlsContext> tls)
+    : impl_(std::make_unique<Impl>(store, clock, options, std::move(tls), runtime)) {}
 
 AgentHub::AgentHub(Store& store, const Clock& clock, int heartbeat_s,
                    std::shared_ptr<TlsContext> tls)
@@ -1162,12 +1199,10 @@ Status AgentHub::Start(const std::string& listen) {
   asio::co_spawn(impl_->io, impl_->AcceptLoop(), asio::detached);
   asio::co_spawn(impl_->io, impl_->FlushLoop(), asio::detached);
   impl_->started = true;
-  for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i) {
-    impl_->io_threads.emplace_back([this] { impl_->io.run(); });
-  }
+  if (own_runtime_) own_runtime_->Start();
   LOG_INFO("listening for agents on " << host << ":" << impl_->port
                                       << (impl_->tls ? " (TLS)" : " (plain TCP)") << ", "
-                                      << impl_->io_threads.size() << " io threads");
+                                      << impl_->runtime.io_threads() << " io threads");
   return Status::Ok();
 }
 
@@ -1177,6 +1212,8 @@ void AgentHub::Stop() {
     asio::post(impl_->io, [this] {
       boost::system::error_code ignored;
       impl_->acceptor.close(ignored);
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      if (impl_->flush_timer) impl_->flush_timer->cancel();
     });
     std::vector<std::shared_ptr<AgentConnection>> live;
     {
@@ -1188,14 +1225,14 @@ void AgentHub::Stop() {
     for (auto& c : live) c->Close(Unavailable("scheduler stopping"));
     live.clear();
     std::unique_lock<std::mutex> lock(impl_->mu);
-    impl_->idle_cv.wait_for(lock, seconds(10), [&] { return impl_->connections.empty(); });
+    // Every connection and the hub's own loops end before the hub may go (on a shared
+    // runtime, nothing of it may be left in the io_context).
+    impl_->idle_cv.wait_for(lock, seconds(10),
+                            [&] { return impl_->connections.empty() && impl_->loops == 0; });
     for (auto& [name, session] : impl_->sessions) session->Ended(Unavailable("scheduler stopping"));
     impl_->sessions.clear();
   }
-  impl_->io.stop();
-  for (std::thread& t : impl_->io_threads) t.join();
-  impl_->io_threads.clear();
-  impl_->workers.join();
+  if (own_runtime_) own_runtime_->Stop();
 }
 
 std::shared_ptr<AgentSession> AgentHub::Find(const std::string& agent) {

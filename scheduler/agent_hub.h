@@ -26,6 +26,7 @@
 #include "common/clock.h"
 #include "common/protocol.h"
 #include "common/tls_context.h"
+#include "scheduler/io_runtime.h"
 #include "scheduler/store.h"
 
 namespace dx::scheduler {
@@ -134,8 +135,8 @@ class AgentSession {
 
 struct AgentHubOptions {
   int heartbeat_s = 5;
-  int io_threads = 2;                    // io threads, whatever the number of agents
-  int worker_threads = 2;                // secret checks and store writes
+  int io_threads = 2;                    // io threads, whatever the number of agents (own runtime)
+  int worker_threads = 2;                // secret checks and store writes (own runtime)
   int max_connections = 20000;           // all connections, authenticated or not
   int max_connections_per_address = 64;  // from one IP address
   int handshake_timeout_s = 10;          // TCP accept to accepted Hello (TLS included)
@@ -144,8 +145,13 @@ struct AgentHubOptions {
 
 class AgentHub {
  public:
-  // With `tls`, every agent connection starts with a TLS handshake.
+  // With `tls`, every agent connection starts with a TLS handshake. The hub runs on its own
+  // IoRuntime (options.io_threads, options.worker_threads).
   AgentHub(Store& store, const Clock& clock, AgentHubOptions options,
+           std::shared_ptr<TlsContext> tls = nullptr);
+  // Runs on `runtime`, shared with other servers (the admin API): its owner starts it, and
+  // stops it after this hub's Stop and before the hub is destroyed.
+  AgentHub(Store& store, const Clock& clock, AgentHubOptions options, IoRuntime& runtime,
            std::shared_ptr<TlsContext> tls = nullptr);
   AgentHub(Store& store, const Clock& clock, int heartbeat_s,
            std::shared_ptr<TlsContext> tls = nullptr);
@@ -166,6 +172,7 @@ class AgentHub {
   struct Impl;
 
  private:
+  std::unique_ptr<IoRuntime> own_runtime_;  // when not given one
   std::unique_ptr<Impl> impl_;
 };
 

@@ -346,12 +346,9 @@ std::optional<GroupMember> Dispatcher::Join(Subscription& sub, int64_t now) {
   auto schedule = Schedule::Parse(sub.schedule);
   if (!schedule.ok()) return std::nullopt;  // Consider stops it on its own
   const bool backing_off = sub.failures > 0 && sub.next_due > now;
-  const bool scheduled_soon = !schedule->manual() && sub.failures == 0 && sub.next_due != 0 &&
-                              sub.next_due <= now + kJoinAhead;
   const bool due =
       sub.manual_pending || (sub.resync_pending && !backing_off) ||
-      (!backing_off && sub.next_due <= now && (!schedule->manual() || sub.failures > 0)) ||
-      scheduled_soon;
+      (!backing_off && sub.next_due <= now && (!schedule->manual() || sub.failures > 0));
   if (!due || !hub_.Find(sub.agent)) return std::nullopt;
   GroupMember member{sub, TriggerOf(sub), sub.resync_pending};
   {

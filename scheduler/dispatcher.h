@@ -7,7 +7,7 @@
 // a permanent one stops the subscription until an operator acts (RetryPolicy); a scheduled run
 // waits while its agent is offline. A suspended or terminated subscription runs nothing; its
 // agent is told to delete what it holds (DeletionRun) until it confirms. Table subscriptions
-// of one catalog entry due together (within two seconds) run as one group in one slot, served
+// of one catalog entry due together (in the same second) run as one group in one slot, served
 // by one read of the source (ExchangeRun::ExecuteGroup, 共享抽取).
 #pragma once
 
@@ -84,10 +84,9 @@ class Dispatcher {
   void Finished(const std::vector<std::string>& names);
   // The trigger a run of `sub` starts with.
   static std::string TriggerOf(const Subscription& sub);
-  // Claims a subscription of the same entry as a run starting now, when it is due by
-  // `now` + kJoinAhead (or asked for) and may run: marks it running and returns its member.
+  // Claims a subscription of the same entry as a run starting now, when it is due too (or
+  // asked for) and may run: marks it running and returns its member.
   std::optional<GroupMember> Join(Subscription& sub, int64_t now);
-  static constexpr int64_t kJoinAhead = 2;  // seconds
   // True when `entry` is a table entry (cached; file entries run alone).
   bool IsTableEntry(const std::string& entry);
   void RunGroup(std::vector<GroupMember> group);

@@ -73,8 +73,9 @@ std::vector<RunRecord> ExchangeRun::ExecuteGroup(const std::vector<GroupMember>&
     }
   } else if (entry) {
     counters_.group_runs++;
-    TableFanout fanout(store_, hub_, options_, clock_, pool_, clock_max_age_, attempts_,
-                       [this](RunRecord* run) { return Record(run); }, &counters_);
+    TableFanout fanout(
+        store_, hub_, options_, clock_, pool_, clock_max_age_, attempts_,
+        [this](RunRecord* run) { return Record(run); }, &counters_);
     fanout.Transfer(*entry, members);
   }
   for (size_t i = 0; i < group.size(); ++i) {

@@ -215,6 +215,7 @@ Status Extractor::Start(const ExtractSpec& spec) {
   if (spec.after.empty()) full_load_until_ = spec.bound;
   updatetime_index_ = delivered_;
   routes_ = spec.routes.size();
+  keep_updatetimes_ = spec.row_updatetimes;
   key_indexes_.clear();
   for (size_t i = 0; i < spec.columns.size(); ++i) {
     if (spec.columns[i].name == spec.updatetime.name) updatetime_index_ = i;
@@ -228,6 +229,7 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
   size_t n = 0;
   const size_t total = updatetime_index_ == delivered_ ? delivered_ + 1 : delivered_;
   flags_.clear();
+  updatetimes_.clear();
   while (n < max_rows) {
     DX_ASSIGN_OR_RETURN(bool row, stmt_->Fetch());
     if (!row) break;
@@ -238,6 +240,7 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
                           binary ? stmt_->GetBytes(c, &cell_) : stmt_->GetText(c, &cell_));
       // The watermark keeps the source's own spelling: it is compared at the source.
       if (c == updatetime_index_ && !full_load()) last->updatetime = cell_;
+      if (c == updatetime_index_ && keep_updatetimes_) updatetimes_.push_back(cell_);
       if (c >= delivered_) continue;
       if (!not_null) {
         batch->AddNull();

@@ -44,6 +44,8 @@ struct ExtractSpec {
   std::vector<RowFilter> routes;
   // False when some reader takes every row: the routes then only flag rows, not select them.
   bool routes_select = true;
+  // Keep each row's UPDATETIME as the source spells it (Extractor::row_updatetimes()).
+  bool row_updatetimes = false;
 };
 
 class Extractor {
@@ -75,6 +77,8 @@ class Extractor {
   // After Read: for each row read, one flag per ExtractSpec route (row-major), 1 when the row
   // passes that route's filter.
   const std::vector<uint8_t>& route_flags() const { return flags_; }
+  // After Read, with ExtractSpec::row_updatetimes: each row's UPDATETIME, source spelling.
+  const std::vector<std::string>& row_updatetimes() const { return updatetimes_; }
 
   // The SELECT statement and its parameters for `spec` (exposed for tests).
   static std::string BuildQuery(const SqlDialect& dialect, const ExtractSpec& spec,
@@ -95,9 +99,11 @@ class Extractor {
   size_t delivered_ = 0;             // columns sent to the agent
   size_t updatetime_index_ = 0;      // position of UPDATETIME in the select list
   std::vector<size_t> key_indexes_;
-  size_t routes_ = 0;            // route flags after the columns (and UPDATETIME)
-  std::vector<uint8_t> flags_;   // route flags of the rows of the last Read
-  std::string full_load_until_;  // non-empty while reading a full load
+  size_t routes_ = 0;           // route flags after the columns (and UPDATETIME)
+  std::vector<uint8_t> flags_;  // route flags of the rows of the last Read
+  bool keep_updatetimes_ = false;
+  std::vector<std::string> updatetimes_;  // of the rows of the last Read, when kept
+  std::string full_load_until_;           // non-empty while reading a full load
   std::string cell_;
   std::string canonical_;
 };

@@ -102,7 +102,11 @@ int main(int argc, char** argv) {
   hub_options.max_connections_per_address = config->agents_max_connections_per_address;
   hub_options.handshake_timeout_s = config->agents_handshake_timeout_s;
   hub_options.last_seen_flush_s = config->agents_last_seen_flush_s;
-  dx::scheduler::AgentHub hub(**store, clock, hub_options, tls);
+  // One io_context and a few workers for the agent port and the admin API together: the
+  // threads do not depend on the number of agents or callers.
+  const int kWorkerThreads = 3;  // secret checks, store writes of the link, admin requests
+  dx::scheduler::IoRuntime runtime(config->agents_io_threads, kWorkerThreads);
+  dx::scheduler::AgentHub hub(**store, clock, hub_options, runtime, tls);
   dx::scheduler::Dispatcher dispatcher(**store, hub, config.value(), clock);
   dx::scheduler::GovernanceOptions governance;
   governance.bootstrap_organisation = config->admin_organisation;
@@ -113,7 +117,7 @@ int main(int argc, char** argv) {
         "grants subscriptions without review or application");
   }
   dx::scheduler::AdminApi api(**store, hub, dispatcher, clock, config->admin_token, governance);
-  dx::scheduler::AdminServer admin(api);
+  dx::scheduler::AdminServer admin(api, runtime);
   if (!config->admin_tls_cert.empty()) {
     dx::Status st = admin.UseTls(config->admin_tls_cert, config->admin_tls_key);
     if (!st.ok()) {
@@ -121,9 +125,13 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  runtime.Start();
   for (dx::Status st : {hub.Start(config->agents_listen), admin.Start(config->admin_listen)}) {
     if (!st.ok()) {
       LOG_ERROR(st.message());
+      admin.Stop();
+      hub.Stop();
+      runtime.Stop();
       return 1;
     }
   }
@@ -157,6 +165,7 @@ int main(int argc, char** argv) {
   // dispatcher can wait for them. What the agents committed is in their ledgers.
   admin.Stop();
   hub.Stop();
+  runtime.Stop();
   dispatcher.Stop();
   return exit_code;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string_view>
 
 #include "scheduler/exchange_run.h"
 #include "scheduler/extractor.h"
@@ -34,6 +35,17 @@ std::string FilterKey(const std::vector<RowCondition>& filter) {
     key += '\x1e';
   }
   return key;
+}
+
+// True when a row's UPDATETIME (the source's spelling) is before `start` ("YYYY-MM-DD
+// HH:MM:SS"): compared to the second, as the source compares UPDATETIME >= start. A value not
+// spelt that way is never skipped (delivering a row again is harmless: agents upsert).
+bool Before(const std::string& updatetime, const std::string& start) {
+  if (updatetime.size() < 19 || updatetime[4] != '-' || updatetime[10] != ' ' ||
+      updatetime[13] != ':') {
+    return false;
+  }
+  return std::string_view(updatetime).substr(0, 19) < std::string_view(start);
 }
 
 }  // namespace
@@ -169,7 +181,8 @@ size_t SharedReader::DistinctFilters(const std::vector<size_t>& readers) const {
 }
 
 Status SharedReader::Start(const std::vector<size_t>& readers, const Watermark& after,
-                           const std::string& bound, bool whole_table) {
+                           const std::string& bound, bool whole_table,
+                           const std::vector<std::string>& starts) {
   if (!union_ || readers.empty()) return Internal("SharedReader::Start without a subscriber");
   ExtractSpec spec = union_->spec;
   spec.after = after;
@@ -177,6 +190,9 @@ Status SharedReader::Start(const std::vector<size_t>& readers, const Watermark& 
   spec.whole_table = whole_table;
   readers_ = readers;
   route_of_.assign(readers.size(), -1);
+  starts_ = starts;
+  starts_.resize(readers.size());
+  for (const std::string& s : starts_) spec.row_updatetimes = spec.row_updatetimes || !s.empty();
   // Filters: one that every reader shares goes into the WHERE clause as it is; several become
   // routes (their OR in the WHERE clause, and a flag per row for each); a reader without a
   // filter takes every row, so the WHERE clause keeps them all.
@@ -232,6 +248,7 @@ Result<size_t> SharedReader::Read(size_t max_rows, std::vector<RowBatch>* batche
       if (route_of_[k] >= 0 && flags[row * routes + static_cast<size_t>(route_of_[k])] == 0) {
         continue;
       }
+      if (!starts_[k].empty() && Before(extractor_->row_updatetimes()[row], starts_[k])) continue;
       for (size_t col : s.projection) {
         if (raw_.IsNull(row, col)) {
           out->AddNull();

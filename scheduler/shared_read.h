@@ -58,9 +58,11 @@ class SharedReader {
 
   // Starts a read for the subscribers `readers` (indexes into the Open list, none refused):
   // rows strictly after `after` with UPDATETIME < `bound` (a full load in progress keeps its
-  // own bound); with `whole_table`, every row in key order whatever its UPDATETIME.
+  // own bound); with `whole_table`, every row in key order whatever its UPDATETIME. With
+  // `starts`, reader k takes only rows with UPDATETIME >= starts[k] ("YYYY-MM-DD HH:MM:SS";
+  // empty: every row): a reader further on shares the read of one behind it.
   Status Start(const std::vector<size_t>& readers, const Watermark& after, const std::string& bound,
-               bool whole_table);
+               bool whole_table, const std::vector<std::string>& starts = {});
   // Reads up to `max_rows` rows at the source and appends each (UTF-8, masked) to
   // `(*batches)[k]` (of table(readers[k]) columns) for each reader it belongs to. `*last`
   // becomes the position after the last row read. Returns the number of rows read at the
@@ -85,7 +87,8 @@ class SharedReader {
   std::unique_ptr<Union> union_;
   // The read under way.
   std::vector<size_t> readers_;
-  std::vector<int> route_of_;  // per reader: its route (flag) index, -1 = every row
+  std::vector<int> route_of_;        // per reader: its route (flag) index, -1 = every row
+  std::vector<std::string> starts_;  // per reader: the UPDATETIME it starts at ("" = any)
   std::unique_ptr<SourceText> text_;
   RowBatch raw_;     // rows as read, all union columns
   RowBatch picked_;  // one reader's rows, before masking

@@ -48,6 +48,14 @@ std::string PositionOf(Watermark w) {
   return w.Encode();
 }
 
+// True at a boundary: every row with UPDATETIME before a whole second is delivered (where
+// full loads and completed reads end).
+bool AtBoundary(const Watermark& w) {
+  const std::string& t = w.updatetime;
+  return w.full_load_until.empty() && w.key.empty() && t.size() == 19 && t[4] == '-' &&
+         t[10] == ' ' && t[13] == ':';
+}
+
 }  // namespace
 
 TableFanout::TableFanout(Store& store, AgentHub& hub, const ExchangeOptions& options,
@@ -148,35 +156,56 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
     if (!f->quiet) announced.push_back(f);
   }
   AwaitReady(announced);
-  std::map<std::string, std::vector<Flow*>> at;  // members by the position their agent holds
+  // Members by the position their agent holds. Those at a boundary ("every row before T is
+  // delivered", where every completed read ends) share one read from the earliest, each
+  // taking rows from its own T on; the others read with those at exactly their position.
+  struct Plan {
+    Watermark after;
+    std::vector<Flow*> flows;
+  };
+  std::map<std::string, Plan> plans;
   std::vector<std::string> order;
+  Plan boundaries;
   for (Flow* f : live) {
     if (!f->live()) continue;
+    if (AtBoundary(f->after)) {
+      if (boundaries.flows.empty() || f->after.updatetime < boundaries.after.updatetime) {
+        boundaries.after = Watermark{"", f->after.updatetime, {}};
+      }
+      boundaries.flows.push_back(f);
+      continue;
+    }
     std::string position = PositionOf(f->after);
-    if (!at.count(position)) order.push_back(position);
-    at[position].push_back(f);
+    if (!plans.count(position)) {
+      order.push_back(position);
+      plans[position].after = f->after;
+      plans[position].after.resync.clear();
+    }
+    plans[position].flows.push_back(f);
+  }
+  if (!boundaries.flows.empty()) {
+    order.push_back("boundaries");
+    plans["boundaries"] = std::move(boundaries);
   }
   for (const std::string& position : order) {
-    // One read per position, evaluating at most kMaxRoutes distinct filters.
-    std::vector<Flow*>& group = at[position];
+    // One read per plan, evaluating at most kMaxRoutes distinct filters.
+    Plan& plan = plans[position];
     std::vector<Flow*> chunk;
     std::vector<size_t> readers;
-    for (size_t i = 0; i <= group.size(); ++i) {
-      if (i < group.size()) {
-        readers.push_back(group[i]->reader);
+    for (size_t i = 0; i <= plan.flows.size(); ++i) {
+      if (i < plan.flows.size()) {
+        readers.push_back(plan.flows[i]->reader);
         if (reader_->DistinctFilters(readers) <= SharedReader::kMaxRoutes) {
-          chunk.push_back(group[i]);
+          chunk.push_back(plan.flows[i]);
           continue;
         }
       }
-      Watermark after = chunk.front()->after;
-      after.resync.clear();
-      Read(chunk, after, bound.value());
+      Read(chunk, plan.after, bound.value());
       chunk.clear();
       readers.clear();
-      if (i < group.size()) {
-        chunk.push_back(group[i]);
-        readers.push_back(group[i]->reader);
+      if (i < plan.flows.size()) {
+        chunk.push_back(plan.flows[i]);
+        readers.push_back(plan.flows[i]->reader);
       }
     }
   }
@@ -265,11 +294,14 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
                        const std::string& bound) {
   std::vector<size_t> readers;
   std::vector<RowBatch> batches;
+  std::vector<std::string> starts;  // a member further on than `after` takes rows from its own
   for (Flow* f : flows) {
     readers.push_back(f->reader);
     batches.emplace_back(reader_->table(f->reader).columns.size());
+    const bool further = AtBoundary(f->after) && f->after.updatetime != after.updatetime;
+    starts.push_back(further ? f->after.updatetime : "");
   }
-  Status started = reader_->Start(readers, after, bound, /*whole_table=*/false);
+  Status started = reader_->Start(readers, after, bound, /*whole_table=*/false, starts);
   counters_->source_reads++;
   if (!started.ok()) {
     for (Flow* f : flows) Fail(*f, started);
@@ -295,7 +327,7 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
     }
     if (first) {
       first = false;
-      if (n.value() > 0 || reader_->full_load()) AnnounceQuiet(flows, after);
+      if (n.value() > 0 || reader_->full_load()) AnnounceQuiet(flows);
     }
     if (n.value() == 0) break;
     total += n.value();
@@ -328,19 +360,22 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
   }
 }
 
-void TableFanout::AnnounceQuiet(std::vector<Flow*>& flows, const Watermark& after) {
+void TableFanout::AnnounceQuiet(std::vector<Flow*>& flows) {
   std::vector<Flow*> quiet;
+  std::vector<std::string> expected;
   for (Flow* f : flows) {
     if (!f->quiet || !f->live()) continue;
     f->quiet = false;
+    expected.push_back(PositionOf(f->after));
     Fail(*f, Begin(*f));
     quiet.push_back(f);
   }
   AwaitReady(quiet);
-  for (Flow* f : quiet) {
+  for (size_t i = 0; i < quiet.size(); ++i) {
+    Flow* f = quiet[i];
     // The agent's table moved since its ledger was last heard of (reloaded, reset): it runs
     // again on its own from where it really is.
-    if (f->live() && PositionOf(f->after) != PositionOf(after)) {
+    if (f->live() && PositionOf(f->after) != expected[i]) {
       Detach(*f, "its agent's position changed since it was last heard");
     }
   }

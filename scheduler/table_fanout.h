@@ -67,15 +67,16 @@ class TableFanout {
   // Takes the answers to the announcements of `flows`; one that does not answer while others
   // have is left behind (Detach).
   void AwaitReady(std::vector<Flow*>& flows);
-  // The read at `after` found rows: the members that were not told yet (quiet polls) are
-  // announced now; one whose agent no longer stands at `after` leaves the read.
-  void AnnounceQuiet(std::vector<Flow*>& flows, const Watermark& after);
+  // The read found rows: the members that were not told yet (quiet polls) are announced now;
+  // one whose agent no longer stands where its ledger said leaves the read.
+  void AnnounceQuiet(std::vector<Flow*>& flows);
   // Takes the agent's answer (its ledger, waiting at most `timeout`) and settles where the
   // member's read starts.
   Status Ready(Flow& flow, std::chrono::milliseconds timeout);
   // The member leaves the shared read behind the others (`why`); its run ends "partial".
   void Detach(Flow& flow, const std::string& why);
-  // One shared read for `flows` (all at `after`): routes rows, sends batches.
+  // One shared read for `flows` from `after` (each at `after`, or at a later boundary from
+  // which it takes rows): routes rows, sends batches.
   void Read(std::vector<Flow*>& flows, const Watermark& after, const std::string& bound);
   // Sends `rows` with `position` as the member's next batch (waits for room in its window).
   Status Deliver(Flow& flow, const RowBatch& rows, const Watermark& position, bool others_wait);
