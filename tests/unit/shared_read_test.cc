@@ -1,0 +1,204 @@
+// Shared extraction (共享抽取): one read of a real SQLite source (through unixODBC) serving
+// subscribers with different filters, columns and masking; the source says which filter each
+// row passes; a subscriber further on takes rows from its own UPDATETIME only; a subscriber
+// whose masking cannot apply is refused alone.
+#include "scheduler/shared_read.h"
+
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "common/odbc.h"
+#include "scheduler/extractor.h"
+#include "scheduler/masking.h"
+#include "test_util.h"
+
+namespace dx::scheduler {
+namespace {
+
+using dx::testing::SqliteConnection;
+using dx::testing::TempDir;
+
+MaskingRule MaskRule(const std::string& column, const std::string& method, int first = 0,
+                     int last = 0) {
+  MaskingRule r;
+  r.column = column;
+  r.method = method;
+  r.keep_first = first;
+  r.keep_last = last;
+  return r;
+}
+
+struct Fixture {
+  TempDir dir;
+  Source source;
+  CatalogEntry entry;
+
+  Fixture() {
+    const std::string conn = SqliteConnection(dir.File("src.db"));
+    auto c = OdbcConnection::Open(conn);
+    REQUIRE(c.ok());
+    REQUIRE((*c)->Execute("CREATE TABLE pupil (id BIGINT PRIMARY KEY, name VARCHAR(30) NOT NULL,"
+                          " district VARCHAR(6), updatetime DATETIME NOT NULL)")
+                .ok());
+    // 30 pupils in three districts; UPDATETIME one second apart from 10:00:00.
+    std::string values;
+    for (int i = 1; i <= 30; ++i) {
+      char row[128];
+      std::snprintf(row, sizeof(row), "%s(%d,'学生%d','31010%d','2026-11-21 10:00:%02d')",
+                    values.empty() ? "" : ",", i, i, i % 3, i);
+      values += row;
+    }
+    REQUIRE((*c)->Execute("INSERT INTO pupil VALUES " + values).ok());
+    REQUIRE((*c)->Commit().ok());
+    source.name = "src";
+    source.connection = conn;
+    entry.name = "市教委-学生";
+    entry.source = "src";
+    entry.source_table = "pupil";
+    entry.updatetime_column = "updatetime";
+    for (const char* f : {"id bigint", "name varchar(30)", "district varchar(6)",
+                          "updatetime datetime"}) {
+      std::string text = f;
+      Field field;
+      field.column = ParseColumnType(text.substr(text.find(' ') + 1)).value();
+      field.column.name = text.substr(0, text.find(' '));
+      field.column.primary_key = field.column.name == "id";
+      field.column.not_null = field.column.name != "district";
+      entry.fields.push_back(field);
+    }
+  }
+
+  Subscription Sub(const std::string& name, std::vector<std::string> columns,
+                   std::vector<RowCondition> filter) {
+    Subscription s;
+    s.name = name;
+    s.entry = entry.name;
+    s.organisation = "徐汇区教育局";
+    s.target_table = name;
+    s.columns = std::move(columns);
+    s.filter = std::move(filter);
+    return s;
+  }
+};
+
+// Every row the reader gives each subscriber, read to the end in small reads.
+std::vector<std::vector<std::string>> ReadAll(SharedReader& reader, size_t subscribers,
+                                              const std::vector<size_t>& columns) {
+  std::vector<RowBatch> batches;
+  for (size_t k = 0; k < subscribers; ++k) batches.emplace_back(columns[k]);
+  std::vector<std::vector<std::string>> out(subscribers);
+  Watermark last;
+  while (true) {
+    auto n = reader.Read(7, &batches, &last);
+    REQUIRE(n.ok());
+    if (n.value() == 0) break;
+    for (size_t k = 0; k < subscribers; ++k) {
+      for (size_t r = 0; r < batches[k].rows(); ++r) {
+        std::string row;
+        for (size_t c = 0; c < batches[k].columns(); ++c) {
+          row += (c ? "|" : "") + std::string(batches[k].Cell(r, c));
+        }
+        out[k].push_back(row);
+      }
+      batches[k].Clear();
+    }
+  }
+  return out;
+}
+
+TEST_CASE("one read serves subscribers with their own filters, columns and masking") {
+  Fixture f;
+  Subscription a = f.Sub("a", {"id", "name", "district", "updatetime"},
+                         {{"district", "=", {"310101"}}});
+  Subscription b = f.Sub("b", {"id", "district", "updatetime"},
+                         {{"district", "in", {"310102", "310100"}}, {"id", ">", {"20"}}});
+  Subscription c = f.Sub("c", {"id", "name", "updatetime"}, {});  // every row
+  c.masking = {MaskRule("name", "partial", 1, 0)};
+  Subscription d = f.Sub("d", {"id", "name", "updatetime"}, {});
+  d.masking = {MaskRule("id", "hash")};  // a masked primary key: refused, alone
+  std::vector<Status> refused;
+  auto reader = SharedReader::Open(f.source, f.entry, {&a, &b, &c, &d}, "master", nullptr,
+                                   &refused);
+  REQUIRE(reader.ok());
+  CHECK(refused[0].ok());
+  CHECK(refused[1].ok());
+  CHECK(refused[2].ok());
+  CHECK(refused[3].code() == StatusCode::kFailedPrecondition);
+  CHECK((*reader)->table(1).columns.size() == 3);
+  CHECK((*reader)->DistinctFilters({0, 1, 2}) == 2);
+  // Full load: every row before the bound, in key order.
+  REQUIRE((*reader)->Start({0, 1, 2}, Watermark(), "2026-11-21 11:00:00", false).ok());
+  auto rows = ReadAll(**reader, 3, {4, 3, 3});
+  REQUIRE(rows[0].size() == 10);  // ids 1, 4, ..., 28
+  CHECK(rows[0][0] == "1|学生1|310101|2026-11-21 10:00:01");
+  for (const std::string& r : rows[0]) CHECK(r.find("|310101|") != std::string::npos);
+  // b: districts 310102 and 310100 (ids 2 mod 3 and 0 mod 3) above 20.
+  std::vector<std::string> want_b;
+  for (int i = 21; i <= 30; ++i) {
+    if (i % 3 != 1) want_b.push_back(std::to_string(i) + "|31010" + std::to_string(i % 3) +
+                                     "|2026-11-21 10:00:" + std::to_string(i));
+  }
+  CHECK(rows[1] == want_b);
+  REQUIRE(rows[2].size() == 30);
+  CHECK(rows[2][4] == "5|学**|2026-11-21 10:00:05");
+  CHECK((*reader)->full_load());
+}
+
+TEST_CASE("a subscriber further on takes rows from its own UPDATETIME; the others from theirs") {
+  Fixture f;
+  Subscription a = f.Sub("a", {"id", "updatetime"}, {});
+  Subscription b = f.Sub("b", {"id", "updatetime"}, {{"district", "!=", {"310100"}}});
+  std::vector<Status> refused;
+  auto reader = SharedReader::Open(f.source, f.entry, {&a, &b}, "", nullptr, &refused);
+  REQUIRE(reader.ok());
+  // Both at boundaries: a has every row before 10:00:10, b every row before 10:00:20.
+  Watermark after{"", "2026-11-21 10:00:10", {}};
+  REQUIRE((*reader)
+              ->Start({0, 1}, after, "2026-11-21 10:00:25", false, {"", "2026-11-21 10:00:20"})
+              .ok());
+  auto rows = ReadAll(**reader, 2, {2, 2});
+  std::vector<std::string> want_a, want_b;
+  for (int i = 10; i < 25; ++i) {
+    want_a.push_back(std::to_string(i) + "|2026-11-21 10:00:" + std::to_string(i));
+    if (i >= 20 && i % 3 != 0) want_b.push_back(want_a.back());
+  }
+  CHECK(rows[0] == want_a);
+  CHECK(rows[1] == want_b);
+}
+
+TEST_CASE("the query evaluates each distinct filter once, its markers before the WHERE's") {
+  ExtractSpec s;
+  s.source_table = "pupil";
+  ColumnSpec id;
+  id.name = "id";
+  id.type = ColumnType::kBigint;
+  id.primary_key = true;
+  ColumnSpec district;
+  district.name = "district";
+  district.type = ColumnType::kVarchar;
+  district.length = 6;
+  s.columns = {id};
+  s.updatetime.name = "updatetime";
+  s.updatetime.type = ColumnType::kDatetime;
+  s.after = Watermark{"", "2026-11-21 10:00:00", {}};
+  s.bound = "2026-11-21 11:00:00";
+  s.routes.push_back({{{"district", "=", {"310101"}}}, {district}});
+  s.routes.push_back({{{"district", "in", {"310102", "310103"}}}, {district}});
+  std::vector<std::string> params;
+  std::string sql = Extractor::BuildQuery(SqlDialect(Dbms::kPostgres), s, &params);
+  CHECK(sql.find("CASE WHEN \"district\" = ") != std::string::npos);
+  CHECK(sql.find(" AND ((\"district\" = ") != std::string::npos);
+  CHECK(params == std::vector<std::string>{"310101", "310102", "310103", "2026-11-21 11:00:00",
+                                           "2026-11-21 10:00:00", "310101", "310102",
+                                           "310103"});
+  // Some reader takes every row: the routes only flag rows.
+  s.routes_select = false;
+  params.clear();
+  sql = Extractor::BuildQuery(SqlDialect(Dbms::kPostgres), s, &params);
+  CHECK(sql.find(" AND ((\"district\"") == std::string::npos);
+  CHECK(params.size() == 5);
+}
+
+}  // namespace
+}  // namespace dx::scheduler
