@@ -130,7 +130,7 @@ void Dispatcher::Finished(const std::vector<std::string>& names) {
     std::lock_guard<std::mutex> lock(mu_);
     for (const std::string& name : names) {
       running_.erase(name);
-      finished_.push_back(name);
+      finished_.insert(name);
     }
     --active_;
     wake_ = true;
@@ -168,7 +168,7 @@ void Dispatcher::Refresh(int64_t now) {
     if (!subs.ok()) {
       LOG_ERROR("cannot read subscriptions: " << subs.status().message());
       std::lock_guard<std::mutex> lock(mu_);  // looked at on the next pass instead
-      finished_.insert(finished_.end(), changed.begin(), changed.end());
+      finished_.insert(changed.begin(), changed.end());
       return;
     }
     subs_.clear();
@@ -353,7 +353,8 @@ std::optional<GroupMember> Dispatcher::Join(Subscription& sub, int64_t now) {
   GroupMember member{sub, TriggerOf(sub), sub.resync_pending};
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (running_.count(sub.name)) return std::nullopt;
+    // A run of it just ended: this view of it is stale until the next Refresh.
+    if (running_.count(sub.name) || finished_.count(sub.name)) return std::nullopt;
     running_.insert(sub.name);
     member.subscription.allow_mass_delete = allow_mass_delete_.erase(sub.name) > 0;
   }
@@ -379,10 +380,15 @@ void Dispatcher::StopSubscription(const std::string& name, const std::string& er
 void Dispatcher::RunGroup(std::vector<GroupMember> group) {
   std::vector<RunRecord> runs = exchange_.ExecuteGroup(group);
   std::vector<std::string> names;
-  for (size_t i = 0; i < group.size(); ++i) {
-    AfterRun(group[i].subscription, runs[i], group[i].reset);
-    names.push_back(group[i].subscription.name);
-  }
+  // One commit for the group's schedules: 2,000 realtime subscriptions end a poll each second.
+  Status st = store_.InTransaction([&]() -> Status {
+    for (size_t i = 0; i < group.size(); ++i) {
+      AfterRun(group[i].subscription, runs[i], group[i].reset);
+      names.push_back(group[i].subscription.name);
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) LOG_ERROR("cannot record the schedules of a group run: " << st.message());
   Finished(names);
 }
 

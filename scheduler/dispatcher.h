@@ -135,7 +135,8 @@ class Dispatcher {
     int64_t next_at = 0;  // unix seconds
   };
   std::map<std::string, DeletionRetry> deletion_retry_;  // by subscription
-  std::vector<std::string> finished_;  // runs ended since the last tick: look at them again
+  // Runs ended since the last Refresh: looked at again (their view in subs_ is stale till then).
+  std::set<std::string> finished_;
   std::deque<std::function<void()>> jobs_;
   int active_ = 0;  // runs reserved or under way (at most config workers)
   bool stopping_ = false;

@@ -83,8 +83,13 @@ Status TableFanout::Prepare(const CatalogEntry& entry, Flow& flow) {
   DX_RETURN_IF_ERROR(CheckSubscriptionAgainstEntry(sub, entry));
   // The sharing workflow's word: active, shared, within its approval (最小够用).
   DX_RETURN_IF_ERROR(CheckDeliveryAllowed(store_, sub, entry));
-  DX_ASSIGN_OR_RETURN(auto subscriptions, store_.ListSubscriptionsOfAgent(sub.agent));
-  DX_RETURN_IF_ERROR(CheckTargetTableFree(sub, subscriptions));
+  // An agent's subscriptions are read once per group run (an agent may hold many members).
+  auto listed = agent_subscriptions_.find(sub.agent);
+  if (listed == agent_subscriptions_.end()) {
+    DX_ASSIGN_OR_RETURN(auto subscriptions, store_.ListSubscriptionsOfAgent(sub.agent));
+    listed = agent_subscriptions_.emplace(sub.agent, std::move(subscriptions)).first;
+  }
+  DX_RETURN_IF_ERROR(CheckTargetTableFree(sub, listed->second));
   flow.session = hub_.Find(sub.agent);
   if (!flow.session) return Unavailable("agent " + sub.agent + " is offline");
   return Status::Ok();

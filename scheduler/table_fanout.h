@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +95,7 @@ class TableFanout {
   std::function<Status(RunRecord*)> record_;
   ExchangeCounters* counters_;
   std::unique_ptr<SharedReader> reader_;
+  std::map<std::string, std::vector<Subscription>> agent_subscriptions_;  // by agent
   std::string raw_;  // encoding buffer
 };
 

@@ -10,8 +10,9 @@
 #     row) within 60 s of the agents being online;
 #   polls_per_s: subscription polls per second while nothing changes (the scheduler's own
 #     counter, GET /api/v1/stats; with shared reads one source query serves many polls);
-#   source_queries_per_s: source table scans per second over the same window
-#     (pg_stat_user_tables);
+#   source_queries_per_s: queries reading rows at the source per second over the same window
+#     (the scheduler's counter; PostgreSQL's scans of the table are printed beside it: a shared
+#     read's query probes the key index once per subscription filter);
 #   source_connections_per_s: new PostgreSQL sessions per second over the same window
 #     (pg_stat_database.sessions);
 #   change_p99_s: after one UPDATE of every row, the 99th percentile of the time until each
@@ -112,19 +113,20 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$SCHEDULER_PID/stat"; }
 # polls: the scheduler's counter (an older build without it: the source scans stand in).
 polls() {
   curl -sf -H "Authorization: Bearer $TOKEN" "$DX_SERVER/api/v1/stats" |
-    python3 -c "import json,sys; print(json.load(sys.stdin)['polls'])" 2>/dev/null || echo -1
+    python3 -c "import json,sys; j=json.load(sys.stdin); print(j['polls'], j['group_runs'], j['source_reads'])" 2>/dev/null || echo -1 -1 -1
 }
 read -r scans0 sess0 <<<"$(pg_counts | tr '|' ' ')"
-cpu0=$(cpu_ticks); polls0=$(polls); w0=$(date +%s.%N)
+cpu0=$(cpu_ticks); read -r polls0 groups0 reads0 < <(polls); w0=$(date +%s.%N)
 sleep "$STEADY_S"
 read -r scans1 sess1 <<<"$(pg_counts | tr '|' ' ')"
-cpu1=$(cpu_ticks); polls1=$(polls); w1=$(date +%s.%N)
-[ "$polls0" -ge 0 ] || { polls0=$scans0; polls1=$scans1; }
+cpu1=$(cpu_ticks); read -r polls1 groups1 reads1 < <(polls); w1=$(date +%s.%N)
+# An older build without the counters: PostgreSQL's scans stand in for polls and queries.
+[ "$polls0" -ge 0 ] || { polls0=$scans0; polls1=$scans1; reads0=$scans0; reads1=$scans1; }
 hz=$(getconf CLK_TCK)
 read -r polls_per_s queries_per_s conn_per_s cpu_pct <<<"$(python3 -c "
 d = $w1 - $w0
-print(round(($polls1 - $polls0) / d, 1), round(($scans1 - $scans0) / d, 1), round(($sess1 - $sess0) / d, 2), round(($cpu1 - $cpu0) / $hz / d * 100, 1))")"
-echo "steady ${STEADY_S}s: $((polls1 - polls0)) polls in $((scans1 - scans0)) source scans, $((sess1 - sess0)) new source sessions, scheduler CPU ${cpu_pct} %"
+print(round(($polls1 - $polls0) / d, 1), round(($reads1 - $reads0) / d, 1), round(($sess1 - $sess0) / d, 2), round(($cpu1 - $cpu0) / $hz / d * 100, 1))")"
+echo "steady ${STEADY_S}s: $((polls1 - polls0)) polls in $((groups1 - groups0)) group runs, $((reads1 - reads0)) source queries ($((scans1 - scans0)) scans of the table in PostgreSQL's counters), $((sess1 - sess0)) new source sessions, scheduler CPU ${cpu_pct} %"
 
 # Phase 3: one row changed for every subscription; time until each agent committed it.
 acked >"$T/acked-before.txt"
