@@ -58,13 +58,10 @@ ApiRequest ToApiRequest(const http::request<http::string_body>& req, const std::
 }  // namespace
 
 struct AdminServer::Impl {
-  Impl(AdminApi& a, IoRuntime& rt)
-      : api(a),
-        io(rt.impl().io),
-        calls(asio::make_strand(rt.impl().workers.get_executor())),
-        acceptor(io) {}
+  Impl(AdminApi& a, IoRuntime& rt) : api(a), io(rt.impl().io), calls(1), acceptor(io) {}
 
-  // Runs `f` on the workers, one call at a time, and resumes the session on its own strand.
+  // Runs `f` on the API's own thread (one call at a time: AdminApi serves one caller at a
+  // time) and resumes the session on its own strand.
   template <typename F>
   asio::awaitable<std::invoke_result_t<F>> OnWorker(F f) {
     co_return co_await asio::co_spawn(
@@ -153,7 +150,7 @@ struct AdminServer::Impl {
   AdminApi& api;
   std::optional<ssl::context> tls;
   asio::io_context& io;
-  asio::strand<asio::thread_pool::executor_type> calls;
+  asio::thread_pool calls;  // one thread: the store work of admin requests
   tcp::acceptor acceptor;
   bool started = false;
   std::atomic<bool> stopping{false};
@@ -209,7 +206,10 @@ Status AdminServer::Start(const std::string& listen) {
 }
 
 void AdminServer::Stop() {
-  if (!impl_->started || impl_->stopping.exchange(true)) return;
+  if (!impl_->started || impl_->stopping.exchange(true)) {
+    impl_->calls.join();
+    return;
+  }
   auto closed = std::make_shared<std::promise<void>>();
   std::future<void> done = closed->get_future();
   asio::post(impl_->io, [this, closed] {
@@ -220,6 +220,7 @@ void AdminServer::Stop() {
   // Requests under way finish on their own deadlines (30 s at most).
   if (!own_runtime_) done.wait_for(std::chrono::seconds(5));
   if (own_runtime_) own_runtime_->Stop();
+  impl_->calls.join();
 }
 
 int AdminServer::port() const { return impl_->port; }

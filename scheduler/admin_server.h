@@ -1,7 +1,7 @@
 // AdminServer: serves AdminApi over HTTP/1.1 (Boost.Beast) on an IoRuntime (the one the agent
 // port runs on, in dx-scheduler), with a deadline on every read and write — over HTTPS when
 // given a certificate, which it must be to listen beyond loopback (the API carries tokens).
-// Requests are answered on the runtime's workers, one at a time (AdminApi reads and writes
+// Requests are answered on the server's own thread, one at a time (AdminApi reads and writes
 // the store), never on an io thread. Boost types stay in admin_server.cc.
 #pragma once
 

@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   hub_options.last_seen_flush_s = config->agents_last_seen_flush_s;
   // One io_context and a few workers for the agent port and the admin API together: the
   // threads do not depend on the number of agents or callers.
-  const int kWorkerThreads = 3;  // secret checks, store writes of the link, admin requests
+  const int kWorkerThreads = 2;  // secret checks and store writes of the agent link
   dx::scheduler::IoRuntime runtime(config->agents_io_threads, kWorkerThreads);
   dx::scheduler::AgentHub hub(**store, clock, hub_options, runtime, tls);
   dx::scheduler::Dispatcher dispatcher(**store, hub, config.value(), clock);

@@ -161,6 +161,16 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
     if (!f->quiet) announced.push_back(f);
   }
   AwaitReady(announced);
+  if (bound.ok()) ReadAll(live, bound.value());  // otherwise every member failed above
+  // What is still in flight, the stragglers' batches too.
+  for (Flow* f : live) {
+    while (f->member->status.ok() && !f->in_flight.empty()) {
+      Fail(*f, TakeAck(*f, seconds(options_.ack_timeout_s)));
+    }
+  }
+}
+
+void TableFanout::ReadAll(std::vector<Flow*>& live, const std::string& bound) {
   // Members by the position their agent holds. Those at a boundary ("every row before T is
   // delivered", where every completed read ends) share one read from the earliest, each
   // taking rows from its own T on; the others read with those at exactly their position.
@@ -205,19 +215,13 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
           continue;
         }
       }
-      Read(chunk, plan.after, bound.value());
+      Read(chunk, plan.after, bound);
       chunk.clear();
       readers.clear();
       if (i < plan.flows.size()) {
         chunk.push_back(plan.flows[i]);
         readers.push_back(plan.flows[i]->reader);
       }
-    }
-  }
-  // What is still in flight, the stragglers' batches too.
-  for (Flow* f : live) {
-    while (f->member->status.ok() && !f->in_flight.empty()) {
-      Fail(*f, TakeAck(*f, seconds(options_.ack_timeout_s)));
     }
   }
 }

@@ -76,6 +76,10 @@ class TableFanout {
   Status Ready(Flow& flow, std::chrono::milliseconds timeout);
   // The member leaves the shared read behind the others (`why`); its run ends "partial".
   void Detach(Flow& flow, const std::string& why);
+  // Plans and runs the reads of the live members: those at a boundary ("every row before T is
+  // delivered") share one read from the earliest T; the others read with those at exactly
+  // their position; at most SharedReader::kMaxRoutes distinct filters per read.
+  void ReadAll(std::vector<Flow*>& live, const std::string& bound);
   // One shared read for `flows` from `after` (each at `after`, or at a later boundary from
   // which it takes rows): routes rows, sends batches.
   void Read(std::vector<Flow*>& flows, const Watermark& after, const std::string& bound);
@@ -96,7 +100,7 @@ class TableFanout {
   ExchangeCounters* counters_;
   std::unique_ptr<SharedReader> reader_;
   std::map<std::string, std::vector<Subscription>> agent_subscriptions_;  // by agent
-  std::string raw_;  // encoding buffer
+  std::string raw_;                                                       // encoding buffer
 };
 
 }  // namespace dx::scheduler

@@ -57,8 +57,8 @@ struct Fixture {
     entry.source = "src";
     entry.source_table = "pupil";
     entry.updatetime_column = "updatetime";
-    for (const char* f : {"id bigint", "name varchar(30)", "district varchar(6)",
-                          "updatetime datetime"}) {
+    for (const char* f :
+         {"id bigint", "name varchar(30)", "district varchar(6)", "updatetime datetime"}) {
       std::string text = f;
       Field field;
       field.column = ParseColumnType(text.substr(text.find(' ') + 1)).value();
@@ -109,8 +109,8 @@ std::vector<std::vector<std::string>> ReadAll(SharedReader& reader, size_t subsc
 
 TEST_CASE("one read serves subscribers with their own filters, columns and masking") {
   Fixture f;
-  Subscription a = f.Sub("a", {"id", "name", "district", "updatetime"},
-                         {{"district", "=", {"310101"}}});
+  Subscription a =
+      f.Sub("a", {"id", "name", "district", "updatetime"}, {{"district", "=", {"310101"}}});
   Subscription b = f.Sub("b", {"id", "district", "updatetime"},
                          {{"district", "in", {"310102", "310100"}}, {"id", ">", {"20"}}});
   Subscription c = f.Sub("c", {"id", "name", "updatetime"}, {});  // every row
@@ -118,8 +118,8 @@ TEST_CASE("one read serves subscribers with their own filters, columns and maski
   Subscription d = f.Sub("d", {"id", "name", "updatetime"}, {});
   d.masking = {MaskRule("id", "hash")};  // a masked primary key: refused, alone
   std::vector<Status> refused;
-  auto reader = SharedReader::Open(f.source, f.entry, {&a, &b, &c, &d}, "master", nullptr,
-                                   &refused);
+  auto reader =
+      SharedReader::Open(f.source, f.entry, {&a, &b, &c, &d}, "master", nullptr, &refused);
   REQUIRE(reader.ok());
   CHECK(refused[0].ok());
   CHECK(refused[1].ok());
@@ -136,8 +136,9 @@ TEST_CASE("one read serves subscribers with their own filters, columns and maski
   // b: districts 310102 and 310100 (ids 2 mod 3 and 0 mod 3) above 20.
   std::vector<std::string> want_b;
   for (int i = 21; i <= 30; ++i) {
-    if (i % 3 != 1) want_b.push_back(std::to_string(i) + "|31010" + std::to_string(i % 3) +
-                                     "|2026-11-21 10:00:" + std::to_string(i));
+    if (i % 3 != 1)
+      want_b.push_back(std::to_string(i) + "|31010" + std::to_string(i % 3) +
+                       "|2026-11-21 10:00:" + std::to_string(i));
   }
   CHECK(rows[1] == want_b);
   REQUIRE(rows[2].size() == 30);
@@ -190,8 +191,7 @@ TEST_CASE("the query evaluates each distinct filter once, its markers before the
   CHECK(sql.find("CASE WHEN \"district\" = ") != std::string::npos);
   CHECK(sql.find(" AND ((\"district\" = ") != std::string::npos);
   CHECK(params == std::vector<std::string>{"310101", "310102", "310103", "2026-11-21 11:00:00",
-                                           "2026-11-21 10:00:00", "310101", "310102",
-                                           "310103"});
+                                           "2026-11-21 10:00:00", "310101", "310102", "310103"});
   // Some reader takes every row: the routes only flag rows.
   s.routes_select = false;
   params.clear();
