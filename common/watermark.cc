@@ -41,4 +41,13 @@ Result<Watermark> Watermark::Decode(const std::string& text) {
   return w;
 }
 
+bool SpelledToTheSecond(std::string_view t) {
+  if (t.size() < 19) return false;
+  for (size_t i = 0; i < 19; ++i) {
+    const char want = i == 4 || i == 7 ? '-' : i == 10 ? ' ' : i == 13 || i == 16 ? ':' : '0';
+    if (want == '0' ? (t[i] < '0' || t[i] > '9') : t[i] != want) return false;
+  }
+  return true;
+}
+
 }  // namespace dx

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -29,5 +30,9 @@ struct Watermark {
   static Result<Watermark> Decode(const std::string& text);
   bool operator==(const Watermark& other) const = default;
 };
+
+// True when `text` starts "YYYY-MM-DD HH:MM:SS" (a source's spelling of a date-time, maybe
+// with fractions): such texts compare by time when compared as text, to the second.
+bool SpelledToTheSecond(std::string_view text);
 
 }  // namespace dx

@@ -18,7 +18,8 @@ class AdminServer {
  public:
   // On its own runtime (one io thread, one worker).
   explicit AdminServer(AdminApi& api);
-  // On `runtime`, shared with other servers: its owner stops it after this server's Stop.
+  // On `runtime`, shared with other servers: its owner stops it after this server's Stop and
+  // before this server is destroyed (requests under way are not waited for).
   AdminServer(AdminApi& api, IoRuntime& runtime);
   ~AdminServer();
   // Serves HTTPS with this PEM certificate chain and key (call before Start).

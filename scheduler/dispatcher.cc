@@ -343,6 +343,8 @@ std::optional<GroupMember> Dispatcher::Join(Subscription& sub, int64_t now) {
   if (sub.halted() || sub.status != "active" || (sub.stopped() && !sub.manual_pending)) {
     return std::nullopt;
   }
+  // The cheap test first: most of an entry's subscriptions are not due now.
+  if (!sub.manual_pending && !sub.resync_pending && sub.next_due > now) return std::nullopt;
   auto schedule = Schedule::Parse(sub.schedule);
   if (!schedule.ok()) return std::nullopt;  // Consider stops it on its own
   const bool backing_off = sub.failures > 0 && sub.next_due > now;
@@ -380,15 +382,19 @@ void Dispatcher::StopSubscription(const std::string& name, const std::string& er
 void Dispatcher::RunGroup(std::vector<GroupMember> group) {
   std::vector<RunRecord> runs = exchange_.ExecuteGroup(group);
   std::vector<std::string> names;
+  for (const GroupMember& m : group) names.push_back(m.subscription.name);
   // One commit for the group's schedules: 2,000 realtime subscriptions end a poll each second.
+  // (Each member's writes are its own; one that fails is logged and retried by its next run.)
   Status st = store_.InTransaction([&]() -> Status {
-    for (size_t i = 0; i < group.size(); ++i) {
+    for (size_t i = 0; i < group.size(); ++i)
       AfterRun(group[i].subscription, runs[i], group[i].reset);
-      names.push_back(group[i].subscription.name);
-    }
     return Status::Ok();
   });
-  if (!st.ok()) LOG_ERROR("cannot record the schedules of a group run: " << st.message());
+  if (!st.ok()) {
+    LOG_ERROR("cannot record the schedules of a group run: " << st.message() << "; one by one");
+    for (size_t i = 0; i < group.size(); ++i)
+      AfterRun(group[i].subscription, runs[i], group[i].reset);
+  }
   Finished(names);
 }
 

@@ -41,10 +41,7 @@ std::string FilterKey(const std::vector<RowCondition>& filter) {
 // HH:MM:SS"): compared to the second, as the source compares UPDATETIME >= start. A value not
 // spelt that way is never skipped (delivering a row again is harmless: agents upsert).
 bool Before(const std::string& updatetime, const std::string& start) {
-  if (updatetime.size() < 19 || updatetime[4] != '-' || updatetime[10] != ' ' ||
-      updatetime[13] != ':') {
-    return false;
-  }
+  if (!SpelledToTheSecond(updatetime)) return false;
   return std::string_view(updatetime).substr(0, 19) < std::string_view(start);
 }
 
@@ -165,6 +162,7 @@ const TableSpec& SharedReader::table(size_t i) const {
 }
 
 Result<std::string> SharedReader::SourceNow(std::chrono::milliseconds max_age) {
+  if (!extractor_) return FailedPrecondition("every subscriber of this read was refused");
   return extractor_->SourceNow(pool_, connection_, max_age);
 }
 
@@ -235,7 +233,7 @@ Result<size_t> SharedReader::Read(size_t max_rows, std::vector<RowBatch>* batche
   DX_RETURN_IF_ERROR(text_->Normalize(&raw_));
   DX_RETURN_IF_ERROR(text_->CheckPosition(*last));
   const std::vector<uint8_t>& flags = extractor_->route_flags();
-  const size_t routes = n == 0 ? 0 : flags.size() / n;
+  const size_t routes = flags.size() / n;
   for (size_t k = 0; k < readers_.size(); ++k) {
     Subscriber& s = subscribers_[readers_[k]];
     RowBatch* out = &(*batches)[k];

@@ -34,7 +34,8 @@ class SharedReader {
   // the source cannot be reached; kFailedPrecondition when the source no longer matches the
   // catalog (names the entry, the column and what the source has). A subscriber whose masking
   // cannot be applied gets its own error in `(*refused)[i]` and takes no part in reads (the
-  // others are Ok). `masking_key`: the scheduler's master key of hashed columns (empty: a
+  // others are Ok; when every one is refused, the reader reads nothing and SourceNow and
+  // Start say so). `masking_key`: the scheduler's master key of hashed columns (empty: a
   // hashed column is refused). With a `pool`, the connection is taken from it (and a pooled
   // connection that died meanwhile is replaced once by a new one).
   static Result<std::unique_ptr<SharedReader>> Open(

@@ -104,8 +104,11 @@ Result<std::string> SourcePool::SourceNow(SourceLease& lease, const std::string&
   if (now.size() > 19) now.resize(19);  // drop fractional seconds
   std::lock_guard<std::mutex> lock(mu_);
   PerSource& s = sources_[connection_string];
-  s.now = now;
-  s.now_at = asked;  // the value is at least as old as the question
+  // Two reads finishing out of order must not move the cached clock back.
+  if (s.now.empty() || now >= s.now) {
+    s.now = now;
+    s.now_at = asked;  // the value is at least as old as the question
+  }
   return now;
 }
 

@@ -51,9 +51,8 @@ std::string PositionOf(Watermark w) {
 // True at a boundary: every row with UPDATETIME before a whole second is delivered (where
 // full loads and completed reads end).
 bool AtBoundary(const Watermark& w) {
-  const std::string& t = w.updatetime;
-  return w.full_load_until.empty() && w.key.empty() && t.size() == 19 && t[4] == '-' &&
-         t[10] == ' ' && t[13] == ':';
+  return w.full_load_until.empty() && w.key.empty() && w.updatetime.size() == 19 &&
+         SpelledToTheSecond(w.updatetime);
 }
 
 }  // namespace
@@ -74,8 +73,8 @@ TableFanout::TableFanout(Store& store, AgentHub& hub, const ExchangeOptions& opt
 
 TableFanout::~TableFanout() = default;
 
-void TableFanout::Fail(Flow& flow, const Status& why) {
-  if (flow.member->status.ok()) flow.member->status = why;
+void TableFanout::Settle(Flow& flow, const Status& outcome) {
+  if (flow.member->status.ok()) flow.member->status = outcome;
 }
 
 Status TableFanout::Prepare(const CatalogEntry& entry, Flow& flow) {
@@ -99,7 +98,7 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
   std::vector<Flow> flows(members.size());
   for (size_t i = 0; i < members.size(); ++i) {
     flows[i].member = &members[i];
-    if (members[i].status.ok()) Fail(flows[i], Prepare(entry, flows[i]));
+    if (members[i].status.ok()) Settle(flows[i], Prepare(entry, flows[i]));
   }
   auto source = store_.GetSource(entry.source);
   Status source_missing = !source.ok() ? source.status()
@@ -113,7 +112,7 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
   bool polls = true;
   for (Flow& f : flows) {
     if (!f.live()) continue;
-    Fail(f, source_missing);
+    Settle(f, source_missing);
     if (!f.live()) continue;
     f.reader = subscribers.size();
     subscribers.push_back(&f.sub());
@@ -126,11 +125,12 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
   auto reader = SharedReader::Open(*source.value(), entry, subscribers, options_.masking_key, pool_,
                                    &refused);
   if (!reader.ok()) {
-    for (Flow* f : live) Fail(*f, reader.status());
+    for (Flow* f : live) Settle(*f, reader.status());
     return;
   }
   reader_ = std::move(reader).value();
-  for (Flow* f : live) Fail(*f, refused[f->reader]);
+  for (Flow* f : live) Settle(*f, refused[f->reader]);
+  if (std::none_of(live.begin(), live.end(), [](Flow* f) { return f->live(); })) return;
   // A poll may use the source clock another poll of the same source read a moment ago: an
   // earlier bound only leaves rows for the next poll.
   Result<std::string> bound = Internal("no bound");
@@ -142,7 +142,7 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
   // session) reads first and tells the agent only when there is something to deliver: an
   // empty poll costs one source query for the group and no round trip to any agent.
   for (Flow* f : live) {
-    if (!bound.ok()) Fail(*f, bound.status());
+    if (!bound.ok()) Settle(*f, bound.status());
     if (!f->live()) continue;
     auto ledger = f->session->Ledger(f->sub().name);
     if (f->member->poll && !f->member->reset && ledger) {
@@ -153,19 +153,30 @@ void TableFanout::Transfer(const CatalogEntry& entry, std::vector<Member>& membe
         continue;
       }
     }
-    Fail(*f, Begin(*f));
+    Settle(*f, Begin(*f));
   }
   // Every agent got its TableBegin before the first answer is awaited: they prepare at once.
   std::vector<Flow*> announced;
   for (Flow* f : live) {
     if (!f->quiet) announced.push_back(f);
   }
-  AwaitReady(announced);
+  AwaitReady(announced, live);
   if (bound.ok()) ReadAll(live, bound.value());  // otherwise every member failed above
-  // What is still in flight, the stragglers' batches too.
+  // What is still in flight. A straggler gets straggler_s more, not ack_timeout_s per batch:
+  // what its agent commits later is in its ledger, where its next run starts.
   for (Flow* f : live) {
+    const auto wait = seconds(f->member->detached ? options_.straggler_s : options_.ack_timeout_s);
+    const auto until = std::chrono::steady_clock::now() + wait;
     while (f->member->status.ok() && !f->in_flight.empty()) {
-      Fail(*f, TakeAck(*f, seconds(options_.ack_timeout_s)));
+      auto left =
+          std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now());
+      if (f->member->detached && left.count() <= 0) break;
+      Status st = TakeAck(*f, f->member->detached ? left : milliseconds(wait));
+      if (f->member->detached && !st.ok() && st.code() == StatusCode::kUnavailable &&
+          !f->session->closed()) {
+        break;
+      }
+      Settle(*f, st);
     }
   }
 }
@@ -178,33 +189,28 @@ void TableFanout::ReadAll(std::vector<Flow*>& live, const std::string& bound) {
     Watermark after;
     std::vector<Flow*> flows;
   };
-  std::map<std::string, Plan> plans;
-  std::vector<std::string> order;
-  Plan boundaries;
+  std::vector<Plan> plans(1);        // plans[0]: the members at boundaries
+  std::map<std::string, size_t> at;  // the others, by exact position: their plan
   for (Flow* f : live) {
     if (!f->live()) continue;
     if (AtBoundary(f->after)) {
+      Plan& boundaries = plans[0];
       if (boundaries.flows.empty() || f->after.updatetime < boundaries.after.updatetime) {
         boundaries.after = Watermark{"", f->after.updatetime, {}};
       }
       boundaries.flows.push_back(f);
       continue;
     }
-    std::string position = PositionOf(f->after);
-    if (!plans.count(position)) {
-      order.push_back(position);
-      plans[position].after = f->after;
-      plans[position].after.resync.clear();
+    auto [it, added] = at.emplace(PositionOf(f->after), plans.size());
+    if (added) {
+      plans.push_back({f->after, {}});
+      plans.back().after.resync.clear();
     }
-    plans[position].flows.push_back(f);
+    plans[it->second].flows.push_back(f);
   }
-  if (!boundaries.flows.empty()) {
-    order.push_back("boundaries");
-    plans["boundaries"] = std::move(boundaries);
-  }
-  for (const std::string& position : order) {
+  for (Plan& plan : plans) {
+    if (plan.flows.empty()) continue;
     // One read per plan, evaluating at most kMaxRoutes distinct filters.
-    Plan& plan = plans[position];
     std::vector<Flow*> chunk;
     std::vector<size_t> readers;
     for (size_t i = 0; i <= plan.flows.size(); ++i) {
@@ -226,19 +232,19 @@ void TableFanout::ReadAll(std::vector<Flow*>& live, const std::string& bound) {
   }
 }
 
-void TableFanout::AwaitReady(std::vector<Flow*>& flows) {
+void TableFanout::AwaitReady(std::vector<Flow*>& flows, const std::vector<Flow*>& group) {
   for (Flow* f : flows) {
     if (!f->live()) continue;
-    // An agent that does not answer while others have (SIGSTOPped, overloaded) is left
-    // behind rather than waited for.
+    // An agent that does not answer while others of the group could go on (SIGSTOPped,
+    // overloaded) is left behind rather than waited for.
     const bool others =
-        std::count_if(flows.begin(), flows.end(), [](Flow* o) { return o->live(); }) > 1;
+        std::count_if(group.begin(), group.end(), [](Flow* o) { return o->live(); }) > 1;
     Status st = Ready(*f, others ? seconds(options_.straggler_s) : seconds(options_.ack_timeout_s));
     if (!st.ok() && others && st.code() == StatusCode::kUnavailable && !f->session->closed()) {
       Detach(*f, "no answer to the table announcement for " + std::to_string(options_.straggler_s) +
                      " s");
     } else {
-      Fail(*f, st);
+      Settle(*f, st);
     }
   }
 }
@@ -313,7 +319,7 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
   Status started = reader_->Start(readers, after, bound, /*whole_table=*/false, starts);
   counters_->source_reads++;
   if (!started.ok()) {
-    for (Flow* f : flows) Fail(*f, started);
+    for (Flow* f : flows) Settle(*f, started);
     return;
   }
   // Rows are read a batch at a time and routed; a member's rows leave once it has half a
@@ -331,7 +337,7 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
   while (live_count() > 0) {
     auto n = reader_->Read(read_rows, &batches, &last);
     if (!n.ok()) {
-      for (Flow* f : flows) Fail(*f, n.status());
+      for (Flow* f : flows) Settle(*f, n.status());
       return;
     }
     if (first) {
@@ -346,7 +352,7 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
         continue;
       }
       if (batches[k].rows() < send_at) continue;
-      Fail(*flows[k], Deliver(*flows[k], batches[k], last, live_count() > 1));
+      Settle(*flows[k], Deliver(*flows[k], batches[k], last, live_count() > 1));
       batches[k].Clear();
     }
   }
@@ -357,14 +363,15 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
     if (reader_->full_load()) {
       // The full load is complete: what is left goes, then one empty batch moves the agent's
       // ledger to the incremental watermark (every row up to the load's bound is delivered).
-      if (batches[k].rows() > 0) Fail(f, Deliver(f, batches[k], last, live_count() > 1));
+      if (batches[k].rows() > 0) Settle(f, Deliver(f, batches[k], last, live_count() > 1));
       batches[k].Clear();
-      if (f.live()) Fail(f, Deliver(f, batches[k], reader_->FinishedWatermark(), false));
-    } else if (total > 0) {
+      if (f.live()) Settle(f, Deliver(f, batches[k], reader_->FinishedWatermark(), false));
+    } else if (total > 0 && !(AtBoundary(f.after) && f.after.updatetime >= bound)) {
       // Every row before the bound is delivered: the member's position moves there, the same
       // for every member of this read and of any read of the entry in this run, so that they
-      // share one read next time. (A poll that found nothing sends nothing.)
-      Fail(f, Deliver(f, batches[k], Watermark{"", bound, {}}, live_count() > 1));
+      // share one read next time. (A poll that found nothing sends nothing; a member already
+      // at a later boundary, its rows all skipped, stays where it is.)
+      Settle(f, Deliver(f, batches[k], Watermark{"", bound, {}}, live_count() > 1));
     }
   }
 }
@@ -376,10 +383,10 @@ void TableFanout::AnnounceQuiet(std::vector<Flow*>& flows) {
     if (!f->quiet || !f->live()) continue;
     f->quiet = false;
     expected.push_back(PositionOf(f->after));
-    Fail(*f, Begin(*f));
+    Settle(*f, Begin(*f));
     quiet.push_back(f);
   }
-  AwaitReady(quiet);
+  AwaitReady(quiet, flows);
   for (size_t i = 0; i < quiet.size(); ++i) {
     Flow* f = quiet[i];
     // The agent's table moved since its ledger was last heard of (reloaded, reset): it runs

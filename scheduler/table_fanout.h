@@ -66,8 +66,8 @@ class TableFanout {
   // Announces the table to the member's agent.
   Status Begin(Flow& flow);
   // Takes the answers to the announcements of `flows`; one that does not answer while others
-  // have is left behind (Detach).
-  void AwaitReady(std::vector<Flow*>& flows);
+  // of `group` could go on is left behind (Detach).
+  void AwaitReady(std::vector<Flow*>& flows, const std::vector<Flow*>& group);
   // The read found rows: the members that were not told yet (quiet polls) are announced now;
   // one whose agent no longer stands where its ledger said leaves the read.
   void AnnounceQuiet(std::vector<Flow*>& flows);
@@ -87,7 +87,8 @@ class TableFanout {
   Status Deliver(Flow& flow, const RowBatch& rows, const Watermark& position, bool others_wait);
   // Takes one acknowledgement (waiting at most `timeout`).
   Status TakeAck(Flow& flow, std::chrono::milliseconds timeout);
-  void Fail(Flow& flow, const Status& why);
+  // Records a member's outcome: its first error ends its run (Ok changes nothing).
+  void Settle(Flow& flow, const Status& outcome);
 
   Store& store_;
   AgentHub& hub_;

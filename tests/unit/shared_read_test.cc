@@ -146,6 +146,29 @@ TEST_CASE("one read serves subscribers with their own filters, columns and maski
   CHECK((*reader)->full_load());
 }
 
+TEST_CASE("a read whose every subscriber is refused says so instead of reading") {
+  Fixture f;
+  Subscription a = f.Sub("a", {"id", "name", "updatetime"}, {});
+  a.masking = {MaskRule("name", "hash")};  // no masking key: refused
+  std::vector<Status> refused;
+  auto reader = SharedReader::Open(f.source, f.entry, {&a}, "", nullptr, &refused);
+  REQUIRE(reader.ok());
+  CHECK(refused[0].code() == StatusCode::kFailedPrecondition);
+  CHECK((*reader)->SourceNow(std::chrono::milliseconds(0)).status().code() ==
+        StatusCode::kFailedPrecondition);
+  CHECK((*reader)->Start({0}, Watermark(), "2026-11-21 11:00:00", false).code() ==
+        StatusCode::kInternal);
+}
+
+TEST_CASE("only date-times spelt to the second compare as text") {
+  CHECK(SpelledToTheSecond("2026-11-21 10:00:00"));
+  CHECK(SpelledToTheSecond("2026-11-21 10:00:00.123456"));
+  CHECK_FALSE(SpelledToTheSecond("2026-11-21"));
+  CHECK_FALSE(SpelledToTheSecond("2026/11/21 10:00:00"));
+  CHECK_FALSE(SpelledToTheSecond("21.11.2026 10:00:00"));
+  CHECK_FALSE(SpelledToTheSecond("2026-11-21T10:00:00"));
+}
+
 TEST_CASE("a subscriber further on takes rows from its own UPDATETIME; the others from theirs") {
   Fixture f;
   Subscription a = f.Sub("a", {"id", "updatetime"}, {});
