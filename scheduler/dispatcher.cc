@@ -310,9 +310,9 @@ Dispatcher::Outcome Dispatcher::Consider(Subscription& sub, int64_t now) {
   sub.manual_pending = false;
   std::vector<GroupMember> group;
   group.push_back({std::move(run_sub), trigger, reset});
-  // The entry's other subscriptions due about now share the run's read of the source.
-  if (IsTableEntry(sub.entry)) {
-    auto peers = by_entry_.find(sub.entry);
+  // The entry's other subscriptions due now share the run's read of the source.
+  auto peers = by_entry_.find(sub.entry);
+  if (peers != by_entry_.end() && IsTableEntry(sub.entry)) {
     for (const std::string& name : peers->second) {
       if (group.size() >= static_cast<size_t>(config_.exchange.shared_read_max)) break;
       auto peer = subs_.find(name);
