@@ -166,16 +166,8 @@ Result<std::string> SharedReader::SourceNow(std::chrono::milliseconds max_age) {
   return extractor_->SourceNow(pool_, connection_, max_age);
 }
 
-size_t SharedReader::DistinctFilters(const std::vector<size_t>& readers) const {
-  std::vector<std::string> keys;
-  for (size_t r : readers) {
-    const Subscriber& s = subscribers_.at(r);
-    if (s.filter.conditions.empty()) continue;
-    if (std::find(keys.begin(), keys.end(), s.filter_key) == keys.end()) {
-      keys.push_back(s.filter_key);
-    }
-  }
-  return keys.size();
+const std::string& SharedReader::filter_key(size_t i) const {
+  return subscribers_.at(i).filter_key;
 }
 
 Status SharedReader::Start(const std::vector<size_t>& readers, const Watermark& after,

@@ -52,9 +52,9 @@ class SharedReader {
   // The source's current local time, "YYYY-MM-DD HH:MM:SS", read at most once per `max_age`
   // for this source when the reader has a pool (0: read now).
   Result<std::string> SourceNow(std::chrono::milliseconds max_age);
-  // The number of distinct non-empty row filters among `readers`: one query evaluates at most
-  // kMaxRoutes of them.
-  size_t DistinctFilters(const std::vector<size_t>& readers) const;
+  // Subscriber `i`'s row filter as a key, equal for equal filters ("": every row). One query
+  // evaluates at most kMaxRoutes distinct filters.
+  const std::string& filter_key(size_t i) const;
   static constexpr size_t kMaxRoutes = 64;
 
   // Starts a read for the subscribers `readers` (indexes into the Open list, none refused):

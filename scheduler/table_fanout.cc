@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 
 #include "common/log.h"
 #include "common/watermark.h"
@@ -212,23 +213,18 @@ void TableFanout::ReadAll(std::vector<Flow*>& live, const std::string& bound) {
     if (plan.flows.empty()) continue;
     // One read per plan, evaluating at most kMaxRoutes distinct filters.
     std::vector<Flow*> chunk;
-    std::vector<size_t> readers;
-    for (size_t i = 0; i <= plan.flows.size(); ++i) {
-      if (i < plan.flows.size()) {
-        readers.push_back(plan.flows[i]->reader);
-        if (reader_->DistinctFilters(readers) <= SharedReader::kMaxRoutes) {
-          chunk.push_back(plan.flows[i]);
-          continue;
-        }
+    std::set<std::string> filters;
+    for (Flow* f : plan.flows) {
+      const std::string& filter = reader_->filter_key(f->reader);  // "": every row
+      if (!filter.empty() && !filters.count(filter) && filters.size() == SharedReader::kMaxRoutes) {
+        Read(chunk, plan.after, bound);
+        chunk.clear();
+        filters.clear();
       }
-      Read(chunk, plan.after, bound);
-      chunk.clear();
-      readers.clear();
-      if (i < plan.flows.size()) {
-        chunk.push_back(plan.flows[i]);
-        readers.push_back(plan.flows[i]->reader);
-      }
+      if (!filter.empty()) filters.insert(filter);
+      chunk.push_back(f);
     }
+    Read(chunk, plan.after, bound);
   }
 }
 

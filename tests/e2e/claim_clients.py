@@ -4,18 +4,13 @@ bytes but send only 10 bytes of it, holding the connection open. Samples the sch
 (VmRSS of PID) before the claims and for SAMPLE_S seconds after, and prints
 "logged_in=N base_kib=B peak_kib=P growth_kib=G".
 Usage: claim_clients.py PORT PID CLAIM SAMPLE_S NAME:SECRET..."""
-import socket
-import ssl
 import struct
 import sys
 import time
 
-from dx_wire import exact, read_varint, string, varint
+from dx_wire import login
 
 port, pid, claim, sample_s = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
 
 
 def rss_kib():
@@ -25,19 +20,7 @@ def rss_kib():
     return -1
 
 
-def login(name, secret):
-    payload = varint(1) + string(name) + string(secret) + string("claim") + string("sqlite") + varint(0)
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30))
-    s.sendall(struct.pack("<I", len(payload) + 1) + bytes([1]) + payload)
-    head = exact(s, 5)
-    body = exact(s, struct.unpack("<I", head[:4])[0] - 1)
-    _, pos = read_varint(body, 0)
-    if body[pos] != 1:
-        raise SystemExit("login as %s refused: %r" % (name, body))
-    return s
-
-
-links = [login(*cred.split(":", 1)) for cred in sys.argv[5:]]
+links = [login(port, *cred.split(":", 1), "claim") for cred in sys.argv[5:]]
 base = rss_kib()
 for s in links:
     # A heartbeat frame (type 7) that claims CLAIM bytes; 10 of them arrive.

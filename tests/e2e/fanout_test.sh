@@ -31,9 +31,7 @@ SCHOOL=$(psql_dx -At -c "SELECT school_code FROM student WHERE district_code = '
 write_scheduler_config "safety_lag_s: 0, batch_rows: 200, window: 1, straggler_s: 1, retry_min_s: 1, retry_max_s: 2"
 start_scheduler
 setup_sharing
-printf 'kind: Source\nname: 市教委数据中心\norganisation: %s\nconnection: "%s"\n' \
-  "$SHARE_PROV" "$PG_CONN" >"$T/source.yaml"
-dxctl apply -f "$T/source.yaml" >/dev/null
+apply_provider_source "$PG_CONN"
 STU=市教委基础教育处-学生基本信息
 student_entry_yaml "$STU" authorised 市教委数据中心 >"$T/stu.yaml"
 dxctl apply -f "$T/stu.yaml" >/dev/null
@@ -88,27 +86,7 @@ expected() {
   local where=$1 cols=() spec; shift
   for spec in "$@"; do cols+=("${spec%%=*}"); done
   psql_dx -At -F $'\t' -c "SELECT $(IFS=,; echo "${cols[*]}") FROM student WHERE $where ORDER BY id" |
-    python3 -c '
-import hashlib, hmac, sys
-key, specs = sys.argv[1].encode(), sys.argv[2:]
-def partial(v, first, last):
-    n = len(v)
-    if n == 0:
-        return v
-    f = min(first, n - 1)
-    l = min(last, n - 1 - f)
-    return v[:f] + "*" * (n - f - l) + v[n - l:]
-for line in sys.stdin:
-    out = []
-    for spec, v in zip(specs, line.rstrip("\n").split("\t")):
-        method = spec.split("=", 1)[1] if "=" in spec else "keep"
-        if method == "hash":
-            v = hmac.new(key, v.encode(), hashlib.sha256).hexdigest()
-        elif method.startswith("partial"):
-            _, f, l = method.split(":")
-            v = partial(v, int(f), int(l))
-        out.append(v)
-    print("\t".join(out))' "$KEY" "$@"
+    python3 "$ROOT/tests/e2e/mask_rows.py" "$KEY" "$@"
 }
 lite_rows() { sqlite3 -separator $'\t' "$T/t$1.db" "SELECT $2 FROM student ORDER BY id"; }
 t3_rows() {

@@ -310,6 +310,14 @@ setup_sharing() {
   make_user coord "$SHARE_COORD" coordinator
 }
 
+# apply_provider_source CONNECTION: the provider's source 市教委数据中心 (of $SHARE_PROV) at
+# the ODBC CONNECTION, applied by the operator.
+apply_provider_source() {
+  printf 'kind: Source\nname: 市教委数据中心\norganisation: %s\nconnection: "%s"\n' \
+    "$SHARE_PROV" "$1" >"$T/source.yaml"
+  dxctl apply -f "$T/source.yaml" >/dev/null
+}
+
 # student_entry_yaml NAME SHARE_TYPE SOURCE: a catalog entry over the `student` table that
 # scripts/gen_people.py writes, provided by $SHARE_PROV.
 student_entry_yaml() {

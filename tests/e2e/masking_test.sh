@@ -20,13 +20,7 @@ python3 "$ROOT/scripts/gen_people.py" students 20000 --sqlite "$SRC" >/dev/null
 write_scheduler_config
 start_scheduler
 setup_sharing
-cat >"$T/source.yaml" <<YAML
-kind: Source
-name: 市教委数据中心
-organisation: $SHARE_PROV
-connection: "$(sqlite_conn "$SRC")"
-YAML
-dxctl apply -f "$T/source.yaml" >/dev/null
+apply_provider_source "$(sqlite_conn "$SRC")"
 STU=市教委基础教育处-学生基本信息
 student_entry_yaml "$STU" authorised 市教委数据中心 >"$T/stu.yaml"
 dxctl apply -f "$T/stu.yaml" >/dev/null
@@ -65,31 +59,10 @@ done
 # expected WHERE SPEC...: the source's rows as the agent must hold them, tab-separated, by id;
 # SPEC is a column, or column=hash | column=partial:FIRST:LAST.
 expected() {
-  python3 - "$SRC" "$KEY" "$@" <<'PY'
-import hashlib, hmac, sqlite3, sys
-db, key, where, specs = sys.argv[1], sys.argv[2].encode(), sys.argv[3], sys.argv[4:]
-def partial(v, first, last):
-    n = len(v)  # characters
-    if n == 0:
-        return v
-    f = min(first, n - 1)
-    l = min(last, n - 1 - f)
-    return v[:f] + "*" * (n - f - l) + v[n - l:]
-cols = [s.split("=")[0] for s in specs]
-for row in sqlite3.connect(db).execute(
-        "SELECT %s FROM student WHERE %s ORDER BY id" % (", ".join(cols), where)):
-    out = []
-    for spec, v in zip(specs, row):
-        method = spec.split("=", 1)[1] if "=" in spec else "keep"
-        v = "" if v is None else str(v)
-        if method == "hash":
-            v = hmac.new(key, v.encode(), hashlib.sha256).hexdigest()
-        elif method.startswith("partial"):
-            _, f, l = method.split(":")
-            v = partial(v, int(f), int(l))
-        out.append(v)
-    print("\t".join(out))
-PY
+  local where=$1 cols=() spec; shift
+  for spec in "$@"; do cols+=("${spec%%=*}"); done
+  sqlite3 -separator $'\t' "$SRC" "SELECT $(IFS=,; echo "${cols[*]}") FROM student WHERE $where ORDER BY id" |
+    python3 "$ROOT/tests/e2e/mask_rows.py" "$KEY" "$@"
 }
 pg_rows() { psql_dx -At -F $'\t' -c "SELECT $1 FROM student ORDER BY id"; }
 lite_rows() { sqlite3 -separator $'\t' "$T/lite.db" "SELECT $1 FROM student ORDER BY id"; }

@@ -26,13 +26,7 @@ for i in 1 2 3; do echo "通知 $i" >"$T/files2/通知/通知$i.txt"; done
 write_scheduler_config
 start_scheduler
 setup_sharing
-cat >"$T/source.yaml" <<YAML
-kind: Source
-name: 市教委数据中心
-organisation: $SHARE_PROV
-connection: "$(sqlite_conn "$SRC")"
-YAML
-dxctl apply -f "$T/source.yaml" >/dev/null
+apply_provider_source "$(sqlite_conn "$SRC")"
 STU=市教委基础教育处-学校学生名册
 student_entry_yaml "$STU" unconditional 市教委数据中心 >"$T/stu.yaml"
 file_entry() {  # file_entry NAME DIRECTORY

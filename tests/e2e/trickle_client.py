@@ -10,23 +10,11 @@ import struct
 import sys
 import time
 
-from dx_wire import exact, read_varint, string, varint
+from dx_wire import login
 
 port, name, secret = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 every_s, max_s = float(sys.argv[4]), float(sys.argv[5])
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-
-payload = varint(1) + string(name) + string(secret) + string("trickle") + string("sqlite") + varint(0)
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30))
-s.sendall(struct.pack("<I", len(payload) + 1) + bytes([1]) + payload)
-head = exact(s, 5)
-body = exact(s, struct.unpack("<I", head[:4])[0] - 1)
-_, pos = read_varint(body, 0)
-if body[pos] != 1:
-    raise SystemExit("login as %s refused: %r" % (name, body))
-
+s = login(port, name, secret, "trickle")
 s.sendall(struct.pack("<I", 100 << 10) + bytes([7]))  # a heartbeat frame claiming 100 KiB
 t0 = time.time()
 sent = 0

@@ -126,7 +126,11 @@ TEST_CASE("one read serves subscribers with their own filters, columns and maski
   CHECK(refused[2].ok());
   CHECK(refused[3].code() == StatusCode::kFailedPrecondition);
   CHECK((*reader)->table(1).columns.size() == 3);
-  CHECK((*reader)->DistinctFilters({0, 1, 2}) == 2);
+  // Two distinct filters among the three (c takes every row).
+  CHECK(!(*reader)->filter_key(0).empty());
+  CHECK(!(*reader)->filter_key(1).empty());
+  CHECK((*reader)->filter_key(0) != (*reader)->filter_key(1));
+  CHECK((*reader)->filter_key(2).empty());
   // Full load: every row before the bound, in key order.
   REQUIRE((*reader)->Start({0, 1, 2}, Watermark(), "2026-11-21 11:00:00", false).ok());
   auto rows = ReadAll(**reader, 3, {4, 3, 3});
