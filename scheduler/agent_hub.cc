@@ -15,6 +15,7 @@
 #include "common/wire.h"
 #include "scheduler/io_runtime_asio.h"
 #include "scheduler/secret.h"
+#include "scheduler/tls_socket.h"
 
 namespace dx::scheduler {
 namespace {
@@ -150,10 +151,12 @@ struct AgentHub::Impl {
         dummy_hash(HashSecret(RandomKey())) {
     if (tls) {
       SSL_CTX* native = static_cast<SSL_CTX*>(tls->native());
-      SSL_CTX_up_ref(native);
       // Idle connections keep no TLS read/write buffers (most agents idle most of the time).
       SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
-      asio_tls.emplace(native);
+      // Agents never resume a TLS session (each connect logs in again): no tickets to make,
+      // send and keep, no session cache.
+      SSL_CTX_set_num_tickets(native, 0);
+      SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
     }
   }
 
@@ -214,7 +217,6 @@ struct AgentHub::Impl {
   const Clock& clock;
   const AgentHubOptions options;
   std::shared_ptr<TlsContext> tls;
-  std::optional<ssl::context> asio_tls;
   IoRuntime& runtime;
   asio::io_context& io;
   asio::thread_pool& workers;
@@ -274,18 +276,17 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
   }
 
  private:
-  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  tcp::socket& socket() { return tls_ ? tls_->socket() : *plain_; }
 
-  // TLS state (OpenSSL's objects and Asio's record buffers, some 40 KiB) is made only once the
-  // peer has sent its first bytes: a connection that stays idle costs a socket and little else.
+  // TLS state (OpenSSL's objects, some 20 KiB) is made only once the peer has sent its first
+  // bytes: a connection that stays idle costs a socket and little else.
   asio::awaitable<Status> StartTls() {
     auto [ec] =
         co_await plain_->async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
     if (ec || closed_) co_return Gone(ec, "waiting for");
-    tls_ = std::make_unique<ssl::stream<tcp::socket>>(std::move(*plain_), *hub_.asio_tls);
+    tls_ = std::make_unique<TlsSocket>(std::move(*plain_), hub_.tls->native());
     plain_.reset();
-    auto [hec] = co_await tls_->async_handshake(ssl::stream_base::server,
-                                                asio::as_tuple(asio::use_awaitable));
+    boost::system::error_code hec = co_await tls_->Handshake();
     if (hec) {
       co_return Unavailable("TLS handshake with " + peer_ + " failed: " + hec.message());
     }
@@ -305,19 +306,15 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
     write_signal_.cancel();
   }
 
-  template <typename Buffer>
-  asio::awaitable<std::pair<boost::system::error_code, size_t>> ReadSome(Buffer buffer) {
-    auto [ec, n] =
-        tls_ ? co_await tls_->async_read_some(buffer, asio::as_tuple(asio::use_awaitable))
-             : co_await plain_->async_read_some(buffer, asio::as_tuple(asio::use_awaitable));
-    co_return std::pair{ec, n};
+  asio::awaitable<TlsSocket::ErrorAndSize> ReadSome(asio::mutable_buffer buffer) {
+    if (tls_) co_return co_await tls_->ReadSome(buffer);
+    auto [ec, n] = co_await plain_->async_read_some(buffer, asio::as_tuple(asio::use_awaitable));
+    co_return TlsSocket::ErrorAndSize{ec, n};
   }
-  template <typename Buffer>
-  asio::awaitable<std::pair<boost::system::error_code, size_t>> WriteSome(Buffer buffer) {
-    auto [ec, n] =
-        tls_ ? co_await asio::async_write(*tls_, buffer, asio::as_tuple(asio::use_awaitable))
-             : co_await asio::async_write(*plain_, buffer, asio::as_tuple(asio::use_awaitable));
-    co_return std::pair{ec, n};
+  asio::awaitable<TlsSocket::ErrorAndSize> WriteSome(asio::const_buffer buffer) {
+    if (tls_) co_return co_await tls_->Write(buffer);
+    auto [ec, n] = co_await asio::async_write(*plain_, buffer, asio::as_tuple(asio::use_awaitable));
+    co_return TlsSocket::ErrorAndSize{ec, n};
   }
 
   Status Gone(const boost::system::error_code& ec, const char* what) {
@@ -410,15 +407,26 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
     }
   }
 
-  // Heartbeats on a timer; drops a link that has been silent, or has not taken a byte of a
-  // pending write, for three heartbeats.
+  // An agent's heartbeat is answered at once with one of ours (unless we sent something in
+  // the last half period): the agent paces both directions and an idle link costs one wake-up
+  // per heartbeat here, not two.
+  void AnswerHeartbeat() {
+    const auto half_beat = milliseconds(500 * hub_.options.heartbeat_s);
+    if (SteadyClock::now() - last_tx_ < half_beat) return;
+    if (session_->QueueHeartbeatIfIdle()) write_signal_.cancel();
+  }
+
+  // Drops a link that has been silent, or has not taken a byte of a pending write, for three
+  // heartbeats; sends a heartbeat of its own when nothing was sent for two (an agent that does
+  // not send its own still hears from us within its three).
   asio::awaitable<void> Watchdog(std::shared_ptr<AgentConnection> /*keep alive*/) {
     const auto beat = seconds(hub_.options.heartbeat_s);
     const auto dead = 3 * beat;
-    auto next_beat = SteadyClock::now() + beat;
+    auto last_beat = SteadyClock::now();  // our last heartbeat, queued or not
     while (!closed_) {
-      // Wakes for the next heartbeat, or sooner when a deadline falls before it, so that a
-      // silent link is dropped three heartbeats after its last byte, not up to one later.
+      // Wakes for the next heartbeat of ours, or sooner when a deadline falls before it, so
+      // that a silent link is dropped three heartbeats after its last byte, not later.
+      const auto next_beat = std::max(last_tx_, last_beat) + 2 * beat;
       auto wake = std::min(next_beat, last_rx_ + dead + milliseconds(1));
       if (writing_) wake = std::min(wake, last_tx_ + dead + milliseconds(1));
       if (in_body_) wake = std::min(wake, body_mark_ + dead + milliseconds(1));
@@ -448,8 +456,8 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
         body_mark_ = now;
         body_mark_bytes_ = body_bytes_;
       }
-      if (now < next_beat) continue;
-      next_beat = now + beat;
+      if (now < std::max(last_tx_, last_beat) + 2 * beat) continue;
+      last_beat = now;
       if (session_->QueueHeartbeatIfIdle()) write_signal_.cancel();
     }
   }
@@ -466,7 +474,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
 
   // TLS, Hello, secret check, registration. Ok: session_ is set and registered.
   asio::awaitable<Status> Handshake() {
-    if (hub_.asio_tls) {
+    if (hub_.tls) {
       Status tls = co_await StartTls();
       if (!tls.ok()) co_return tls;
     }
@@ -586,12 +594,13 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
       while (why.ok()) {
         why = co_await ReadFrame(kMaxFrameBytes, &type, &payload);
         if (why.ok()) why = session_->Receive(type, payload);
+        if (why.ok() && type == MessageType::kHeartbeat) AnswerHeartbeat();
         payload = std::string();
       }
     } else if (why.code() != StatusCode::kPermissionDenied && !hub_.stopping) {
       // A peer that is not speaking TLS (or not trusting us) is its own kind of refusal.
       hub_.Refused("", address_,
-                   hub_.asio_tls && !tls_done_ ? "TLS handshake failed" : "no accepted hello",
+                   hub_.tls && !tls_done_ ? "TLS handshake failed" : "no accepted hello",
                    why.message());
     }
     DoClose(why);
@@ -624,7 +633,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
 
   AgentHub::Impl& hub_;
   asio::any_io_executor executor_;
-  std::unique_ptr<ssl::stream<tcp::socket>> tls_;
+  std::unique_ptr<TlsSocket> tls_;
   std::optional<tcp::socket> plain_;
   const std::string address_;
   const std::string peer_;

@@ -49,11 +49,12 @@ echo "all $N agents online after $connect_s s"
 sleep 6  # a heartbeat round
 rss1=$(rss_kb)
 threads1=$(threads)
+# Idle CPU over 30 s: two periods of the last-seen flush (agents.last_seen_flush_s, 15 s).
 c0=$(cpu_ticks)
-sleep 10
+sleep 30
 c1=$(cpu_ticks)
 hz=$(getconf CLK_TCK)
-cpu_idle=$(echo "scale=1; ($c1 - $c0) * 100 / $hz / 10" | bc)
+cpu_idle=$(echo "scale=1; ($c1 - $c0) * 100 / $hz / 30" | bc)
 per_agent=$(( (rss1 - rss0) / N ))
 echo "RSS $((rss0 / 1024)) MB with no agents, $((rss1 / 1024)) MB with $N; threads $threads0 / $threads1; idle CPU $cpu_idle %"
 
