@@ -339,7 +339,8 @@ TEST_CASE("a subscription is removed once terminated and its deletion confirmed"
   CHECK_FALSE(a.store->GetAgent("xuhui").value());
 
   std::vector<std::string> audit;
-  for (const AuditRecord& r : a.store->ListAudit({"", "subscription.remove"}).value())
+  const std::vector<AuditRecord> records = a.store->ListAudit({"", "subscription.remove"}).value();
+  for (const AuditRecord& r : records)
     audit.push_back(r.event.actor + " " + r.event.target + " " +
                     r.event.result.substr(0, r.event.result.find(':')));
   CHECK(audit == std::vector<std::string>{
