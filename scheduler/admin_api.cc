@@ -4,6 +4,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "common/log.h"
 #include "scheduler/manifest.h"
 
 namespace dx::scheduler {
@@ -48,6 +49,8 @@ void AdminApi::AddRoutes() {
                [this](const Call& c) { return SubscriptionDetail(c); }});
   router_.Add({"POST", v1 + "/subscriptions", "",
                [this](const Call& c) { return Apply(c, "Subscription", false); }});
+  router_.Add({"DELETE", v1 + "/subscriptions/{name}", "subscription.remove",
+               [this](const Call& c) { return RemoveSubscription(c); }});
   router_.Add({"POST", v1 + "/subscriptions/{name}/run", "run",
                [this](const Call& c) { return Trigger(c, false); }});
   router_.Add({"POST", v1 + "/subscriptions/{name}/resync", "resync",
@@ -220,9 +223,12 @@ ApiResponse AdminApi::ManageAgent(const Call& call, const std::string& verb) {
     if (!subs.value().empty()) {
       std::string names;
       for (const Subscription& s : subs.value()) names += (names.empty() ? "" : ", ") + s.name;
-      return ErrorResponse(409, "agent '" + name + "' still has " +
-                                    std::to_string(subs.value().size()) +
-                                    " subscription(s): " + names + "; remove them first");
+      return ErrorResponse(
+          409, "agent '" + name + "' still has " + std::to_string(subs.value().size()) +
+                   " subscription(s): " + names +
+                   "; each must be terminated (dxctl terminate NAME --reason ...: its consumer, "
+                   "provider or a coordinator) and, once the agent confirmed the deletion of its "
+                   "data, removed (dxctl subscription remove NAME)");
     }
     Status st = store_.DeleteAgent(name);
     if (!st.ok()) return ErrorResponse(st);
@@ -234,6 +240,59 @@ ApiResponse AdminApi::ManageAgent(const Call& call, const std::string& verb) {
   if (!st.ok()) return ErrorResponse(st);
   if (disable) hub_.Disconnect(name, "the agent was disabled");
   return JsonResponse(200, json{{"name", name}, {"disabled", disable}});
+}
+
+ApiResponse AdminApi::RemoveSubscription(const Call& call) {
+  const std::string& name = call.Param("name");
+  auto answer = [&](ApiResponse r) {
+    r.audit_target = "subscription/" + name;
+    return r;
+  };
+  // Admin only: refused before anything is read, so a refusal tells nothing about the name.
+  Status allowed = governance_.authz.Check(call.actor.who, Action::kSubscriptionRemove);
+  if (!allowed.ok()) return answer(ErrorResponse(allowed));
+  // A run under way (an exchange stopping at its next batch, a deletion at the agent) ends
+  // first. Nothing starts one afterwards for a subscription that passes the checks below: the
+  // dispatcher runs nothing for a terminated one, and tells its agent to delete only while the
+  // deletion is unconfirmed (for one that never ran, the agent then deletes nothing).
+  if (dispatcher_.IsRunning(name)) {
+    return answer(ErrorResponse(
+        409, "a run of subscription '" + name + "' is under way; try again when it has ended"));
+  }
+  // Whether its agent is online, for the message (the hub is not asked inside the store's
+  // transaction).
+  std::string agent;
+  bool online = false;
+  if (auto before = store_.GetSubscription(name); before.ok() && before.value()) {
+    online = hub_.Find(before.value()->agent) != nullptr;
+  }
+  Status st = store_.InTransaction([&]() -> Status {
+    DX_ASSIGN_OR_RETURN(auto sub, store_.GetSubscription(name));
+    if (!sub) return NotFound("no subscription named '" + name + "'");
+    agent = sub->agent;
+    if (sub->status != "terminated") {
+      return FailedPrecondition("subscription '" + name + "' is " + sub->status +
+                                ": it must be terminated first (by its consumer, its provider or a "
+                                "coordinator: dxctl terminate " +
+                                name + " --reason ...), then removed once agent '" + sub->agent +
+                                "' confirmed the deletion of its rows and files");
+    }
+    if (sub->deletion_confirmed_at == 0) {
+      DX_ASSIGN_OR_RETURN(auto last, store_.LastRun(name));
+      if (last) {
+        return FailedPrecondition(
+            "subscription '" + name + "' is terminated but agent '" + sub->agent +
+            "' has not confirmed yet that it deleted the subscription's rows and files (" +
+            (online ? "it is being told" : "the agent is offline; it is told when it connects") +
+            "); remove it once dxctl describe " + name + " shows the deletion confirmed");
+      }
+    }
+    return store_.DeleteSubscription(name);
+  });
+  if (!st.ok()) return answer(ErrorResponse(st));  // 409 for a refusal, nothing changed
+  LOG_INFO("subscription " << name << " (agent " << agent << ") removed by "
+                           << call.actor.who.user);
+  return answer(JsonResponse(200, json{{"name", name}, {"agent", agent}, {"removed", true}}));
 }
 
 json AdminApi::SubscriptionState(const Subscription& s) {
@@ -328,7 +387,8 @@ ApiResponse AdminApi::Runs(const Call& call) {
   if (!sub.empty()) {
     auto s = SubscriptionFor(call, sub, Action::kRunRead);
     if (!s.ok() && s.status().code() != StatusCode::kNotFound) return ErrorResponse(s.status());
-    all = true;
+    // The history of a removed subscription (or of none) only for those who read every run.
+    if (s.ok()) all = true;
   } else if (!all) {
     auto subs = store_.ListSubscriptions();
     if (!subs.ok()) return ErrorResponse(subs.status());
@@ -368,6 +428,9 @@ ApiResponse AdminApi::Receipt(const Call& call) {
     auto sub = SubscriptionFor(call, run.value()->subscription, Action::kRunRead);
     if (!sub.ok() && sub.status().code() != StatusCode::kNotFound)
       return ErrorResponse(sub.status());
+    // A run of a removed subscription: only for those who read every run.
+    if (!sub.ok() && !governance_.authz.Allows(call.actor.who, Action::kRunRead, Target{}))
+      return ErrorResponse(404, "no run " + run_id);
   } else if (!governance_.authz.Allows(call.actor.who, Action::kRunRead, Target{})) {
     return ErrorResponse(404, "no run " + run_id);
   }

@@ -43,6 +43,11 @@ class AdminApi {
   // The scheduler's counters since it started (table polls, source reads, announcements).
   ApiResponse Stats(const Call& call);
   ApiResponse ManageAgent(const Call& call, const std::string& verb);
+  // DELETE /api/v1/subscriptions/{name} (admin only): removes a terminated subscription whose
+  // agent confirmed the deletion of its rows and files (or that never ran); refuses (409,
+  // nothing changed) one that is active or suspended, whose deletion is not confirmed yet, or
+  // that has a run under way.
+  ApiResponse RemoveSubscription(const Call& call);
   ApiResponse Subscriptions(const Call& call);
   // One subscription with its state and the scheduler's clock (dxctl describe, dxctl wait).
   ApiResponse SubscriptionDetail(const Call& call);

@@ -203,9 +203,12 @@ void Dispatcher::Refresh(int64_t now) {
       continue;
     }
     if (auto old = subs_.find(name); old != subs_.end()) by_entry_[old->second.entry].erase(name);
-    if (!sub.value()) {
+    if (!sub.value()) {  // removed: forgotten with whatever the dispatcher kept for it
       subs_.erase(name);
       Queue(name, kNever);
+      std::lock_guard<std::mutex> lock(mu_);
+      deletion_retry_.erase(name);
+      allow_mass_delete_.erase(name);
       continue;
     }
     by_entry_[sub.value()->entry].insert(name);

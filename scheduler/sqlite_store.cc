@@ -1408,6 +1408,20 @@ Status SqliteStore::RecordDeletionConfirmation(const std::string& name, int64_t 
   return Status::Ok();
 }
 
+Status SqliteStore::DeleteSubscription(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return InTransaction([&]() -> Status {
+    DX_RETURN_IF_ERROR(Query(db_, "DELETE FROM subscriptions WHERE name=?").Bind(name).Run());
+    if (sqlite3_changes(db_) == 0) return NotFound("no subscription named '" + name + "'");
+    for (const char* table : {"reconcile_state", "delivered_files", "file_failures"}) {
+      const std::string sql = std::string("DELETE FROM ") + table + " WHERE subscription=?";
+      DX_RETURN_IF_ERROR(Query(db_, sql.c_str()).Bind(name).Run());
+    }
+    MarkChanged(name);
+    return Status::Ok();
+  });
+}
+
 Result<std::vector<DeliveryTotals>> SqliteStore::ListDeliveryTotals() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   Query q(db_,

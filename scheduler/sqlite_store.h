@@ -128,6 +128,7 @@ class SqliteStore : public Store {
   Status RecordDeletionConfirmation(const std::string& name, int64_t at_ms,
                                     const std::string& detail) override;
   Result<std::vector<DeliveryTotals>> ListDeliveryTotals() override;
+  Status DeleteSubscription(const std::string& name) override;
   std::vector<std::string> TakeChangedSubscriptions(bool* all) override;
   Result<std::vector<Subscription>> ListSubscriptionsOfAgent(const std::string& agent) override;
   Result<std::vector<Subscription>> ListSubscriptionsPage(const std::string& after,

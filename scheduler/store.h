@@ -241,6 +241,11 @@ class Store {
                                             const std::string& detail) = 0;
   // What every subscription delivered (usage).
   virtual Result<std::vector<DeliveryTotals>> ListDeliveryTotals() = 0;
+  // Removes a subscription: its row with its schedule, position and governance state, its
+  // reconciliation state, delivered files and file failures, all in one transaction; kNotFound
+  // when there is none. Its run history (runs, receipts, reconciliation counts) and the audit
+  // log stay. Callers check that it may go first (AdminApi::RemoveSubscription).
+  virtual Status DeleteSubscription(const std::string& name) = 0;
 
   // The subscriptions whose row or reconciliation state changed since the last call (any
   // writer), so that the dispatcher keeps its in-memory view current without scanning the

@@ -95,6 +95,7 @@ const std::vector<Rule>& Rules() {
         {A, Relation::kHalter},
         {P, Relation::kProviderHalter},
         {C, Relation::kConsumerHalter}}},
+      {Action::kSubscriptionRemove, "remove subscription", {{A, kAny}}},
       {Action::kRunRead,
        "read runs of subscription",
        {{A, kAny}, {K, kAny}, {P, kProv}, {C, kCons}}},

@@ -51,6 +51,7 @@ enum class Action {
   kSubscriptionSuspend,
   kSubscriptionTerminate,
   kSubscriptionResume,  // target.halted_by_org: who suspended it
+  kSubscriptionRemove,  // a terminated one whose deletion is confirmed: the technical admin only
   kRunRead,
   // demand for data not in the catalog (第二十六条, 附件五): one action per step
   kDemandCreate,

@@ -715,6 +715,28 @@ void AddGovernanceCommands(CLI::App& app, CommandContext& ctx) {
     });
   }
 
+  // --- removing a subscription (admin): terminated, and its deletion confirmed by its agent ---
+  auto* subscription = app.add_subcommand("subscription", "remove one subscription (admin)");
+  subscription->require_subcommand(1);
+  subscription->footer(
+      "A subscription can be removed once it is terminated and its agent confirmed that it "
+      "deleted the subscription's rows and files (dxctl describe shows it), or when it never "
+      "ran. Its schedule, position and file records go; its run history and the audit log "
+      "stay.\nExit codes: 0 removed; 2 no such subscription; 4 refused (not an admin, not "
+      "terminated, deletion not confirmed yet, or a run under way).");
+  auto* remove = subscription->add_subcommand("remove", "remove a terminated subscription");
+  remove->add_option("name", in->a, "subscription name")->required();
+  set(remove, [c, in](AdminClient& client) {
+    auto reply = client.Delete("/api/v1/subscriptions/" + Esc(in->a));
+    json out;
+    int rc = Interpret(reply, &out);
+    if (rc == 1 && reply.ok() && reply->status == 409) rc = 4;  // refused: see the message
+    if (rc != 0) return rc;
+    if (*c->as_json) return Show(*c, out, nullptr);
+    std::cout << "subscription " << in->a << " removed\n";
+    return 0;
+  });
+
   // --- demands (第二十六条, 附件五) ---
   auto* demand = app.add_subcommand("demand", "demands for data not in the catalog (附件五)");
   demand->require_subcommand(1);

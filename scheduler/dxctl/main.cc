@@ -413,7 +413,8 @@ int main(int argc, char** argv) {
   agent_cmd->require_subcommand(1);
   agent_cmd->footer(
       "Disabling or removing ends the agent's session at once and refuses its logins. An agent "
-      "that still has subscriptions is not removed.\nExit codes: 0 done; 2 no such agent; 4 "
+      "that still has subscriptions is not removed (terminate them, then dxctl subscription remove "
+      "each once its deletion is confirmed).\nExit codes: 0 done; 2 no such agent; 4 "
       "refused (not an admin, or the agent still has subscriptions).");
   std::string agent_name;
   for (const char* verb : {"disable", "enable", "remove"}) {

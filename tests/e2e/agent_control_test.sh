@@ -75,7 +75,7 @@ dxctl run sub-a --wait >/dev/null || fail "the run after enable failed"
 pass "enable: the agent is back online and a run delivered the 20 changed rows"
 
 # 4. An agent with subscriptions is not removed; the refusal names them.
-expect_fail 4 "still has 1 subscription\\(s\\): sub-a; remove them first" dxctl agent remove "$A"
+expect_fail 4 "still has 1 subscription\\(s\\): sub-a; .*dxctl subscription remove" dxctl agent remove "$A"
 agent_online "$A" || fail "a refused remove disconnected the agent"
 [ "$(agent_field "$A" name)" = "$A" ] || fail "a refused remove deleted the agent"
 pass "remove of an agent with subscriptions refused (exit 4), naming sub-a; nothing changed"

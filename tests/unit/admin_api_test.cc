@@ -234,3 +234,122 @@ TEST_CASE("list endpoints answer in pages: ?limit=&after=") {
 
 }  // namespace
 }  // namespace dx::scheduler
+
+namespace dx::scheduler {
+namespace {
+
+// Removing a subscription (DELETE /api/v1/subscriptions/{name}): admin only; refused (409,
+// nothing changed) until it is terminated and its agent confirmed the deletion, unless it never
+// ran; its state rows go, its run history stays for those who read every run.
+TEST_CASE("a subscription is removed once terminated and its deletion confirmed") {
+  Api a;
+  const std::string cons = a.User("cons", "徐汇区教育局", "consumer");
+  const std::string k = a.User("k", "市教委信息中心", "coordinator");
+  AgentRecord agent;
+  agent.name = "xuhui";
+  agent.secret_hash = "h";
+  agent.organisation = "徐汇区教育局";
+  REQUIRE(a.store->PutAgent(agent).ok());
+  for (const char* name : {"ran", "never"}) {
+    Subscription sub;
+    sub.name = name;
+    sub.agent = "xuhui";
+    sub.entry = "e";
+    sub.target_table = std::string("t_") + name;
+    sub.organisation = "徐汇区教育局";
+    REQUIRE(a.store->PutSubscriptionDefinition(sub).ok());
+  }
+  RunRecord run;
+  run.subscription = "ran";
+  run.trigger = "manual";
+  run.status = "succeeded";
+  const int64_t run_id = a.store->StartRun(run).value();
+  REQUIRE(a.store->AddReceipt(run_id, {"a.txt", 1, "00", "sent", "", 1}).ok());
+  ReconcileState rs;
+  rs.subscription = "ran";
+  rs.pending = 1;
+  REQUIRE(a.store->PutReconcileState(rs).ok());
+  DeliveredFile f;
+  f.subscription = "ran";
+  f.path = "a.txt";
+  f.agent_path = "a.txt";
+  REQUIRE(a.store->PutDeliveredFile("xuhui", f).ok());
+  const std::string path = "/api/v1/subscriptions/ran";
+  auto status_of = [&](const std::string& name) {
+    auto s = a.store->GetSubscription(name).value();
+    return s ? s->status : std::string("absent");
+  };
+
+  // Not an admin: refused before anything is read.
+  CHECK(a.Call("DELETE", path, cons).status == 403);
+  CHECK(a.Call("DELETE", "/api/v1/subscriptions/nobody", cons).status == 403);
+  CHECK(a.Call("DELETE", "/api/v1/subscriptions/nobody", kOperator).status == 404);
+  ApiResponse active = a.Call("DELETE", path, kOperator);
+  CHECK(active.status == 409);
+  CHECK(active.body.find("is active: it must be terminated first") != std::string::npos);
+  CHECK(status_of("ran") == "active");
+  // The agent must be removed after its subscriptions, and is told how.
+  ApiResponse agent_first = a.Call("DELETE", "/api/v1/agents/xuhui", kOperator);
+  CHECK(agent_first.status == 409);
+  CHECK(agent_first.body.find("dxctl subscription remove NAME") != std::string::npos);
+
+  Principal by;
+  by.user = "cons";
+  by.organisation = "徐汇区教育局";
+  by.role = Role::kConsumer;
+  REQUIRE(a.store->SetSubscriptionStatus("ran", "suspended", by, "check", 1).ok());
+  CHECK(a.Call("DELETE", path, kOperator).body.find("is suspended") != std::string::npos);
+  REQUIRE(a.store->SetSubscriptionStatus("ran", "terminated", by, "done", 2).ok());
+  REQUIRE(a.store->SetSubscriptionStatus("never", "terminated", by, "done", 2).ok());
+  ApiResponse unconfirmed = a.Call("DELETE", path, kOperator);
+  CHECK(unconfirmed.status == 409);
+  CHECK(unconfirmed.body.find("agent 'xuhui' has not confirmed yet") != std::string::npos);
+  CHECK(unconfirmed.body.find("offline") != std::string::npos);
+  CHECK(status_of("ran") == "terminated");
+  CHECK(a.store->ListReconcileStates().value().size() == 1);
+  CHECK(a.store->ListDeliveredFiles("ran").value().size() == 1);
+
+  // One that never ran holds nothing at its agent.
+  CHECK(a.Ok("DELETE", "/api/v1/subscriptions/never", kOperator)["removed"] == true);
+  CHECK(status_of("never") == "absent");
+
+  REQUIRE(a.store->RecordDeletionConfirmation("ran", 3000, "dropped table t_ran (1 rows)").ok());
+  json removed = a.Ok("DELETE", path, kOperator);
+  CHECK(removed["agent"] == "xuhui");
+  CHECK(status_of("ran") == "absent");
+  CHECK(a.store->ListReconcileStates().value().empty());
+  CHECK(a.store->ListDeliveredFiles("ran").value().empty());
+  CHECK(a.store->ListSubscriptions().value().empty());
+  CHECK(a.Call("DELETE", path, kOperator).status == 404);
+  CHECK(a.store->DeleteSubscription("ran").code() == StatusCode::kNotFound);
+
+  // The run history stays: the admin and coordinators read it, the consumer no longer does.
+  CHECK(a.store->ListRuns("ran", 10).value().size() == 1);
+  auto runs_query = std::map<std::string, std::string>{{"subscription", "ran"}};
+  CHECK(json::parse(a.Call("GET", "/api/v1/runs", kOperator, nullptr, runs_query).body).size() ==
+        1);
+  CHECK(json::parse(a.Call("GET", "/api/v1/runs", k, nullptr, runs_query).body).size() == 1);
+  CHECK(json::parse(a.Call("GET", "/api/v1/runs", cons, nullptr, runs_query).body).empty());
+  const std::string receipt = "/api/v1/runs/" + std::to_string(run_id) + "/receipt";
+  CHECK(a.Ok("GET", receipt, kOperator).size() == 1);
+  CHECK(a.Call("GET", receipt, cons).status == 404);
+
+  // Now the agent goes.
+  a.Ok("DELETE", "/api/v1/agents/xuhui", kOperator);
+  CHECK_FALSE(a.store->GetAgent("xuhui").value());
+
+  std::vector<std::string> audit;
+  const std::vector<AuditRecord> records = a.store->ListAudit({"", "subscription.remove"}).value();
+  for (const AuditRecord& r : records)
+    audit.push_back(r.event.actor + " " + r.event.target + " " +
+                    r.event.result.substr(0, r.event.result.find(':')));
+  CHECK(audit == std::vector<std::string>{
+                     "cons subscription/ran refused", "cons subscription/nobody refused",
+                     "operator subscription/nobody refused", "operator subscription/ran refused",
+                     "operator subscription/ran refused", "operator subscription/ran refused",
+                     "operator subscription/never ok", "operator subscription/ran ok",
+                     "operator subscription/ran refused"});
+}
+
+}  // namespace
+}  // namespace dx::scheduler
