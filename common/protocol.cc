@@ -56,6 +56,7 @@ std::string Encode(const Hello& m) {
   w.PutString(m.target_dbms);
   w.PutVarint(m.ledger.size());
   for (const LedgerEntry& e : m.ledger) PutLedger(w, e);
+  if (m.offers_session) w.PutString(m.session_token);
   return w.Take();
 }
 
@@ -69,9 +70,15 @@ Status Decode(std::string_view in, Hello* m) {
   DX_RETURN_IF_ERROR(r.GetString(&m->target_dbms));
   uint64_t n = 0;
   DX_RETURN_IF_ERROR(r.GetVarint(&n));
-  if (n > 100000) return DataLoss("ledger too long");
+  // Each entry takes at least 3 bytes: a count the bytes cannot back allocates nothing.
+  if (n > 100000 || n > r.remaining() / 3) {
+    return DataLoss("hello claims a ledger of " + std::to_string(n) + " entries in " +
+                    std::to_string(r.remaining()) + " bytes");
+  }
   m->ledger.resize(n);
   for (auto& e : m->ledger) DX_RETURN_IF_ERROR(GetLedger(r, &e));
+  m->offers_session = !r.done();  // absent from older agents' hellos
+  if (m->offers_session) DX_RETURN_IF_ERROR(r.GetString(&m->session_token));
   return Finish(r, "hello");
 }
 
@@ -81,6 +88,7 @@ std::string Encode(const HelloReply& m) {
   w.PutU8(m.accepted ? 1 : 0);
   w.PutString(m.reason);
   w.PutVarint(m.heartbeat_s);
+  if (!m.session_token.empty()) w.PutString(m.session_token);
   return w.Take();
 }
 
@@ -90,6 +98,7 @@ Status Decode(std::string_view in, HelloReply* m) {
   DX_RETURN_IF_ERROR(GetBool(r, &m->accepted));
   DX_RETURN_IF_ERROR(r.GetString(&m->reason));
   DX_RETURN_IF_ERROR(GetU32(r, &m->heartbeat_s));
+  if (!r.done()) DX_RETURN_IF_ERROR(r.GetString(&m->session_token));
   return Finish(r, "hello reply");
 }
 

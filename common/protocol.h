@@ -66,6 +66,11 @@ struct Hello {
   std::string agent_version;
   std::string target_dbms;
   std::vector<LedgerEntry> ledger;
+  // The session credential the scheduler gave at an earlier login (empty at the first). An
+  // agent that sends the field (even empty) can take one in the reply; older agents do not
+  // send it and are never given one.
+  bool offers_session = true;
+  std::string session_token;
 };
 
 struct HelloReply {
@@ -73,6 +78,10 @@ struct HelloReply {
   bool accepted = false;
   std::string reason;
   uint32_t heartbeat_s = 5;
+  // A new session credential (random, 32 bytes as hex), when the agent offered to take one and
+  // did not log in with a valid one: its next logins cost a keyed hash instead of PBKDF2, also
+  // after the scheduler restarts. Valid until the agent's secret changes or a newer one is given.
+  std::string session_token;
 };
 
 struct TableBegin {

@@ -1,6 +1,7 @@
 #include "scheduler/agent_hub.h"
 
 #include <malloc.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
@@ -31,6 +32,8 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr size_t kMaxHelloFrameBytes = 64u << 10;
 // Longest agent name accepted on the wire (names in manifests are far shorter).
 constexpr size_t kMaxAgentNameBytes = 128;
+// A session credential: 32 random bytes as hex.
+constexpr size_t kSessionTokenChars = 64;
 // Once a frame's body has begun, at least this many bytes of it must arrive per heartbeat
 // period, measured over three periods (a 2 Mbit/s link moves a hundred times more): a peer
 // that trickles a byte at a time is dropped although bytes keep moving.
@@ -157,6 +160,8 @@ struct AgentHub::Impl {
       // send and keep, no session cache.
       SSL_CTX_set_num_tickets(native, 0);
       SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+      // A renegotiation is a handshake's CPU at the peer's whim (TLS 1.2); nothing needs one.
+      SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
     }
   }
 
@@ -177,8 +182,10 @@ struct AgentHub::Impl {
   };
   struct Verdict {
     bool accepted = false;
-    std::string reason;      // what the agent is told
-    std::string log_reason;  // what the log and audit say, when more than `reason`
+    std::string reason;       // what the agent is told
+    std::string log_reason;   // what the log and audit say, when more than `reason`
+    bool by_session = false;  // accepted on its session credential
+    std::string secret_hash;  // the store's, when accepted (keys a new session credential)
   };
 
   // Runs on a worker: the secret check. Unknown names cost the same PBKDF2 as known ones.
@@ -562,6 +569,15 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
     HelloReply reply;
     reply.accepted = true;
     reply.heartbeat_s = static_cast<uint32_t>(hub_.options.heartbeat_s);
+    if (hello.offers_session && !verdict.by_session) {
+      // A new credential for its next logins (the store has only its keyed hash).
+      reply.session_token = Sha256Hex(RandomKey());
+      std::string credential = HmacSha256Hex(verdict.secret_hash, reply.session_token);
+      hub_.StoreLater([hub, name = hello.agent, credential] {
+        Status saved = hub->store.SetAgentSessionCredential(name, credential);
+        if (!saved.ok()) LOG_WARN("recording agent " << name << "'s session: " << saved.message());
+      });
+    }
     st = co_await WriteFrame(FrameBytes(MessageType::kHelloReply, Encode(reply)));
     if (!st.ok()) co_return st;
     std::string name = hello.agent;
@@ -572,7 +588,8 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
       (void)hub->store.SetAgentOnline(name, true, UnixSecondsNow(), peer, version, dbms);
     });
     hub_.AuditLater(name, "agent.connect", "ok", peer_);
-    LOG_INFO("agent " << name << " connected from " << peer_ << " (" << dbms << ")");
+    LOG_INFO("agent " << name << " connected from " << peer_ << " (" << dbms << "; "
+                      << (verdict.by_session ? "session credential" : "secret") << ")");
     co_return Status::Ok();
   }
 
@@ -916,6 +933,20 @@ AgentHub::Impl::Verdict AgentHub::Impl::Authenticate(const Hello& hello, bool ca
     return v;
   }
   const std::optional<AgentRecord>& record = agent.value();
+  if (record) v.secret_hash = record->secret_hash;
+  // A session credential (given at an earlier login, kept in the store across restarts): a
+  // keyed hash instead of PBKDF2. Keyed by the secret's hash, so a new secret voids it.
+  if (record && hello.session_token.size() == kSessionTokenChars) {
+    auto credential = store.GetAgentSessionCredential(hello.agent);
+    const std::string got = HmacSha256Hex(record->secret_hash, hello.session_token);
+    if (credential.ok() && credential.value().size() == got.size() &&
+        CRYPTO_memcmp(got.data(), credential.value().data(), got.size()) == 0) {
+      if (record->disabled) return Disabled();
+      v.accepted = true;
+      v.by_session = true;
+      return v;
+    }
+  }
   std::string digest = HmacSha256Hex(cache_key, hello.secret);
   if (record) {
     std::lock_guard<std::mutex> lock(mu);

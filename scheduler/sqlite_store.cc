@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS agents (
   online INTEGER NOT NULL DEFAULT 0, last_seen INTEGER NOT NULL DEFAULT 0,
   address TEXT NOT NULL DEFAULT '', version TEXT NOT NULL DEFAULT '',
   target_dbms TEXT NOT NULL DEFAULT '', bandwidth_kbps INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS agent_sessions (
+  agent TEXT PRIMARY KEY, credential TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subscriptions (
   name TEXT PRIMARY KEY, agent TEXT NOT NULL, entry TEXT NOT NULL, spec TEXT NOT NULL,
   status TEXT NOT NULL, next_due INTEGER NOT NULL DEFAULT 0,
@@ -467,9 +469,30 @@ Status SqliteStore::SetAgentDisabled(const std::string& name, bool disabled) {
 
 Status SqliteStore::DeleteAgent(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  DX_RETURN_IF_ERROR(Query(db_, "DELETE FROM agents WHERE name=?").Bind(name).Run());
-  if (sqlite3_changes(db_) == 0) return NotFound("no agent named '" + name + "'");
-  return Status::Ok();
+  return InTransaction([&]() -> Status {
+    DX_RETURN_IF_ERROR(Query(db_, "DELETE FROM agents WHERE name=?").Bind(name).Run());
+    if (sqlite3_changes(db_) == 0) return NotFound("no agent named '" + name + "'");
+    return Query(db_, "DELETE FROM agent_sessions WHERE agent=?").Bind(name).Run();
+  });
+}
+
+Result<std::string> SqliteStore::GetAgentSessionCredential(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Query q(db_, "SELECT credential FROM agent_sessions WHERE agent=?");
+  q.Bind(name);
+  DX_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.Text(0) : std::string();
+}
+
+Status SqliteStore::SetAgentSessionCredential(const std::string& name,
+                                              const std::string& credential) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return Query(db_,
+               "INSERT INTO agent_sessions(agent, credential) VALUES(?,?) "
+               "ON CONFLICT(agent) DO UPDATE SET credential=excluded.credential")
+      .Bind(name)
+      .Bind(credential)
+      .Run();
 }
 
 Status SqliteStore::PutSubscriptionDefinition(const Subscription& s) {

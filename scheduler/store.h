@@ -128,6 +128,11 @@ class Store {
   // Deletes the agent's row; kNotFound when there is none. Callers check it has no
   // subscriptions first (AdminApi refuses to remove one that has).
   virtual Status DeleteAgent(const std::string& name) = 0;
+  // The agent's session credential as the hub keeps it (a keyed hash of the token the agent
+  // holds; AgentHub), "" when it has none. Deleted with the agent.
+  virtual Result<std::string> GetAgentSessionCredential(const std::string& name) = 0;
+  virtual Status SetAgentSessionCredential(const std::string& name,
+                                           const std::string& credential) = 0;
 
   // Creates or updates the definition; keeps the runtime state.
   virtual Status PutSubscriptionDefinition(const Subscription& sub) = 0;

@@ -59,6 +59,7 @@ asio::awaitable<void> Agent(tcp::endpoint endpoint, ssl::context& tls, std::stri
   std::mt19937 rng(seed);
   int backoff_ms = 200;
   asio::steady_timer timer(ex);
+  std::string session_token;  // the scheduler's credential for the next login, as a real agent
   while (true) {
     bool online = false;
     while (g_connecting.load() >= kMaxConnecting) {
@@ -81,6 +82,7 @@ asio::awaitable<void> Agent(tcp::endpoint endpoint, ssl::context& tls, std::stri
           hello.secret = secret;
           hello.agent_version = "bench";
           hello.target_dbms = "sqlite";
+          hello.session_token = session_token;
           std::string frame = Frame(dx::MessageType::kHello, dx::Encode(hello));
           auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(frame),
                                                       asio::as_tuple(asio::use_awaitable));
@@ -96,6 +98,7 @@ asio::awaitable<void> Agent(tcp::endpoint endpoint, ssl::context& tls, std::stri
                                                        asio::as_tuple(asio::use_awaitable));
             dx::HelloReply reply;
             if (!bec && dx::Decode(body, &reply).ok() && reply.accepted) {
+              if (!reply.session_token.empty()) session_token = reply.session_token;
               online = true;
               --g_connecting;
               counted = false;

@@ -151,6 +151,49 @@ TEST_CASE("a hello from another protocol version is recognised before anything e
   CHECK(hello.protocol_version == kProtocolVersion + 1);
 }
 
+TEST_CASE("session credentials: offered by new agents, given only to those that offer") {
+  Hello hello;
+  hello.agent = "a";
+  hello.session_token = "t0";
+  Hello back;
+  REQUIRE(Decode(Encode(hello), &back).ok());
+  CHECK(back.offers_session);
+  CHECK(back.session_token == "t0");
+  // An older agent's hello ends after the ledger: it offers nothing.
+  Hello old = hello;
+  old.offers_session = false;
+  Hello old_back;
+  REQUIRE(Decode(Encode(old), &old_back).ok());
+  CHECK_FALSE(old_back.offers_session);
+  CHECK(old_back.session_token.empty());
+  // A reply without a credential is what older agents decode (nothing after heartbeat_s).
+  HelloReply reply;
+  reply.accepted = true;
+  ByteWriter w;
+  w.PutVarint(kProtocolVersion);
+  w.PutU8(1);
+  w.PutString("");
+  w.PutVarint(5);
+  CHECK(Encode(reply) == w.Take());
+  reply.session_token = "fresh";
+  HelloReply reply_back;
+  REQUIRE(Decode(Encode(reply), &reply_back).ok());
+  CHECK(reply_back.session_token == "fresh");
+}
+
+TEST_CASE("a hello whose ledger count its bytes cannot back is refused before allocating") {
+  ByteWriter w;
+  w.PutVarint(kProtocolVersion);
+  for (int i = 0; i < 4; ++i) w.PutString("x");
+  w.PutVarint(90000);  // under the cap, but 3 bytes remain for it
+  w.PutString("s");
+  Hello hello;
+  Status st = Decode(w.Take(), &hello);
+  CHECK(st.code() == StatusCode::kDataLoss);
+  CHECK(st.message().find("90000 entries") != std::string::npos);
+  CHECK(hello.ledger.capacity() == 0);
+}
+
 TEST_CASE("watermarks encode both phases and keys unambiguously") {
   Watermark incremental{"", "2026-11-21 10:00:00", {"a,b", "\"q\""}};
   Watermark full{"2026-11-21 09:59:58", "", {"42"}};
