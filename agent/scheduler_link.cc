@@ -242,9 +242,11 @@ namespace {
 
 // One attempt's state, shared by the io thread's coroutine and the thread in Run().
 struct Attempt {
-  Attempt(size_t capacity, const std::shared_ptr<SchedulerConnection>& connection)
-      : queue(capacity, [connection] { connection->Wake(); }) {}
+  Attempt(size_t capacity, const std::shared_ptr<SchedulerConnection>& connection,
+          const std::atomic<bool>* stopping_flag)
+      : queue(capacity, [connection] { connection->Wake(); }), stopping(stopping_flag) {}
   WorkQueue queue;
+  const std::atomic<bool>* stopping;
   std::promise<Status> connected;  // the hello's outcome
   std::promise<Status> ended;      // why the link ended; the coroutine's last act
 };
@@ -307,6 +309,11 @@ asio::awaitable<void> Converse(std::shared_ptr<SchedulerConnection> connection, 
   }
   connection->CloseNow(st);
   attempt->queue.Close();
+  if (connected && !*attempt->stopping) {
+    // Said now: the apply thread may still be busy with the local database for a while.
+    LOG_WARN("link to scheduler " << connection->peer()
+                                  << " lost: " << connection->why().message());
+  }
   if (!connected) attempt->connected.set_value(connection->why());
   attempt->ended.set_value(connection->why());
 }
@@ -350,7 +357,7 @@ int SchedulerLink::Run() {
     hello.agent_version = "0.1.0";
     hello.target_dbms = DbmsLabel(writer_->dbms());
     hello.ledger = writer_->Ledger();
-    Attempt attempt(static_cast<size_t>(config_.queue_batches), connection);
+    Attempt attempt(static_cast<size_t>(config_.queue_batches), connection, &stopping_);
     std::future<Status> connected = attempt.connected.get_future();
     std::future<Status> ended_future = attempt.ended.get_future();
     asio::co_spawn(io,
