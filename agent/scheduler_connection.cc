@@ -6,7 +6,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
@@ -110,7 +109,7 @@ asio::awaitable<Status> SchedulerConnection::Connect(const std::string& host, in
     DisarmDeadline();
   }
   last_tx_ = last_rx_ = Clock::now();
-  asio::co_spawn(io_, Writer(shared_from_this()), asio::detached);
+  asio::co_spawn(io_, Writer(shared_from_this()), &Rethrow);
   co_return Status::Ok();
 }
 
@@ -278,7 +277,7 @@ asio::awaitable<void> SchedulerConnection::Writer(std::shared_ptr<SchedulerConne
 
 void SchedulerConnection::StartHeartbeats(std::chrono::seconds heartbeat) {
   last_rx_ = Clock::now();
-  asio::co_spawn(io_, Watchdog(shared_from_this(), heartbeat), asio::detached);
+  asio::co_spawn(io_, Watchdog(shared_from_this(), heartbeat), &Rethrow);
 }
 
 asio::awaitable<void> SchedulerConnection::Watchdog(std::shared_ptr<SchedulerConnection> /*alive*/,

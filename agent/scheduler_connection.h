@@ -20,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -68,6 +69,11 @@ class SchedulerConnection : public std::enable_shared_from_this<SchedulerConnect
   // Closes at once; the first reason is kept.
   void CloseNow(const Status& why);
   bool closed() const { return closed_; }
+  // The completion of the link's coroutines: an exception escapes io_context::run() (and ends
+  // the process) rather than leave the link half-alive.
+  static void Rethrow(std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  }
 
   // --- On any thread. ---
   // Queues a frame for the writer; waits while kSendQueueBytes are queued (the watchdog drops

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -363,7 +362,7 @@ int SchedulerLink::Run() {
     asio::co_spawn(io,
                    Converse(connection, &attempt, std::move(hello), config_.scheduler_host,
                             config_.scheduler_port),
-                   asio::detached);
+                   &SchedulerConnection::Rethrow);
     if (connected.get().ok()) {
       LOG_INFO("connected to scheduler " << connection->peer() << " as " << config_.name);
       backoff_ms = config_.reconnect_min_ms;
