@@ -7,7 +7,7 @@
 
 #include "common/ascii.h"
 #include "common/config_value.h"
-#include "common/frame_link.h"
+#include "common/host_port.h"
 #include "common/log.h"
 
 namespace dx::agent {

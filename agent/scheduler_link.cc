@@ -1,14 +1,24 @@
 #include "agent/scheduler_link.h"
 
+#include <openssl/ssl.h>
+
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <variant>
 
+#include "agent/scheduler_connection.h"
 #include "agent/subscription_deletion.h"
 #include "agent/table_reconciler.h"
 #include "common/log.h"
@@ -17,20 +27,20 @@
 namespace dx::agent {
 namespace {
 
+namespace asio = boost::asio;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr milliseconds kSendTimeout{30000};
 constexpr size_t kMaxBatchBytes = 256u << 20;
 constexpr size_t kMaxHelloReplyBytes = 64u << 10;
 
-// A batch decoded by the reader thread, ready for the writer.
+// A batch decoded by the reader, ready for the writer.
 struct DecodedBatch {
   BatchMessage message;
   Result<RowBatch> rows = RowBatch();
 };
 
-// A repair decoded by the reader thread (reconciliation).
+// A repair decoded by the reader (reconciliation).
 struct DecodedRepair {
   RepairBatch message;
   Result<RowBatch> rows = RowBatch();
@@ -85,28 +95,116 @@ Result<Work> DecodeFileWork(MessageType type, std::string_view payload) {
   }
 }
 
-// A bounded hand-off from the reader thread to the writer thread.
+// One frame decoded into work for the apply thread (nothing for a heartbeat). Batches and
+// repairs are decompressed here, within kMaxBatchBytes, so that decoding overlaps applying.
+Result<std::optional<Work>> DecodeWork(MessageType type, std::string payload) {
+  switch (type) {
+    case MessageType::kHeartbeat:
+      return std::optional<Work>();
+    case MessageType::kTableBegin: {
+      TableBegin begin;
+      Status st = Decode(payload, &begin);
+      if (!st.ok()) return st;
+      return std::optional<Work>(std::move(begin));
+    }
+    case MessageType::kBatch: {
+      DecodedBatch batch;
+      Status st = Decode(payload, &batch.message);
+      if (!st.ok()) return st;
+      auto raw = Decompress(batch.message.payload, kMaxBatchBytes);
+      batch.rows = raw.ok() ? RowBatch::Decode(raw.value()) : Result<RowBatch>(raw.status());
+      batch.message.payload.clear();
+      return std::optional<Work>(std::move(batch));
+    }
+    case MessageType::kReconcileBegin: {
+      Result<Work> work = DecodeAs<ReconcileBegin>(payload);
+      if (!work.ok()) return work.status();
+      return std::optional<Work>(std::move(work).value());
+    }
+    case MessageType::kRangeQuery: {
+      Result<Work> work = DecodeAs<RangeQuery>(payload);
+      if (!work.ok()) return work.status();
+      return std::optional<Work>(std::move(work).value());
+    }
+    case MessageType::kRepairBatch: {
+      DecodedRepair repair;
+      Status st = Decode(payload, &repair.message);
+      if (!st.ok()) return st;
+      for (auto [packed, out] : {std::pair{&repair.message.rows, &repair.rows},
+                                 std::pair{&repair.message.keys, &repair.keys}}) {
+        auto raw = Decompress(*packed, kMaxBatchBytes);
+        *out = raw.ok() ? RowBatch::Decode(raw.value()) : Result<RowBatch>(raw.status());
+        packed->clear();
+      }
+      return std::optional<Work>(std::move(repair));
+    }
+    case MessageType::kDeleteSubscription: {
+      Result<Work> work = DecodeAs<DeleteSubscription>(payload);
+      if (!work.ok()) return work.status();
+      return std::optional<Work>(std::move(work).value());
+    }
+    case MessageType::kFileChunk: {
+      ChunkWork chunk;
+      chunk.frame = std::move(payload);
+      std::string_view data;
+      Status st = DecodeChunkView(chunk.frame, &chunk.header, &data);
+      if (!st.ok()) return st;
+      chunk.data_at = static_cast<size_t>(data.data() - chunk.frame.data());
+      chunk.data_size = data.size();
+      return std::optional<Work>(std::move(chunk));
+    }
+    case MessageType::kFilePut:
+    case MessageType::kFileOffer:
+    case MessageType::kFileCommit:
+    case MessageType::kFileCopy:
+    case MessageType::kFileDelete:
+    case MessageType::kFileAbort:
+    case MessageType::kFileFolder:
+    case MessageType::kFileSweep:
+    case MessageType::kFileRunBegin: {
+      Result<Work> work = DecodeFileWork(type, payload);
+      if (!work.ok()) return work.status();
+      return std::optional<Work>(std::move(work).value());
+    }
+    default:
+      return DataLoss("unexpected message type " + std::to_string(static_cast<int>(type)));
+  }
+}
+
+}  // namespace
+
+// A bounded hand-off from the reader (io thread) to the apply thread. The reader never blocks:
+// when the queue is full it pauses, and the Pop that makes room calls `on_room`.
 class WorkQueue {
  public:
-  explicit WorkQueue(size_t capacity) : capacity_(capacity) {}
-  // Blocks while full; false when closed.
-  bool Push(Work work) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
+  WorkQueue(size_t capacity, std::function<void()> on_room)
+      : capacity_(capacity), on_room_(std::move(on_room)) {}
+  // Takes `work` unless the queue is full or closed (false; when full, on_room follows).
+  bool TryPush(Work& work) {
+    std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return false;
+    if (items_.size() >= capacity_) {
+      reader_waiting_ = true;
+      return false;
+    }
     items_.push_back(std::move(work));
     cv_.notify_all();
     return true;
   }
   // Blocks while empty; false when closed and drained.
   bool Pop(Work* work) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return closed_ || !items_.empty(); });
-    if (items_.empty()) return false;
-    *work = std::move(items_.front());
-    items_.pop_front();
-    if (std::holds_alternative<FilesReady>(*work)) files_ready_queued_ = false;
-    cv_.notify_all();
+    bool room = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return closed_ || !items_.empty(); });
+      if (items_.empty()) return false;
+      *work = std::move(items_.front());
+      items_.pop_front();
+      if (std::holds_alternative<FilesReady>(*work)) files_ready_queued_ = false;
+      room = reader_waiting_;
+      reader_waiting_ = false;
+    }
+    if (room) on_room_();
     return true;
   }
   // Queues one FilesReady (never blocks; at most one waits at a time).
@@ -133,9 +231,91 @@ class WorkQueue {
   std::condition_variable cv_;
   std::deque<Work> items_;
   size_t capacity_;
+  std::function<void()> on_room_;
   bool closed_ = false;
   bool files_ready_queued_ = false;
+  bool reader_waiting_ = false;
 };
+
+namespace {
+
+// One attempt's state, shared by the io thread's coroutine and the thread in Run().
+struct Attempt {
+  Attempt(size_t capacity, const std::shared_ptr<SchedulerConnection>& connection,
+          const std::atomic<bool>* stopping_flag)
+      : queue(capacity, [connection] { connection->Wake(); }), stopping(stopping_flag) {}
+  WorkQueue queue;
+  const std::atomic<bool>* stopping;
+  std::promise<Status> connected;  // the hello's outcome
+  std::promise<Status> ended;      // why the link ended; the coroutine's last act
+};
+
+asio::awaitable<Status> SayHello(SchedulerConnection& connection, const Hello& hello,
+                                 uint32_t* heartbeat_s) {
+  connection.ArmDeadline(seconds(30), "no hello reply from " + connection.peer() + " in 30 s");
+  Status st = connection.Send(MessageType::kHello, Encode(hello));
+  MessageType type;
+  std::string payload;
+  if (st.ok()) st = co_await connection.ReadFrame(kMaxHelloReplyBytes, &type, &payload);
+  if (!st.ok()) co_return st;
+  connection.DisarmDeadline();
+  if (type != MessageType::kHelloReply) co_return DataLoss("expected a hello reply");
+  HelloReply reply;
+  ByteReader peek(payload);
+  uint64_t version = 0;
+  st = peek.GetVarint(&version);
+  if (!st.ok()) co_return st;
+  if (version != kProtocolVersion) {
+    co_return PermissionDenied("scheduler speaks protocol version " + std::to_string(version) +
+                               ", this agent speaks " + std::to_string(kProtocolVersion));
+  }
+  st = Decode(payload, &reply);
+  if (!st.ok()) co_return st;
+  if (!reply.accepted) co_return PermissionDenied(reply.reason);
+  // From the scheduler; bounded so that three of them fit every duration type used with it.
+  *heartbeat_s = std::clamp<uint32_t>(reply.heartbeat_s, 1, 3600);
+  co_return Status::Ok();
+}
+
+// The reader: decodes frames and hands their work over; pauses while the queue is full.
+asio::awaitable<Status> ReadWork(SchedulerConnection& connection, WorkQueue& queue) {
+  while (true) {
+    MessageType type;
+    std::string payload;
+    Status st = co_await connection.ReadFrame(kMaxFrameBytes, &type, &payload);
+    if (!st.ok()) co_return st;
+    Result<std::optional<Work>> work = DecodeWork(type, std::move(payload));
+    if (!work.ok()) co_return work.status();
+    if (!work->has_value()) continue;
+    while (!queue.TryPush(**work)) {
+      co_await connection.Pause();
+      if (connection.closed()) co_return connection.why();
+    }
+  }
+}
+
+// One attempt on the io thread: connect, TLS, hello, then the reader until the link ends.
+asio::awaitable<void> Converse(std::shared_ptr<SchedulerConnection> connection, Attempt* attempt,
+                               Hello hello, std::string host, int port) {
+  Status st = co_await connection->Connect(host, port, seconds(5), seconds(10));
+  uint32_t heartbeat_s = 5;
+  if (st.ok()) st = co_await SayHello(*connection, hello, &heartbeat_s);
+  const bool connected = st.ok();
+  if (connected) {
+    connection->StartHeartbeats(seconds(heartbeat_s));
+    attempt->connected.set_value(Status::Ok());
+    st = co_await ReadWork(*connection, attempt->queue);
+  }
+  connection->CloseNow(st);
+  attempt->queue.Close();
+  if (connected && !*attempt->stopping) {
+    // Said now: the apply thread may still be busy with the local database for a while.
+    LOG_WARN("link to scheduler " << connection->peer()
+                                  << " lost: " << connection->why().message());
+  }
+  if (!connected) attempt->connected.set_value(connection->why());
+  attempt->ended.set_value(connection->why());
+}
 
 }  // namespace
 
@@ -146,34 +326,53 @@ SchedulerLink::SchedulerLink(const AgentConfig& config, TableWriter* writer, Fil
 void SchedulerLink::Stop() {
   stopping_ = true;
   std::lock_guard<std::mutex> lock(current_mu_);
-  if (current_ != nullptr) current_->Close();
+  if (current_ != nullptr) current_->Close(Unavailable("the agent is stopping"));
 }
 
 int SchedulerLink::Run() {
+  // One io thread carries the link; this thread applies what it receives.
+  asio::io_context io(1);
+  auto work_guard = asio::make_work_guard(io);
+  std::thread io_thread([&io] { io.run(); });
+  std::optional<asio::ssl::context> tls;
+  if (tls_) {
+    SSL_CTX* native = static_cast<SSL_CTX*>(tls_->native());
+    SSL_CTX_up_ref(native);  // the Asio context frees its reference
+    tls.emplace(native);
+  }
   int backoff_ms = config_.reconnect_min_ms;
   std::mt19937 rng(std::random_device{}());
   while (!stopping_) {
-    auto dialed = FrameLink::Dial(config_.scheduler_host, config_.scheduler_port, seconds(5));
-    Status ended;
-    if (dialed.ok()) {
-      std::unique_ptr<FrameLink> link = std::move(dialed).value();
-      {
-        std::lock_guard<std::mutex> lock(current_mu_);
-        current_ = link.get();
-        if (stopping_) link->Close();
-      }
-      uint32_t heartbeat_s = 5;
-      ended = tls_ ? link->StartTls(*tls_, seconds(10)) : Status::Ok();
-      if (ended.ok()) ended = Handshake(*link, &heartbeat_s);
-      if (ended.ok()) {
-        LOG_INFO("connected to scheduler " << link->peer() << " as " << config_.name);
-        backoff_ms = config_.reconnect_min_ms;
-        ended = Serve(*link, heartbeat_s);
-      }
+    auto connection = std::make_shared<SchedulerConnection>(io, tls ? &*tls : nullptr,
+                                                            tls_ ? tls_->server_name() : "");
+    {
       std::lock_guard<std::mutex> lock(current_mu_);
-      current_ = nullptr;
-    } else {
-      ended = dialed.status();
+      current_ = connection;
+      if (stopping_) connection->Close(Unavailable("the agent is stopping"));
+    }
+    Hello hello;
+    hello.agent = config_.name;
+    hello.secret = config_.secret;
+    hello.agent_version = "0.1.0";
+    hello.target_dbms = DbmsLabel(writer_->dbms());
+    hello.ledger = writer_->Ledger();
+    Attempt attempt(static_cast<size_t>(config_.queue_batches), connection, &stopping_);
+    std::future<Status> connected = attempt.connected.get_future();
+    std::future<Status> ended_future = attempt.ended.get_future();
+    asio::co_spawn(io,
+                   Converse(connection, &attempt, std::move(hello), config_.scheduler_host,
+                            config_.scheduler_port),
+                   &SchedulerConnection::Rethrow);
+    if (connected.get().ok()) {
+      LOG_INFO("connected to scheduler " << connection->peer() << " as " << config_.name);
+      backoff_ms = config_.reconnect_min_ms;
+      Status applied = Apply(*connection, attempt.queue);
+      connection->Close(applied.ok() ? Unavailable("session ended") : applied);
+    }
+    Status ended = ended_future.get();  // the io thread is done with `attempt`
+    {
+      std::lock_guard<std::mutex> lock(current_mu_);
+      current_.reset();
     }
     if (stopping_) break;
     if (ended.code() == StatusCode::kPermissionDenied) {
@@ -193,149 +392,14 @@ int SchedulerLink::Run() {
     }
     backoff_ms = std::min(backoff_ms * 2, config_.reconnect_max_ms);
   }
+  work_guard.reset();
+  io_thread.join();
   LOG_INFO("agent stopped");
   return 0;
 }
 
-Status SchedulerLink::Handshake(FrameLink& link, uint32_t* heartbeat_s) {
-  Hello hello;
-  hello.agent = config_.name;
-  hello.secret = config_.secret;
-  hello.agent_version = "0.1.0";
-  hello.target_dbms = DbmsLabel(writer_->dbms());
-  hello.ledger = writer_->Ledger();
-  DX_RETURN_IF_ERROR(link.Send(MessageType::kHello, Encode(hello), kSendTimeout));
-  DX_ASSIGN_OR_RETURN(Frame frame, link.Receive(seconds(30), kMaxHelloReplyBytes));
-  if (frame.type != MessageType::kHelloReply) return DataLoss("expected a hello reply");
-  HelloReply reply;
-  ByteReader peek(frame.payload);
-  uint64_t version = 0;
-  DX_RETURN_IF_ERROR(peek.GetVarint(&version));
-  if (version != kProtocolVersion) {
-    return PermissionDenied("scheduler speaks protocol version " + std::to_string(version) +
-                            ", this agent speaks " + std::to_string(kProtocolVersion));
-  }
-  DX_RETURN_IF_ERROR(Decode(frame.payload, &reply));
-  if (!reply.accepted) return PermissionDenied(reply.reason);
-  // From the scheduler; bounded so that three of them fit every duration type used with it.
-  *heartbeat_s = std::clamp<uint32_t>(reply.heartbeat_s, 1, 3600);
-  return Status::Ok();
-}
-
-Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
-  WorkQueue queue(static_cast<size_t>(config_.queue_batches));
-  std::mutex ended_mu;
-  Status ended;
-  auto finish = [&](const Status& why) {
-    {
-      std::lock_guard<std::mutex> lock(ended_mu);
-      if (ended.ok()) ended = why.ok() ? Unavailable("session ended") : why;
-    }
-    queue.Close();
-    link.Close();
-  };
-
-  // Reader: receives frames, decompresses and decodes batches so decoding overlaps writing.
-  std::thread reader([&] {
-    while (true) {
-      auto frame = link.Receive(seconds(3 * heartbeat_s));
-      if (!frame.ok()) return finish(frame.status());
-      switch (frame->type) {
-        case MessageType::kHeartbeat:
-          break;
-        case MessageType::kTableBegin: {
-          TableBegin begin;
-          Status st = Decode(frame->payload, &begin);
-          if (!st.ok()) return finish(st);
-          if (!queue.Push(std::move(begin))) return;
-          break;
-        }
-        case MessageType::kBatch: {
-          DecodedBatch batch;
-          Status st = Decode(frame->payload, &batch.message);
-          if (!st.ok()) return finish(st);
-          auto raw = Decompress(batch.message.payload, kMaxBatchBytes);
-          batch.rows = raw.ok() ? RowBatch::Decode(raw.value()) : Result<RowBatch>(raw.status());
-          batch.message.payload.clear();
-          if (!queue.Push(std::move(batch))) return;
-          break;
-        }
-        case MessageType::kReconcileBegin: {
-          Result<Work> work = DecodeAs<ReconcileBegin>(frame->payload);
-          if (!work.ok()) return finish(work.status());
-          if (!queue.Push(std::move(work).value())) return;
-          break;
-        }
-        case MessageType::kRangeQuery: {
-          Result<Work> work = DecodeAs<RangeQuery>(frame->payload);
-          if (!work.ok()) return finish(work.status());
-          if (!queue.Push(std::move(work).value())) return;
-          break;
-        }
-        case MessageType::kRepairBatch: {
-          DecodedRepair repair;
-          Status st = Decode(frame->payload, &repair.message);
-          if (!st.ok()) return finish(st);
-          for (auto [payload, out] : {std::pair{&repair.message.rows, &repair.rows},
-                                      std::pair{&repair.message.keys, &repair.keys}}) {
-            auto raw = Decompress(*payload, kMaxBatchBytes);
-            *out = raw.ok() ? RowBatch::Decode(raw.value()) : Result<RowBatch>(raw.status());
-            payload->clear();
-          }
-          if (!queue.Push(std::move(repair))) return;
-          break;
-        }
-        case MessageType::kDeleteSubscription: {
-          Result<Work> work = DecodeAs<DeleteSubscription>(frame->payload);
-          if (!work.ok()) return finish(work.status());
-          if (!queue.Push(std::move(work).value())) return;
-          break;
-        }
-        case MessageType::kFileChunk: {
-          ChunkWork chunk;
-          chunk.frame = std::move(frame->payload);
-          std::string_view data;
-          Status st = DecodeChunkView(chunk.frame, &chunk.header, &data);
-          if (!st.ok()) return finish(st);
-          chunk.data_at = static_cast<size_t>(data.data() - chunk.frame.data());
-          chunk.data_size = data.size();
-          if (!queue.Push(std::move(chunk))) return;
-          break;
-        }
-        case MessageType::kFilePut:
-        case MessageType::kFileOffer:
-        case MessageType::kFileCommit:
-        case MessageType::kFileCopy:
-        case MessageType::kFileDelete:
-        case MessageType::kFileAbort:
-        case MessageType::kFileFolder:
-        case MessageType::kFileSweep:
-        case MessageType::kFileRunBegin: {
-          Result<Work> work = DecodeFileWork(frame->type, frame->payload);
-          if (!work.ok()) return finish(work.status());
-          if (!queue.Push(std::move(work).value())) return;
-          break;
-        }
-        default:
-          return finish(
-              DataLoss("unexpected message type " + std::to_string(static_cast<int>(frame->type))));
-      }
-    }
-  });
-
-  // Heartbeats keep the scheduler's view of this agent fresh while it is idle.
-  std::mutex hb_mu;
-  std::condition_variable hb_cv;
-  bool hb_stop = false;
-  std::thread heartbeat([&] {
-    std::unique_lock<std::mutex> lock(hb_mu);
-    while (!hb_cv.wait_for(lock, seconds(heartbeat_s), [&] { return hb_stop; })) {
-      Status st = link.Send(MessageType::kHeartbeat, "", kSendTimeout);
-      if (!st.ok()) return finish(st);
-    }
-  });
-
-  // Writer (this thread): applies work in order and acknowledges what is committed.
+Status SchedulerLink::Apply(SchedulerConnection& connection, WorkQueue& queue) {
+  Status why;
   Work work;
   TableReconciler reconciler(writer_);  // state of reconciliations under way in this session
   // Files are made durable by the receiver's syncing thread; their answers go out as soon as
@@ -343,7 +407,7 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
   files_->SetWakeup([&queue] { queue.NoteFilesReady(); });
   auto send_file_results = [&]() -> Status {
     for (const FileResult& r : files_->TakeResults(queue.Empty())) {
-      DX_RETURN_IF_ERROR(link.Send(MessageType::kFileResult, Encode(r), kSendTimeout));
+      DX_RETURN_IF_ERROR(connection.Send(MessageType::kFileResult, Encode(r)));
     }
     return Status::Ok();
   };
@@ -361,25 +425,24 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
         ready.error = prepared.status().message();
         LOG_ERROR("subscription " << begin->subscription << ": " << ready.error);
       }
-      sent = link.Send(MessageType::kTableReady, Encode(ready), kSendTimeout);
+      sent = connection.Send(MessageType::kTableReady, Encode(ready));
     } else if (auto* rb = std::get_if<ReconcileBegin>(&work)) {
-      sent = link.Send(MessageType::kTableReady, Encode(reconciler.Begin(*rb)), kSendTimeout);
+      sent = connection.Send(MessageType::kTableReady, Encode(reconciler.Begin(*rb)));
     } else if (auto* query = std::get_if<RangeQuery>(&work)) {
-      sent = link.Send(MessageType::kRangeAnswer, Encode(reconciler.Answer(*query)), kSendTimeout);
+      sent = connection.Send(MessageType::kRangeAnswer, Encode(reconciler.Answer(*query)));
     } else if (auto* repair = std::get_if<DecodedRepair>(&work)) {
-      sent = link.Send(MessageType::kBatchAck,
-                       Encode(reconciler.Repair(repair->message, repair->rows, repair->keys)),
-                       kSendTimeout);
+      sent =
+          connection.Send(MessageType::kBatchAck,
+                          Encode(reconciler.Repair(repair->message, repair->rows, repair->keys)));
     } else if (auto* order = std::get_if<DeleteSubscription>(&work)) {
       // Suspended or terminated: delete what this agent holds for it, then confirm.
       FileReceiver* files = config_.shared_root.empty() ? nullptr : files_;
-      sent = link.Send(MessageType::kDeletionDone,
-                       Encode(DeleteHoldings(*order, *writer_, files, config_.shared_root)),
-                       kSendTimeout);
+      sent = connection.Send(MessageType::kDeletionDone,
+                             Encode(DeleteHoldings(*order, *writer_, files, config_.shared_root)));
     } else if (auto* put = std::get_if<FilePut>(&work)) {
       files_->Put(*put);
     } else if (auto* offer = std::get_if<FileMeta>(&work)) {
-      sent = link.Send(MessageType::kFileResume, Encode(files_->Offer(*offer)), kSendTimeout);
+      sent = connection.Send(MessageType::kFileResume, Encode(files_->Offer(*offer)));
     } else if (auto* chunk = std::get_if<ChunkWork>(&work)) {
       files_->Chunk(chunk->header,
                     std::string_view(chunk->frame).substr(chunk->data_at, chunk->data_size));
@@ -427,11 +490,12 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
         LOG_ERROR("refused batch " << ack.seq << " of " << ack.subscription << ": "
                                    << st.message());
       }
-      sent = link.Send(MessageType::kBatchAck, Encode(ack), kSendTimeout);
+      sent = connection.Send(MessageType::kBatchAck, Encode(ack));
     }
     if (sent.ok()) sent = send_file_results();
     if (!sent.ok()) {
-      finish(sent);
+      why = sent;
+      queue.Close();
       break;
     }
   }
@@ -441,16 +505,7 @@ Status SchedulerLink::Serve(FrameLink& link, uint32_t heartbeat_s) {
   files_->AbandonTransfers();
   files_->FinishPending();
   (void)files_->TakeResults(true);
-  {
-    std::lock_guard<std::mutex> lock(hb_mu);
-    hb_stop = true;
-  }
-  hb_cv.notify_all();
-  finish(Status::Ok());
-  reader.join();
-  heartbeat.join();
-  std::lock_guard<std::mutex> lock(ended_mu);
-  return ended;
+  return why;
 }
 
 }  // namespace dx::agent

@@ -3,6 +3,11 @@
 // receives table announcements and batches (written through TableWriter) and files (written
 // through FileReceiver), and acknowledges only what is committed or durable. Reconnects with
 // exponential back-off and full jitter until Stop().
+//
+// The link runs on one io thread (SchedulerConnection: reader, writer, heartbeats, watchdog);
+// the thread that called Run() applies the work the reader decoded, in order, through a
+// bounded queue, and queues its answers on the connection: no database or disk work on the io
+// thread, no network wait in the apply thread.
 #pragma once
 
 #include <atomic>
@@ -12,9 +17,12 @@
 #include "agent/agent_config.h"
 #include "agent/file_receiver.h"
 #include "agent/table_writer.h"
-#include "common/frame_link.h"
+#include "common/tls_context.h"
 
 namespace dx::agent {
+
+class SchedulerConnection;
+class WorkQueue;
 
 class SchedulerLink {
  public:
@@ -28,19 +36,18 @@ class SchedulerLink {
   void Stop();
 
  private:
-  // One connected session; returns why it ended.
-  Status Serve(FrameLink& link, uint32_t heartbeat_s);
-  Status Handshake(FrameLink& link, uint32_t* heartbeat_s);
+  // Applies the session's work until the queue closes or an answer cannot be queued; returns
+  // why it stopped (Ok when the queue closed).
+  Status Apply(SchedulerConnection& connection, WorkQueue& queue);
 
   const AgentConfig& config_;
   TableWriter* writer_;
   FileReceiver* files_;
   std::shared_ptr<TlsContext> tls_;
   std::atomic<bool> stopping_{false};
-  // The connected link, for Stop(): read and cleared under current_mu_ so that Stop() never
-  // touches a link Run() is destroying.
+  // The connection of the current attempt, for Stop().
   std::mutex current_mu_;
-  FrameLink* current_ = nullptr;
+  std::shared_ptr<SchedulerConnection> current_;
 };
 
 }  // namespace dx::agent

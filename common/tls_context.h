@@ -25,7 +25,7 @@ class TlsContext {
 
   bool is_server() const { return server_; }
   const std::string& server_name() const { return server_name_; }
-  void* native() const { return ctx_; }  // SSL_CTX*, for FrameLink
+  void* native() const { return ctx_; }  // SSL_CTX*, for the Asio streams of both sides
 
  private:
   TlsContext(void* ctx, bool server, std::string server_name)

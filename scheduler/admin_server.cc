@@ -9,7 +9,7 @@
 #include <optional>
 #include <type_traits>
 
-#include "common/frame_link.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "scheduler/io_runtime_asio.h"
 

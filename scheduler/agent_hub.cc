@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "common/frame_link.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "common/wire.h"
 #include "scheduler/io_runtime_asio.h"

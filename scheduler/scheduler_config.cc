@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "common/config_value.h"
-#include "common/frame_link.h"
+#include "common/host_port.h"
 #include "common/log.h"
 
 namespace dx::scheduler {
