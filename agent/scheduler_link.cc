@@ -248,10 +248,11 @@ struct Attempt {
   const std::atomic<bool>* stopping;
   std::promise<Status> connected;  // the hello's outcome
   std::promise<Status> ended;      // why the link ended; the coroutine's last act
+  std::string session_token;       // a new credential in the hello reply (set before `connected`)
 };
 
 asio::awaitable<Status> SayHello(SchedulerConnection& connection, const Hello& hello,
-                                 uint32_t* heartbeat_s) {
+                                 uint32_t* heartbeat_s, std::string* session_token) {
   connection.ArmDeadline(seconds(30), "no hello reply from " + connection.peer() + " in 30 s");
   Status st = connection.Send(MessageType::kHello, Encode(hello));
   MessageType type;
@@ -274,6 +275,7 @@ asio::awaitable<Status> SayHello(SchedulerConnection& connection, const Hello& h
   if (!reply.accepted) co_return PermissionDenied(reply.reason);
   // From the scheduler; bounded so that three of them fit every duration type used with it.
   *heartbeat_s = std::clamp<uint32_t>(reply.heartbeat_s, 1, 3600);
+  *session_token = std::move(reply.session_token);
   co_return Status::Ok();
 }
 
@@ -299,7 +301,7 @@ asio::awaitable<void> Converse(std::shared_ptr<SchedulerConnection> connection, 
                                Hello hello, std::string host, int port) {
   Status st = co_await connection->Connect(host, port, seconds(5), seconds(10));
   uint32_t heartbeat_s = 5;
-  if (st.ok()) st = co_await SayHello(*connection, hello, &heartbeat_s);
+  if (st.ok()) st = co_await SayHello(*connection, hello, &heartbeat_s, &attempt->session_token);
   const bool connected = st.ok();
   if (connected) {
     connection->StartHeartbeats(seconds(heartbeat_s));
@@ -342,6 +344,9 @@ int SchedulerLink::Run() {
   }
   int backoff_ms = config_.reconnect_min_ms;
   std::mt19937 rng(std::random_device{}());
+  // The scheduler's session credential from the last accepted login (memory only: a restarted
+  // agent logs in with its secret once and gets a new one).
+  std::string session_token;
   while (!stopping_) {
     auto connection = std::make_shared<SchedulerConnection>(io, tls ? &*tls : nullptr,
                                                             tls_ ? tls_->server_name() : "");
@@ -356,6 +361,7 @@ int SchedulerLink::Run() {
     hello.agent_version = "0.1.0";
     hello.target_dbms = DbmsLabel(writer_->dbms());
     hello.ledger = writer_->Ledger();
+    hello.session_token = session_token;
     Attempt attempt(static_cast<size_t>(config_.queue_batches), connection, &stopping_);
     std::future<Status> connected = attempt.connected.get_future();
     std::future<Status> ended_future = attempt.ended.get_future();
@@ -364,6 +370,7 @@ int SchedulerLink::Run() {
                             config_.scheduler_port),
                    &SchedulerConnection::Rethrow);
     if (connected.get().ok()) {
+      if (!attempt.session_token.empty()) session_token = attempt.session_token;
       LOG_INFO("connected to scheduler " << connection->peer() << " as " << config_.name);
       backoff_ms = config_.reconnect_min_ms;
       Status applied = Apply(*connection, attempt.queue);
@@ -376,6 +383,7 @@ int SchedulerLink::Run() {
     }
     if (stopping_) break;
     if (ended.code() == StatusCode::kPermissionDenied) {
+      session_token.clear();
       LOG_ERROR("scheduler refused this agent: " << ended.message());
       backoff_ms = config_.reconnect_max_ms;  // an operator must act; do not hammer
     } else {

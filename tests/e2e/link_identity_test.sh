@@ -35,7 +35,22 @@ pass "a second login as 徐汇区教育局 refused; the first session kept and a
 echo "[$SECONDS s]"
 kill_agent a2
 
-# 2. A changed secret ends the session at once.
+# 1b. Session credentials: the first login checked the secret (PBKDF2); after a scheduler
+# restart the agent comes back on the credential it was given (a keyed hash, no PBKDF2).
+grep -q "agent 徐汇区教育局 connected from 127.0.0.1:[0-9]* (sqlite; secret)" "$T/scheduler.log" ||
+  fail "the first login was not logged as checked by its secret"
+kill_scheduler
+write_scheduler_config  # the same ports again
+start_scheduler
+wait_for 30 "agent a back after the restart" agent_online 徐汇区教育局
+grep -q "agent 徐汇区教育局 connected from 127.0.0.1:[0-9]* (sqlite; session credential)" "$T/scheduler.log" ||
+  fail "after the restart the agent did not log in on its session credential: $(grep 'connected from' "$T/scheduler.log")"
+[ "$(sqlite3 "$T/scheduler.db" "SELECT count(*) FROM agent_sessions WHERE agent='徐汇区教育局' AND length(credential)=64")" = 1 ] ||
+  fail "the store does not hold the agent's session credential"
+pass "after a scheduler restart the agent logged in on its session credential"
+
+# 2. A changed secret ends the session at once (and voids the session credential: the agent
+# still presents it, with its old secret, and is refused).
 sed -i 's/secret: agent-a-secret-0001/secret: agent-a-secret-CHANGED/' "$T/manifest.yaml"
 dxctl apply -f "$T/manifest.yaml" >/dev/null
 offline() { ! agent_online 徐汇区教育局; }
