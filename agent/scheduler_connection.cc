@@ -95,16 +95,23 @@ asio::awaitable<Status> SchedulerConnection::Connect(const std::string& host, in
                                                      milliseconds connect_timeout,
                                                      milliseconds tls_timeout) {
   peer_ = host + ":" + std::to_string(port);
+  // A close (Stop, a deadline) may come before any step or while one waits: checked after
+  // each, since async_connect would open a socket the close had already shut, with no
+  // deadline left to shut it again.
+  if (closed_) co_return why();
   ArmDeadline(connect_timeout, "cannot connect to " + peer_ + ": timed out");
   auto [rec, endpoints] = co_await resolver_.async_resolve(host, std::to_string(port), kAwait);
-  if (rec) co_return closed_ ? why() : Unavailable("cannot resolve " + host + ": " + rec.message());
+  if (closed_) co_return why();
+  if (rec) co_return Unavailable("cannot resolve " + host + ": " + rec.message());
   auto [cec, endpoint] = co_await asio::async_connect(*plain_, endpoints, kAwait);
+  if (closed_) co_return why();
   if (cec) co_return Gone(cec, "cannot connect to");
   DisarmDeadline();
   TuneSocket(*plain_);
   if (tls_context_ != nullptr) {
     ArmDeadline(tls_timeout, "TLS handshake with " + peer_ + " timed out");
     Status st = co_await StartTls();
+    if (closed_) co_return why();
     if (!st.ok()) co_return st;
     DisarmDeadline();
   }

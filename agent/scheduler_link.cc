@@ -383,7 +383,8 @@ int SchedulerLink::Run() {
     }
     if (stopping_) break;
     if (ended.code() == StatusCode::kPermissionDenied) {
-      session_token.clear();
+      // The session credential is kept: most refusals are passing ("already connected" after
+      // a blip, "busy"), and a void one only makes the scheduler check the secret instead.
       LOG_ERROR("scheduler refused this agent: " << ended.message());
       backoff_ms = config_.reconnect_max_ms;  // an operator must act; do not hammer
     } else {

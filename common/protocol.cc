@@ -60,7 +60,7 @@ std::string Encode(const Hello& m) {
   return w.Take();
 }
 
-Status Decode(std::string_view in, Hello* m) {
+Status DecodeHelloIdentity(std::string_view in, Hello* m, std::string_view* ledger) {
   ByteReader r(in);
   DX_RETURN_IF_ERROR(GetU32(r, &m->protocol_version));
   if (m->protocol_version != kProtocolVersion) return Status::Ok();  // caller refuses it
@@ -68,18 +68,43 @@ Status Decode(std::string_view in, Hello* m) {
   DX_RETURN_IF_ERROR(r.GetString(&m->secret));
   DX_RETURN_IF_ERROR(r.GetString(&m->agent_version));
   DX_RETURN_IF_ERROR(r.GetString(&m->target_dbms));
+  // The ledger is walked (checked, nothing allocated) to reach the fields after it.
+  const size_t ledger_at = in.size() - r.remaining();
   uint64_t n = 0;
   DX_RETURN_IF_ERROR(r.GetVarint(&n));
-  // Each entry takes at least 3 bytes: a count the bytes cannot back allocates nothing.
+  // Each entry takes at least 3 bytes: a count the bytes cannot back is refused at once.
   if (n > 100000 || n > r.remaining() / 3) {
     return DataLoss("hello claims a ledger of " + std::to_string(n) + " entries in " +
                     std::to_string(r.remaining()) + " bytes");
   }
-  m->ledger.resize(n);
-  for (auto& e : m->ledger) DX_RETURN_IF_ERROR(GetLedger(r, &e));
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string_view text;
+    uint64_t seq = 0;
+    DX_RETURN_IF_ERROR(r.GetStringView(&text));
+    DX_RETURN_IF_ERROR(r.GetVarint(&seq));
+    DX_RETURN_IF_ERROR(r.GetStringView(&text));
+  }
+  *ledger = in.substr(ledger_at, in.size() - r.remaining() - ledger_at);
   m->offers_session = !r.done();  // absent from older agents' hellos
   if (m->offers_session) DX_RETURN_IF_ERROR(r.GetString(&m->session_token));
   return Finish(r, "hello");
+}
+
+Status DecodeHelloLedger(std::string_view ledger, std::vector<LedgerEntry>* entries) {
+  ByteReader r(ledger);
+  uint64_t n = 0;
+  DX_RETURN_IF_ERROR(r.GetVarint(&n));
+  if (n > 100000 || n > r.remaining() / 3) return DataLoss("hello ledger count out of range");
+  entries->resize(n);
+  for (auto& e : *entries) DX_RETURN_IF_ERROR(GetLedger(r, &e));
+  return Finish(r, "hello ledger");
+}
+
+Status Decode(std::string_view in, Hello* m) {
+  std::string_view ledger;
+  DX_RETURN_IF_ERROR(DecodeHelloIdentity(in, m, &ledger));
+  if (m->protocol_version != kProtocolVersion) return Status::Ok();
+  return DecodeHelloLedger(ledger, &m->ledger);
 }
 
 std::string Encode(const HelloReply& m) {

@@ -372,6 +372,11 @@ std::string Encode(const BatchMessage& m);
 std::string Encode(const BatchAck& m);
 
 Status Decode(std::string_view in, Hello* m);
+// A Hello without its ledger, as the scheduler reads one before the agent is authenticated:
+// the ledger is checked but left undecoded (`ledger`: its bytes within `in`) for
+// DecodeHelloLedger once the agent is accepted.
+Status DecodeHelloIdentity(std::string_view in, Hello* m, std::string_view* ledger);
+Status DecodeHelloLedger(std::string_view ledger, std::vector<LedgerEntry>* entries);
 Status Decode(std::string_view in, HelloReply* m);
 Status Decode(std::string_view in, TableBegin* m);
 Status Decode(std::string_view in, TableReady* m);

@@ -8,6 +8,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl.hpp>
+#include <csignal>
 #include <set>
 #include <thread>
 
@@ -82,9 +83,14 @@ std::string FrameBytes(MessageType type, std::string_view payload) {
   return out;
 }
 
+// 32 bytes from OpenSSL's generator (keys, session credentials); aborts if it has none to give
+// rather than hand out predictable keys.
 std::string RandomKey() {
   unsigned char bytes[32];
-  RAND_bytes(bytes, sizeof(bytes));
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    LOG_ERROR("no random bytes from OpenSSL: " << TlsErrorText());
+    std::abort();
+  }
   return std::string(reinterpret_cast<char*>(bytes), sizeof(bytes));
 }
 
@@ -501,9 +507,13 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
     Status st = co_await ReadFrame(kMaxHelloFrameBytes, &type, &payload);
     if (!st.ok()) co_return st;
     if (type != MessageType::kHello) co_return DataLoss("first message was not a hello");
+    // Who it is now; its ledger (raw, at most the frame's 64 KiB) is decoded only once the
+    // agent is accepted: an unauthenticated peer's entries cost nothing more.
     Hello hello;
-    st = Decode(payload, &hello);
+    std::string_view ledger_view;
+    st = DecodeHelloIdentity(payload, &hello, &ledger_view);
     if (!st.ok()) co_return st;
+    std::string ledger_bytes(ledger_view);
     payload = std::string();
     hello.secret.shrink_to_fit();
     if (hello.protocol_version != kProtocolVersion) {
@@ -551,6 +561,9 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
                    verdict.log_reason.empty() ? verdict.reason : verdict.log_reason);
       co_return co_await Refuse(verdict.reason);
     }
+    st = DecodeHelloLedger(ledger_bytes, &hello.ledger);
+    if (!st.ok()) co_return st;
+    ledger_bytes = std::string();
     hub_.NoteSuccess(address_, hello.agent);
     auto session = std::make_shared<AgentSession>(hello.agent, peer_, shared_from_this(),
                                                   std::move(hello.ledger),
@@ -584,8 +597,8 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
       // A new credential for its next logins (the store has only its keyed hash).
       reply.session_token = Sha256Hex(RandomKey());
       std::string credential = HmacSha256Hex(verdict.secret_hash, reply.session_token);
-      hub_.StoreLater([hub, name = hello.agent, credential] {
-        Status saved = hub->store.SetAgentSessionCredential(name, credential);
+      hub_.StoreLater([hub, name = hello.agent, secret_hash = verdict.secret_hash, credential] {
+        Status saved = hub->store.SetAgentSessionCredential(name, secret_hash, credential);
         if (!saved.ok()) LOG_WARN("recording agent " << name << "'s session: " << saved.message());
       });
     }
@@ -1232,6 +1245,8 @@ Status AgentHub::Start(const std::string& listen) {
   std::string host;
   int port = 0;
   DX_RETURN_IF_ERROR(ParseHostPort(listen, &host, &port));
+  // TlsSocket's OpenSSL writes with write(2): a peer gone mid-write must not end the process.
+  std::signal(SIGPIPE, SIG_IGN);
   boost::system::error_code ec;
   tcp::resolver resolver(impl_->io);
   auto endpoints = resolver.resolve(host, std::to_string(port), tcp::resolver::passive, ec);

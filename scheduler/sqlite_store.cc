@@ -485,13 +485,17 @@ Result<std::string> SqliteStore::GetAgentSessionCredential(const std::string& na
 }
 
 Status SqliteStore::SetAgentSessionCredential(const std::string& name,
+                                              const std::string& secret_hash,
                                               const std::string& credential) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return Query(db_,
-               "INSERT INTO agent_sessions(agent, credential) VALUES(?,?) "
+               "INSERT INTO agent_sessions(agent, credential) SELECT ?, ? WHERE EXISTS "
+               "(SELECT 1 FROM agents WHERE name=? AND secret_hash=?) "
                "ON CONFLICT(agent) DO UPDATE SET credential=excluded.credential")
       .Bind(name)
       .Bind(credential)
+      .Bind(name)
+      .Bind(secret_hash)
       .Run();
 }
 

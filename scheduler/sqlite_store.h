@@ -48,7 +48,8 @@ class SqliteStore : public Store {
   Status SetAgentDisabled(const std::string& name, bool disabled) override;
   Status DeleteAgent(const std::string& name) override;
   Result<std::string> GetAgentSessionCredential(const std::string& name) override;
-  Status SetAgentSessionCredential(const std::string& name, const std::string& credential) override;
+  Status SetAgentSessionCredential(const std::string& name, const std::string& secret_hash,
+                                   const std::string& credential) override;
 
   Status PutSubscriptionDefinition(const Subscription& sub) override;
   Result<std::optional<Subscription>> GetSubscription(const std::string& name) override;

@@ -129,9 +129,10 @@ class Store {
   // subscriptions first (AdminApi refuses to remove one that has).
   virtual Status DeleteAgent(const std::string& name) = 0;
   // The agent's session credential as the hub keeps it (a keyed hash of the token the agent
-  // holds; AgentHub), "" when it has none. Deleted with the agent.
+  // holds; AgentHub), "" when it has none. Deleted with the agent. Set only while the agent
+  // exists with `secret_hash` (a login that raced its removal or a new secret records nothing).
   virtual Result<std::string> GetAgentSessionCredential(const std::string& name) = 0;
-  virtual Status SetAgentSessionCredential(const std::string& name,
+  virtual Status SetAgentSessionCredential(const std::string& name, const std::string& secret_hash,
                                            const std::string& credential) = 0;
 
   // Creates or updates the definition; keeps the runtime state.

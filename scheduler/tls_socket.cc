@@ -51,10 +51,15 @@ TlsSocket::Want TlsSocket::Classify(int result, error_code* ec) {
       }
       break;
     default: {
+      // SSL_ERROR_SSL, or a callback's want (none are set): always an error, never success.
       unsigned long e = ERR_peek_last_error();
-      *ec = ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING
-                ? error_code(asio::ssl::error::stream_truncated)
-                : error_code(static_cast<int>(e), asio::error::get_ssl_category());
+      if (e == 0) {
+        *ec = asio::ssl::error::unexpected_result;
+      } else if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        *ec = asio::ssl::error::stream_truncated;
+      } else {
+        *ec = error_code(static_cast<int>(e), asio::error::get_ssl_category());
+      }
       break;
     }
   }

@@ -5,9 +5,11 @@
 // released when empty, SSL_MODE_RELEASE_BUFFERS). At 10,000 mostly idle agents that is the
 // difference between ~70 and ~30 KiB per agent (docs/PERFORMANCE.md).
 //
-// Not thread-safe: one strand drives it; a read and a write may be in progress at once (the
-// reader waiting for bytes while the writer sends). After the socket is closed every call ends
-// with an error and OpenSSL never touches the descriptor again (its number may be reused).
+// OpenSSL writes with write(2), not send(MSG_NOSIGNAL): the process must ignore SIGPIPE
+// (AgentHub::Start makes sure). Not thread-safe: one strand drives it; a read and a write may be in
+// progress at once (the reader waiting for bytes while the writer sends). After the socket is
+// closed every call ends with an error and OpenSSL never touches the descriptor again (its number
+// may be reused).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -181,6 +181,29 @@ TEST_CASE("session credentials: offered by new agents, given only to those that 
   CHECK(reply_back.session_token == "fresh");
 }
 
+TEST_CASE("a hello's identity is read before its ledger, which is decoded only when asked") {
+  Hello hello;
+  hello.agent = "a";
+  hello.secret = "s";
+  hello.session_token = "t";
+  hello.ledger = {{"s1", 7, "w1"}, {"s2", 9, "w2"}};
+  const std::string bytes = Encode(hello);
+  Hello identity;
+  std::string_view ledger;
+  REQUIRE(DecodeHelloIdentity(bytes, &identity, &ledger).ok());
+  CHECK(identity.agent == "a");
+  CHECK(identity.session_token == "t");
+  CHECK(identity.ledger.empty());
+  std::vector<LedgerEntry> entries;
+  REQUIRE(DecodeHelloLedger(ledger, &entries).ok());
+  REQUIRE(entries.size() == 2);
+  CHECK(entries[1].batch_seq == 9);
+  CHECK(entries[1].watermark == "w2");
+  // A ledger entry cut short is refused at the identity already.
+  Hello cut;
+  CHECK_FALSE(DecodeHelloIdentity(bytes.substr(0, bytes.size() - 6), &cut, &ledger).ok());
+}
+
 TEST_CASE("a hello whose ledger count its bytes cannot back is refused before allocating") {
   ByteWriter w;
   w.PutVarint(kProtocolVersion);

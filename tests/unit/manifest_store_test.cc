@@ -245,6 +245,26 @@ TEST_CASE("an agent's disabled flag is added to an older store once, kept, and r
   CHECK_FALSE((*store)->GetAgent("school").value());
 }
 
+TEST_CASE("an agent's session credential is kept only for the agent and secret it was made for") {
+  TempDir dir;
+  auto store = SqliteStore::Open(dir.File("s.db"));
+  REQUIRE(store.ok());
+  REQUIRE((*store)->PutAgent(Agent("school", "school-secret-123")).ok());
+  const std::string hash = (*store)->GetAgent("school").value()->secret_hash;
+  CHECK((*store)->GetAgentSessionCredential("school").value().empty());
+  REQUIRE((*store)->SetAgentSessionCredential("school", hash, "c1").ok());
+  CHECK((*store)->GetAgentSessionCredential("school").value() == "c1");
+  REQUIRE((*store)->SetAgentSessionCredential("school", hash, "c2").ok());
+  CHECK((*store)->GetAgentSessionCredential("school").value() == "c2");
+  // A login that checked an older secret, or raced the agent's removal, records nothing.
+  REQUIRE((*store)->SetAgentSessionCredential("school", "pbkdf2-sha256$1$00$00", "old").ok());
+  CHECK((*store)->GetAgentSessionCredential("school").value() == "c2");
+  REQUIRE((*store)->DeleteAgent("school").ok());
+  CHECK((*store)->GetAgentSessionCredential("school").value().empty());
+  REQUIRE((*store)->SetAgentSessionCredential("school", hash, "late").ok());
+  CHECK((*store)->GetAgentSessionCredential("school").value().empty());
+}
+
 TEST_CASE("a manifest's disabled key sets the flag; left out, the flag is kept") {
   TempDir dir;
   auto store = SqliteStore::Open(dir.File("s.db"));
