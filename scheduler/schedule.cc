@@ -167,7 +167,7 @@ int64_t Schedule::NextAfter(int64_t after) const {
     case Kind::kManual:
       return 0;
     case Kind::kInterval:
-      return after + interval_s_;
+      return (after / interval_s_ + 1) * interval_s_;
     case Kind::kCalendar:
       break;
   }

@@ -21,6 +21,9 @@ class Schedule {
 
   bool manual() const { return kind_ == Kind::kManual; }
   // The first due time strictly after `after` (unix seconds); 0 for manual schedules.
+  // `realtime Ns` is due on its interval's grid (multiples of N seconds since the epoch), not N
+  // seconds after the last run: subscriptions with the same interval fall due in the same
+  // second whenever their agents came online, so one shared read serves them (TableFanout).
   int64_t NextAfter(int64_t after) const;
   const std::string& text() const { return text_; }
 

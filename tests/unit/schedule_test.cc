@@ -52,9 +52,13 @@ TEST_CASE("realtime and manual schedules") {
   auto rt = Schedule::Parse("realtime 5s");
   REQUIRE(rt.ok());
   CHECK(rt->NextAfter(1000) == 1005);
+  // On the interval's grid, whenever the last run ended: peers with the same interval meet.
+  CHECK(rt->NextAfter(1001) == 1005);
+  CHECK(rt->NextAfter(1004) == 1005);
   auto rt2 = Schedule::Parse("realtime 2m");
   REQUIRE(rt2.ok());
-  CHECK(rt2->NextAfter(1000) == 1120);
+  CHECK(rt2->NextAfter(1000) == 1080);
+  CHECK(rt2->NextAfter(1080) == 1200);
   auto manual = Schedule::Parse("manual");
   REQUIRE(manual.ok());
   CHECK(manual->manual());
