@@ -8,7 +8,6 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cstring>
 
 namespace dx::agent {
 namespace {
@@ -23,15 +22,6 @@ constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kFirstBodyBytes = 4u << 10;
 // One write asks for at most this much, so that progress is seen while a large frame goes.
 constexpr size_t kWriteSliceBytes = 64u << 10;
-
-std::string EncodeFrame(MessageType type, std::string_view payload) {
-  std::string out(5 + payload.size(), '\0');
-  const auto len = static_cast<uint32_t>(payload.size() + 1);
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((len >> (8 * i)) & 0xff);
-  out[4] = static_cast<char>(type);
-  std::memcpy(out.data() + 5, payload.data(), payload.size());
-  return out;
-}
 
 void TuneSocket(tcp::socket& socket) {
   boost::system::error_code ignored;
@@ -143,16 +133,14 @@ asio::awaitable<Status> SchedulerConnection::StartTls() {
 
 asio::awaitable<Status> SchedulerConnection::ReadFrame(size_t max_payload, MessageType* type,
                                                        std::string* payload) {
-  char header[5];
+  char header[kFrameHeaderBytes];
   for (size_t got = 0; got < sizeof(header);) {
     auto [ec, n] = co_await ReadSome(header + got, sizeof(header) - got);
     if (ec) co_return Gone(ec, "receive from");
     last_rx_ = Clock::now();
     got += n;
   }
-  uint32_t len = 0;
-  for (int i = 0; i < 4; ++i)
-    len |= static_cast<uint32_t>(static_cast<uint8_t>(header[i])) << (8 * i);
+  const uint32_t len = FrameLength(header);
   if (len == 0 || len - 1 > std::min(max_payload, kMaxFrameBytes - 1)) {
     co_return DataLoss("frame of " + std::to_string(len) + " bytes from " + peer_);
   }

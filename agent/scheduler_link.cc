@@ -97,16 +97,20 @@ Result<Work> DecodeFileWork(MessageType type, std::string_view payload) {
 
 // One frame decoded into work for the apply thread (nothing for a heartbeat). Batches and
 // repairs are decompressed here, within kMaxBatchBytes, so that decoding overlaps applying.
+// A message that is work as it decodes.
+template <typename T>
+Result<std::optional<Work>> DecodeSomeWork(std::string_view payload) {
+  Result<Work> work = DecodeAs<T>(payload);
+  if (!work.ok()) return work.status();
+  return std::optional<Work>(std::move(work).value());
+}
+
 Result<std::optional<Work>> DecodeWork(MessageType type, std::string payload) {
   switch (type) {
     case MessageType::kHeartbeat:
       return std::optional<Work>();
-    case MessageType::kTableBegin: {
-      TableBegin begin;
-      Status st = Decode(payload, &begin);
-      if (!st.ok()) return st;
-      return std::optional<Work>(std::move(begin));
-    }
+    case MessageType::kTableBegin:
+      return DecodeSomeWork<TableBegin>(payload);
     case MessageType::kBatch: {
       DecodedBatch batch;
       Status st = Decode(payload, &batch.message);
@@ -116,16 +120,10 @@ Result<std::optional<Work>> DecodeWork(MessageType type, std::string payload) {
       batch.message.payload.clear();
       return std::optional<Work>(std::move(batch));
     }
-    case MessageType::kReconcileBegin: {
-      Result<Work> work = DecodeAs<ReconcileBegin>(payload);
-      if (!work.ok()) return work.status();
-      return std::optional<Work>(std::move(work).value());
-    }
-    case MessageType::kRangeQuery: {
-      Result<Work> work = DecodeAs<RangeQuery>(payload);
-      if (!work.ok()) return work.status();
-      return std::optional<Work>(std::move(work).value());
-    }
+    case MessageType::kReconcileBegin:
+      return DecodeSomeWork<ReconcileBegin>(payload);
+    case MessageType::kRangeQuery:
+      return DecodeSomeWork<RangeQuery>(payload);
     case MessageType::kRepairBatch: {
       DecodedRepair repair;
       Status st = Decode(payload, &repair.message);
@@ -138,11 +136,8 @@ Result<std::optional<Work>> DecodeWork(MessageType type, std::string payload) {
       }
       return std::optional<Work>(std::move(repair));
     }
-    case MessageType::kDeleteSubscription: {
-      Result<Work> work = DecodeAs<DeleteSubscription>(payload);
-      if (!work.ok()) return work.status();
-      return std::optional<Work>(std::move(work).value());
-    }
+    case MessageType::kDeleteSubscription:
+      return DecodeSomeWork<DeleteSubscription>(payload);
     case MessageType::kFileChunk: {
       ChunkWork chunk;
       chunk.frame = std::move(payload);

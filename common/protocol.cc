@@ -1,5 +1,7 @@
 #include "common/protocol.h"
 
+#include <cstring>
+
 #include "common/wire.h"
 
 namespace dx {
@@ -46,6 +48,22 @@ Status Finish(const ByteReader& r, const char* what) {
 }
 
 }  // namespace
+
+std::string EncodeFrame(MessageType type, std::string_view payload) {
+  std::string out(kFrameHeaderBytes + payload.size(), '\0');
+  const auto len = static_cast<uint32_t>(payload.size() + 1);
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  out[4] = static_cast<char>(type);
+  std::memcpy(out.data() + kFrameHeaderBytes, payload.data(), payload.size());
+  return out;
+}
+
+uint32_t FrameLength(const char (&header)[kFrameHeaderBytes]) {
+  uint32_t len = 0;
+  for (int i = 0; i < 4; ++i)
+    len |= static_cast<uint32_t>(static_cast<uint8_t>(header[i])) << (8 * i);
+  return len;
+}
 
 std::string Encode(const Hello& m) {
   ByteWriter w;

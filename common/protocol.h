@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/range_digest.h"
@@ -47,6 +48,12 @@ enum class MessageType : uint8_t {
   kDeleteSubscription = 28,  // scheduler -> agent: delete what you hold for this subscription
   kDeletionDone = 29,        // agent -> scheduler: deleted (what), or why not
 };
+
+// A frame on the wire: [u32 length of type + payload, little-endian][u8 type][payload].
+constexpr size_t kFrameHeaderBytes = 5;
+std::string EncodeFrame(MessageType type, std::string_view payload);
+// The length field of a frame header (type + payload; 0 is never valid).
+uint32_t FrameLength(const char (&header)[kFrameHeaderBytes]);
 
 // Files travel in chunks of this size; a resumed transfer restarts at a chunk boundary, so at
 // most one chunk is sent twice.

@@ -73,16 +73,6 @@ int64_t UnixSecondsNow() {
       .count();
 }
 
-std::string FrameBytes(MessageType type, std::string_view payload) {
-  std::string out;
-  out.resize(5 + payload.size());
-  uint32_t len = static_cast<uint32_t>(payload.size() + 1);
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((len >> (8 * i)) & 0xff);
-  out[4] = static_cast<char>(type);
-  std::memcpy(out.data() + 5, payload.data(), payload.size());
-  return out;
-}
-
 // 32 bytes from OpenSSL's generator (keys, session credentials); aborts if it has none to give
 // rather than hand out predictable keys.
 std::string RandomKey() {
@@ -354,12 +344,10 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
 
   // One frame; its length is checked against `max_payload` before anything is allocated.
   asio::awaitable<Status> ReadFrame(size_t max_payload, MessageType* type, std::string* payload) {
-    char header[5];
+    char header[kFrameHeaderBytes];
     Status st = co_await ReadExact(header, sizeof(header));
     if (!st.ok()) co_return st;
-    uint32_t len = 0;
-    for (int i = 0; i < 4; ++i)
-      len |= static_cast<uint32_t>(static_cast<uint8_t>(header[i])) << (8 * i);
+    const uint32_t len = FrameLength(header);
     if (len == 0 || len - 1 > max_payload) {
       co_return DataLoss("frame of " + std::to_string(len) + " bytes from " + peer_ + " (at most " +
                          std::to_string(max_payload + 1) + " here)");
@@ -492,7 +480,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
     reply.accepted = false;
     reply.reason = reason;
     reply.heartbeat_s = static_cast<uint32_t>(hub_.options.heartbeat_s);
-    (void)co_await WriteFrame(FrameBytes(MessageType::kHelloReply, Encode(reply)));
+    (void)co_await WriteFrame(EncodeFrame(MessageType::kHelloReply, Encode(reply)));
     co_return PermissionDenied(reason);
   }
 
@@ -602,7 +590,7 @@ class AgentConnection : public std::enable_shared_from_this<AgentConnection> {
         if (!saved.ok()) LOG_WARN("recording agent " << name << "'s session: " << saved.message());
       });
     }
-    st = co_await WriteFrame(FrameBytes(MessageType::kHelloReply, Encode(reply)));
+    st = co_await WriteFrame(EncodeFrame(MessageType::kHelloReply, Encode(reply)));
     if (!st.ok()) co_return st;
     std::string name = hello.agent;
     std::string version = EscapeWireText(hello.agent_version);
@@ -738,7 +726,7 @@ void AgentSession::ResetMailbox(const std::string& subscription) {
 
 Status AgentSession::Send(MessageType type, std::string_view payload) {
   if (payload.size() + 1 > kMaxFrameBytes) return Internal("frame too large");
-  std::string frame = FrameBytes(type, payload);
+  std::string frame = EncodeFrame(type, payload);
   std::shared_ptr<AgentConnection> connection;
   Status gave_up;
   {
@@ -778,7 +766,7 @@ void AgentSession::NoteWritten() { last_written_ = SteadyClock::now().time_since
 bool AgentSession::QueueHeartbeatIfIdle() {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_ || !outgoing_.empty()) return false;
-  outgoing_.push_back(FrameBytes(MessageType::kHeartbeat, ""));
+  outgoing_.push_back(EncodeFrame(MessageType::kHeartbeat, ""));
   outgoing_bytes_ += 5;
   return true;
 }

@@ -28,20 +28,12 @@ std::atomic<int> g_online{0};
 std::atomic<int> g_connecting{0};
 constexpr int kMaxConnecting = 64;
 
-std::string Frame(dx::MessageType type, const std::string& payload) {
-  std::string out(5, '\0');
-  uint32_t len = static_cast<uint32_t>(payload.size() + 1);
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((len >> (8 * i)) & 0xff);
-  out[4] = static_cast<char>(type);
-  return out + payload;
-}
-
 using Stream = ssl::stream<tcp::socket>;
 
 // Sends a heartbeat every `period` until `done` or a write fails.
 asio::awaitable<void> Heartbeats(std::shared_ptr<Stream> stream, std::shared_ptr<bool> done,
                                  std::chrono::seconds period) {
-  static const std::string beat = Frame(dx::MessageType::kHeartbeat, "");
+  static const std::string beat = dx::EncodeFrame(dx::MessageType::kHeartbeat, "");
   asio::steady_timer t(stream->get_executor());
   while (!*done) {
     t.expires_after(period);
@@ -83,15 +75,13 @@ asio::awaitable<void> Agent(tcp::endpoint endpoint, ssl::context& tls, std::stri
           hello.agent_version = "bench";
           hello.target_dbms = "sqlite";
           hello.session_token = session_token;
-          std::string frame = Frame(dx::MessageType::kHello, dx::Encode(hello));
+          std::string frame = dx::EncodeFrame(dx::MessageType::kHello, dx::Encode(hello));
           auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(frame),
                                                       asio::as_tuple(asio::use_awaitable));
-          char header[5];
+          char header[dx::kFrameHeaderBytes];
           auto [rec, rn] = co_await asio::async_read(stream, asio::buffer(header),
                                                      asio::as_tuple(asio::use_awaitable));
-          uint32_t len = 0;
-          for (int i = 0; i < 4; ++i)
-            len |= static_cast<uint32_t>(static_cast<uint8_t>(header[i])) << (8 * i);
+          const uint32_t len = dx::FrameLength(header);
           std::string body(len > 0 && len < 65536 ? len - 1 : 0, '\0');
           if (!wec && !rec && !body.empty()) {
             auto [bec, bn] = co_await asio::async_read(stream, asio::buffer(body),

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <tuple>
 
 #include "common/protocol.h"
@@ -149,6 +150,18 @@ TEST_CASE("a hello from another protocol version is recognised before anything e
   Hello hello;
   REQUIRE(Decode(w.Take(), &hello).ok());
   CHECK(hello.protocol_version == kProtocolVersion + 1);
+}
+
+TEST_CASE("a frame carries its length (type + payload) little-endian, then its type") {
+  const std::string frame = EncodeFrame(MessageType::kBatchAck, std::string(300, 'x'));
+  REQUIRE(frame.size() == kFrameHeaderBytes + 300);
+  char header[kFrameHeaderBytes];
+  std::memcpy(header, frame.data(), kFrameHeaderBytes);
+  CHECK(FrameLength(header) == 301);
+  CHECK(static_cast<uint8_t>(frame[0]) == 301 % 256);
+  CHECK(static_cast<uint8_t>(frame[1]) == 1);
+  CHECK(static_cast<MessageType>(frame[4]) == MessageType::kBatchAck);
+  CHECK(EncodeFrame(MessageType::kHeartbeat, "") == std::string("\x01\0\0\0", 4) + "\x07");
 }
 
 TEST_CASE("session credentials: offered by new agents, given only to those that offer") {
