@@ -1,5 +1,7 @@
 #include "scheduler/extractor.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
@@ -146,10 +148,18 @@ std::string Extractor::BuildQuery(const SqlDialect& d, const ExtractSpec& spec,
     if (c.primary_key) keys.push_back(&c);
   }
   if (!ut_delivered) select += ", " + d.Quote(spec.updatetime.name);
-  // Which routes each row passes, evaluated by the source (markers come before the WHERE's).
-  for (const RowFilter& route : spec.routes) {
-    select += ", CASE WHEN " + FilterCondition(d, route.conditions, route.columns, params) +
-              " THEN 1 ELSE 0 END";
+  // Which routes each row passes, evaluated by the source as the bits of integer words (a
+  // word's markers in route order; all of them come before the WHERE's).
+  for (size_t first = 0; first < spec.routes.size(); first += kRoutesPerWord) {
+    const size_t end = std::min(spec.routes.size(), first + kRoutesPerWord);
+    std::string word;
+    for (size_t r = first; r < end; ++r) {
+      const RowFilter& route = spec.routes[r];
+      word += std::string(word.empty() ? "" : " + ") + "CASE WHEN " +
+              FilterCondition(d, route.conditions, route.columns, params) + " THEN " +
+              std::to_string(1u << (r - first)) + " ELSE 0 END";
+    }
+    select += ", (" + word + ")";
   }
   const std::string ut = d.Quote(spec.updatetime.name);
   const std::string ut_mark = d.Placeholder(spec.updatetime);
@@ -251,9 +261,18 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
         batch->AddCell(cell_);
       }
     }
-    for (size_t r = 0; r < routes_; ++r) {
-      DX_ASSIGN_OR_RETURN(bool not_null, stmt_->GetText(total + r, &cell_));
-      flags_.push_back(not_null && cell_ == "1" ? 1 : 0);
+    for (size_t first = 0, w = 0; first < routes_; first += kRoutesPerWord, ++w) {
+      DX_ASSIGN_OR_RETURN(bool not_null, stmt_->GetText(total + w, &cell_));
+      uint32_t bits = 0;
+      auto [end, ec] = std::from_chars(cell_.data(), cell_.data() + cell_.size(), bits);
+      if (!not_null || ec != std::errc() || end != cell_.data() + cell_.size() ||
+          bits >= (1u << kRoutesPerWord)) {
+        return Internal("the source answered '" + cell_ + "' for the filters a row passes (word " +
+                        std::to_string(w) + " of the shared read's query)");
+      }
+      for (size_t r = first; r < std::min(routes_, first + kRoutesPerWord); ++r) {
+        flags_.push_back(static_cast<uint8_t>((bits >> (r - first)) & 1u));
+      }
     }
     ++n;
   }

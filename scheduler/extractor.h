@@ -75,8 +75,10 @@ class Extractor {
   // records FinishedWatermark() so that incremental extraction takes over.
   Result<size_t> Read(size_t max_rows, RowBatch* batch, Watermark* last);
   // After Read: for each row read, one flag per ExtractSpec route (row-major), 1 when the row
-  // passes that route's filter.
+  // passes that route's filter. The source evaluates the routes as the bits of a few integer
+  // columns (kRoutesPerWord each): a driver reads one cell per word, not one per route.
   const std::vector<uint8_t>& route_flags() const { return flags_; }
+  static constexpr size_t kRoutesPerWord = 30;  // bits 0..29: a sum that fits any SQL INTEGER
   // After Read, with ExtractSpec::row_updatetimes: each row's UPDATETIME, source spelling.
   const std::vector<std::string>& row_updatetimes() const { return updatetimes_; }
 
@@ -99,7 +101,7 @@ class Extractor {
   size_t delivered_ = 0;             // columns sent to the agent
   size_t updatetime_index_ = 0;      // position of UPDATETIME in the select list
   std::vector<size_t> key_indexes_;
-  size_t routes_ = 0;           // route flags after the columns (and UPDATETIME)
+  size_t routes_ = 0;           // routes, their words after the columns (and UPDATETIME)
   std::vector<uint8_t> flags_;  // route flags of the rows of the last Read
   bool keep_updatetimes_ = false;
   std::vector<std::string> updatetimes_;  // of the rows of the last Read, when kept

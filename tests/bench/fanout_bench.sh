@@ -8,6 +8,8 @@
 #   reference for ratio_to_single). A fresh scheduler and fresh agents per N. The agents are
 #   applied and connected first; then one manifest adds every subscription (one transaction,
 #   schedule daily: due at once), as a city's daily deliveries fall due together.
+#   BENCH_FANOUT_PERF=N records a perf profile of the run of N agents (BENCH_FANOUT_PERF_OPTS,
+#   default the whole system, @SCHEDULER@ names the scheduler's pid; KEEP_TMP=1 keeps it).
 source "$(dirname "$0")/bench_lib.sh"
 harness_init bench-fanout
 ROWS=${BENCH_FANOUT_ROWS:-200000}
@@ -64,6 +66,14 @@ open(t + "/subs.yaml", "w").write("---\n".join(subs))
 PY
 }
 
+agents_cpu() {  # CPU ticks of every agent process so far
+  local pid sum=0 t
+  for pid in "${AGENT_PIDS[@]}"; do
+    t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) && sum=$((sum + t))
+  done
+  echo "$sum"
+}
+
 # measure N FILTERED: writes "seconds rows_read reads cpu_s rows_delivered" to $T/result.txt
 measure() {
   local n=$1 i
@@ -79,8 +89,16 @@ measure() {
   done
   for i in $(seq 0 $((n - 1))); do wait_for 120 "agent fan-$i online" agent_online "fan-$i"; done
   psql_dx -c "SELECT pg_stat_reset()" >/dev/null
-  local cpu0 t0 t1
+  local cpu0 t0 t1 agents_cpu0 perf_pid=""
   cpu0=$(awk '{print $14 + $15}' "/proc/$SCHEDULER_PID/stat")
+  agents_cpu0=$(agents_cpu)
+  if [ -n "${BENCH_FANOUT_PERF:-}" ] && [ "$n" = "$BENCH_FANOUT_PERF" ]; then
+    local opts=${BENCH_FANOUT_PERF_OPTS:--a -g -F 499}
+    # shellcheck disable=SC2086  # options as words; @SCHEDULER@ is the scheduler's pid
+    perf record ${opts//@SCHEDULER@/$SCHEDULER_PID} -o "$T/perf.data" >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 1
+  fi
   t0=$(date +%s.%N)
   dxctl apply -f "$T/subs.yaml" >/dev/null || fail "apply of the subscriptions"
   # One process polls the admin API every 50 ms until every run succeeded and prints when it
@@ -101,23 +119,29 @@ while time.time() < deadline:
 sys.exit("timed out waiting for all runs")
 PY
   ) || fail "all $n runs did not succeed"
-  local cpu1 delivered
+  local cpu1 delivered agents_cpu1
   cpu1=$(awk '{print $14 + $15}' "/proc/$SCHEDULER_PID/stat")
+  agents_cpu1=$(agents_cpu)
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid"
+    echo "perf profile of n=$n: $T/perf.data (kept with KEEP_TMP=1)"
+  fi
   delivered=$(dxctl --json subscriptions | python3 -c "import json,sys; print(sum(x['last_run']['rows'] for x in json.load(sys.stdin)))")
   stop_all; SCHEDULER_PID=""; AGENT_PIDS=()   # sessions closed: PostgreSQL flushes its counters
   sleep 1
   local counts
   counts=$(psql_dx -At -c "SELECT coalesce(seq_tup_read,0) + coalesce(idx_tup_fetch,0), coalesce(seq_scan,0) + coalesce(idx_scan,0) FROM pg_stat_user_tables WHERE relname='pupil'")
-  python3 -c "print(round($t1 - $t0, 2), '${counts%%|*}', '${counts##*|}', round(($cpu1 - $cpu0) / $(getconf CLK_TCK), 2), $delivered)" >"$T/result.txt"
+  python3 -c "print(round($t1 - $t0, 2), '${counts%%|*}', '${counts##*|}', round(($cpu1 - $cpu0) / $(getconf CLK_TCK), 2), $delivered, round(($agents_cpu1 - $agents_cpu0) / $(getconf CLK_TCK), 2))" >"$T/result.txt"
 }
 
 measure 1 0
-read -r single_s single_read single_reads _ single_rows <"$T/result.txt"
-echo "one agent, whole table: $single_rows rows in ${single_s} s; source read $single_read rows in $single_reads scans"
+read -r single_s single_read single_reads _ single_rows single_agents_cpu <"$T/result.txt"
+echo "one agent, whole table: $single_rows rows in ${single_s} s (agent CPU ${single_agents_cpu} s); source read $single_read rows in $single_reads scans"
 for n in $NS; do
   measure "$n" 1
-  read -r s read reads cpu rows <"$T/result.txt"
+  read -r s read reads cpu rows agents_cpu <"$T/result.txt"
   ratio=$(python3 -c "print(round($s / $single_s, 2))")
-  echo "n=$n: $rows rows delivered in ${s} s (x$ratio of one agent); source read $read rows in $reads scans; scheduler CPU ${cpu} s"
-  echo "RESULT fanout n=$n seconds=$s source_rows_read=$read source_reads=$reads ratio_to_single=$ratio scheduler_cpu_s=$cpu rows=$ROWS"
+  echo "n=$n: $rows rows delivered in ${s} s (x$ratio of one agent); source read $read rows in $reads scans; scheduler CPU ${cpu} s, agents' CPU ${agents_cpu} s"
+  echo "RESULT fanout n=$n seconds=$s source_rows_read=$read source_reads=$reads ratio_to_single=$ratio scheduler_cpu_s=$cpu agents_cpu_s=$agents_cpu rows=$ROWS"
 done

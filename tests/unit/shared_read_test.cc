@@ -195,6 +195,43 @@ TEST_CASE("a subscriber further on takes rows from its own UPDATETIME; the other
   CHECK(rows[1] == want_b);
 }
 
+TEST_CASE("64 filters in one read: each subscriber gets exactly its rows across the words") {
+  Fixture f;
+  // Subscriber k takes the pupils with id = k + 1, or (from k = 30, the second word) id <= 1;
+  // subscriber 63 (the last bit of the third word) takes district 310100: ids 3, 6, ..., 30.
+  std::vector<Subscription> subs;
+  for (int k = 0; k < 63; ++k) {
+    std::vector<RowCondition> filter = {{"id", "=", {std::to_string(k % 30 + 1)}}};
+    if (k >= 30) filter = {{"id", "in", {std::to_string(k % 30 + 1), "1"}}};
+    subs.push_back(f.Sub("s" + std::to_string(k), {"id", "updatetime"}, filter));
+  }
+  subs.push_back(f.Sub("s63", {"id", "updatetime"}, {{"district", "=", {"310100"}}}));
+  std::vector<const Subscription*> all;
+  std::vector<size_t> readers;
+  for (size_t k = 0; k < subs.size(); ++k) {
+    all.push_back(&subs[k]);
+    readers.push_back(k);
+  }
+  std::vector<Status> refused;
+  auto reader = SharedReader::Open(f.source, f.entry, all, "", nullptr, &refused);
+  REQUIRE(reader.ok());
+  REQUIRE((*reader)->Start(readers, Watermark(), "2026-11-21 11:00:00", false).ok());
+  auto rows = ReadAll(**reader, subs.size(), std::vector<size_t>(subs.size(), 2));
+  auto row = [](int id) {
+    return std::to_string(id) + "|2026-11-21 10:00:" + (id < 10 ? "0" : "") + std::to_string(id);
+  };
+  for (int k = 0; k < 63; ++k) {
+    CAPTURE(k);
+    std::vector<std::string> want;
+    if (k >= 30 && k % 30 != 0) want.push_back(row(1));
+    want.push_back(row(k % 30 + 1));
+    CHECK(rows[static_cast<size_t>(k)] == want);
+  }
+  std::vector<std::string> want_63;
+  for (int id = 3; id <= 30; id += 3) want_63.push_back(row(id));
+  CHECK(rows[63] == want_63);
+}
+
 TEST_CASE("the query evaluates each distinct filter once, its markers before the WHERE's") {
   ExtractSpec s;
   s.source_table = "pupil";
@@ -215,7 +252,9 @@ TEST_CASE("the query evaluates each distinct filter once, its markers before the
   s.routes.push_back({{{"district", "in", {"310102", "310103"}}}, {district}});
   std::vector<std::string> params;
   std::string sql = Extractor::BuildQuery(SqlDialect(Dbms::kPostgres), s, &params);
-  CHECK(sql.find("CASE WHEN \"district\" = ") != std::string::npos);
+  // One integer word of bits, one bit per filter.
+  CHECK(sql.find(", (CASE WHEN \"district\" = ? THEN 1 ELSE 0 END + CASE WHEN \"district\" IN "
+                 "(?, ?) THEN 2 ELSE 0 END) FROM") != std::string::npos);
   CHECK(sql.find(" AND ((\"district\" = ") != std::string::npos);
   CHECK(params == std::vector<std::string>{"310101", "310102", "310103", "2026-11-21 11:00:00",
                                            "2026-11-21 10:00:00", "310101", "310102", "310103"});
