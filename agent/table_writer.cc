@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <set>
+#include <string_view>
 #include <thread>
-#include <unordered_set>
 
 #include "agent/table_shape.h"
 #include "common/ascii.h"
@@ -73,21 +74,47 @@ bool Delivered(const std::string& watermark) {
 
 bool IsReservedTableName(const std::string& name) { return AsciiLower(name).rfind("dx_", 0) == 0; }
 
+namespace {
+
+uint64_t KeyHash(const RowBatch& rows, size_t r, const std::vector<size_t>& keys) {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  for (size_t k : keys) {
+    const uint64_t cell = std::hash<std::string_view>{}(rows.Cell(r, k));
+    h ^= cell + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  }
+  return h;
+}
+
+bool SameKey(const RowBatch& rows, size_t a, size_t b, const std::vector<size_t>& keys) {
+  for (size_t k : keys) {
+    if (rows.Cell(a, k) != rows.Cell(b, k)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::vector<size_t> CollapseRepeatedKeys(const RowBatch& rows, const std::vector<size_t>& keys) {
+  // Last occurrence wins: rows are taken from the end, into an open-addressing table of row
+  // numbers (+1; 0 = empty) sized to at most half full.
+  const size_t n = rows.rows();
   std::vector<size_t> order;
-  order.reserve(rows.rows());
-  std::unordered_set<std::string> seen;
-  seen.reserve(rows.rows() * 2);
-  std::string key;
-  for (size_t r = rows.rows(); r-- > 0;) {
-    key.clear();
-    for (size_t k : keys) {
-      std::string_view cell = rows.Cell(r, k);
-      key += std::to_string(cell.size());
-      key += ':';
-      key.append(cell.data(), cell.size());
+  order.reserve(n);
+  size_t capacity = 16;
+  while (capacity < 2 * n) capacity *= 2;
+  std::vector<uint32_t> slots(capacity, 0);
+  for (size_t r = n; r-- > 0;) {
+    size_t i = static_cast<size_t>(KeyHash(rows, r, keys)) & (capacity - 1);
+    bool repeated = false;
+    for (; slots[i] != 0; i = (i + 1) & (capacity - 1)) {
+      if (SameKey(rows, slots[i] - 1, r, keys)) {
+        repeated = true;
+        break;
+      }
     }
-    if (seen.insert(key).second) order.push_back(r);
+    if (repeated) continue;
+    slots[i] = static_cast<uint32_t>(r + 1);
+    order.push_back(r);
   }
   std::reverse(order.begin(), order.end());
   return order;

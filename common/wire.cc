@@ -57,9 +57,34 @@ Status ByteReader::GetString(std::string* s) {
   return Status::Ok();
 }
 
+namespace {
+
+// One compression and one decompression context per thread, kept: a context made per call
+// costs its tables' allocation and zeroing every time (a fresh process's page faults).
+struct ZstdContexts {
+  ZSTD_CCtx* compress = ZSTD_createCCtx();
+  ZSTD_DCtx* decompress = ZSTD_createDCtx();
+  ZstdContexts() = default;
+  ZstdContexts(const ZstdContexts&) = delete;
+  ZstdContexts& operator=(const ZstdContexts&) = delete;
+  ~ZstdContexts() {
+    ZSTD_freeCCtx(compress);
+    ZSTD_freeDCtx(decompress);
+  }
+};
+
+ZstdContexts& ThreadZstd() {
+  thread_local ZstdContexts contexts;
+  return contexts;
+}
+
+}  // namespace
+
 Result<std::string> Compress(std::string_view raw, int level) {
+  ZSTD_CCtx* cctx = ThreadZstd().compress;
+  if (cctx == nullptr) return Internal("zstd: no memory for a compression context");
   std::string out(ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), level);
+  size_t n = ZSTD_compressCCtx(cctx, out.data(), out.size(), raw.data(), raw.size(), level);
   if (ZSTD_isError(n)) return Internal(std::string("zstd compress: ") + ZSTD_getErrorName(n));
   out.resize(n);
   return out;
@@ -71,8 +96,10 @@ Result<std::string> Decompress(std::string_view in, size_t max_size) {
     return DataLoss("batch payload is not a zstd frame");
   }
   if (size > max_size) return DataLoss("batch payload larger than allowed");
+  ZSTD_DCtx* dctx = ThreadZstd().decompress;
+  if (dctx == nullptr) return Internal("zstd: no memory for a decompression context");
   std::string out(size, '\0');
-  size_t n = ZSTD_decompress(out.data(), out.size(), in.data(), in.size());
+  size_t n = ZSTD_decompressDCtx(dctx, out.data(), out.size(), in.data(), in.size());
   if (ZSTD_isError(n) || n != size) {
     return DataLoss(std::string("zstd decompress: ") + ZSTD_getErrorName(n));
   }

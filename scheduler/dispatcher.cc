@@ -27,6 +27,15 @@ Dispatcher::Dispatcher(Store& store, AgentHub& hub, const SchedulerConfig& confi
 Dispatcher::~Dispatcher() { Stop(); }
 
 void Dispatcher::Start() {
+  // A change (a manifest applied, a subscription resumed) is looked at at once, not on the
+  // next tick. (The store calls this holding its own locks; it takes only mu_.)
+  store_.SetChangeListener([this] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      wake_ = true;
+    }
+    cv_.notify_all();
+  });
   loop_ = std::thread([this] { Loop(); });
 }
 
@@ -36,6 +45,7 @@ void Dispatcher::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  store_.SetChangeListener(nullptr);
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
   {

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
+#include <utility>
 
 #include "common/log.h"
 #include "scheduler/secret.h"
@@ -19,12 +21,65 @@ namespace dx::scheduler {
 using nlohmann::json;
 
 // A prepared statement with positional binding and typed column reads.
+// Prepared statements kept for reuse, by SQL text: preparing one costs more than running most
+// of the store's statements. A statement serves one Query at a time; at most kMaxIdle are kept.
+class SqliteStore::Statements {
+ public:
+  explicit Statements(sqlite3* db) : db_(db) {}
+  ~Statements() {
+    for (auto& [sql, list] : idle_) {
+      for (sqlite3_stmt* stmt : list) sqlite3_finalize(stmt);
+    }
+  }
+  Statements(const Statements&) = delete;
+  Statements& operator=(const Statements&) = delete;
+
+  sqlite3* db() const { return db_; }
+  // A statement for `sql` (a kept one, or prepared now): an SQLite result code.
+  int Take(const std::string& sql, sqlite3_stmt** out) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = idle_.find(sql);
+      if (it != idle_.end() && !it->second.empty()) {
+        *out = it->second.back();
+        it->second.pop_back();
+        --idle_count_;
+        return SQLITE_OK;
+      }
+    }
+    return sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, out, nullptr);
+  }
+  // Takes back a statement from Take, reset and without bindings.
+  void Give(const std::string& sql, sqlite3_stmt* stmt) {
+    if (stmt == nullptr) return;
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (idle_count_ >= kMaxIdle) {
+      sqlite3_finalize(stmt);
+      return;
+    }
+    idle_[sql].push_back(stmt);
+    ++idle_count_;
+  }
+
+ private:
+  static constexpr size_t kMaxIdle = 256;
+  sqlite3* db_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle_;  // guarded by mu_
+  size_t idle_count_ = 0;                                             // guarded by mu_
+};
+
 class SqliteStore::Query {
  public:
-  Query(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  Query(Statements& statements, const char* sql)
+      : statements_(statements), db_(statements.db()), sql_(sql) {
+    rc_ = statements_.Take(sql_, &stmt_);
   }
-  ~Query() { sqlite3_finalize(stmt_); }
+  ~Query() { statements_.Give(sql_, stmt_); }
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
   Query& Bind(const std::string& v) {
     sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
@@ -61,7 +116,9 @@ class SqliteStore::Query {
     if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return DataLoss(msg);
     return Internal(msg);
   }
+  Statements& statements_;
   sqlite3* db_;
+  std::string sql_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
   int n_ = 0;
@@ -229,7 +286,12 @@ Status SqliteStore::CheckFileIdentity() const {
   return Status::Ok();
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::SqliteStore(sqlite3* db) : db_(db), statements_(std::make_unique<Statements>(db)) {}
+
+SqliteStore::~SqliteStore() {
+  statements_.reset();  // finalized before the connection closes
+  sqlite3_close(db_);
+}
 
 Status SqliteStore::Exec(const std::string& sql) {
   char* err = nullptr;
@@ -280,7 +342,7 @@ Status SqliteStore::MigrateGovernance() {
 Status SqliteStore::AddColumnIfMissing(const std::string& table, const std::string& column,
                                        const std::string& declaration) {
   {
-    Query q(db_,
+    Query q(*statements_,
             ("SELECT count(*) FROM pragma_table_info('" + table + "') WHERE name = ?").c_str());
     q.Bind(column);
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -300,17 +362,21 @@ Status SqliteStore::InTransaction(const std::function<Status()>& body) {
     st = Exec("COMMIT");
     if (st.ok()) {
       WriteAuditHead();  // the audit records of the transaction are durable now
+      PublishChanges();  // the dispatcher sees the transaction's changes together
       return st;
     }
   }
   (void)Exec("ROLLBACK");
   pending_head_.reset();
+  tx_changed_.clear();
+  tx_changed_all_ = false;
+  tx_wake_ = false;
   return st;
 }
 
 Status SqliteStore::PutSource(const Source& s) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO sources(name, spec, updated_at) VALUES(?,?,?) "
                "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec, updated_at=excluded.updated_at")
       .Bind(s.name)
@@ -321,7 +387,7 @@ Status SqliteStore::PutSource(const Source& s) {
 
 Result<std::optional<Source>> SqliteStore::GetSource(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM sources WHERE name=?");
+  Query q(*statements_, "SELECT spec FROM sources WHERE name=?");
   q.Bind(name);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<Source>();
@@ -332,7 +398,7 @@ Result<std::optional<Source>> SqliteStore::GetSource(const std::string& name) {
 
 Result<std::vector<Source>> SqliteStore::ListSources() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM sources ORDER BY name");
+  Query q(*statements_, "SELECT spec FROM sources ORDER BY name");
   std::vector<Source> out;
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -346,7 +412,7 @@ Result<std::vector<Source>> SqliteStore::ListSources() {
 
 Status SqliteStore::PutCatalogEntry(const CatalogEntry& e) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO catalog_entries(name, status, spec, updated_at) VALUES(?,?,?,?) "
                "ON CONFLICT(name) DO UPDATE SET status=excluded.status, spec=excluded.spec, "
                "updated_at=excluded.updated_at")
@@ -359,7 +425,7 @@ Status SqliteStore::PutCatalogEntry(const CatalogEntry& e) {
 
 Result<std::optional<CatalogEntry>> SqliteStore::GetCatalogEntry(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM catalog_entries WHERE name=?");
+  Query q(*statements_, "SELECT spec FROM catalog_entries WHERE name=?");
   q.Bind(name);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<CatalogEntry>();
@@ -370,7 +436,7 @@ Result<std::optional<CatalogEntry>> SqliteStore::GetCatalogEntry(const std::stri
 
 Result<std::vector<CatalogEntry>> SqliteStore::ListCatalogEntries() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM catalog_entries ORDER BY name");
+  Query q(*statements_, "SELECT spec FROM catalog_entries ORDER BY name");
   std::vector<CatalogEntry> out;
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -390,7 +456,7 @@ constexpr const char* kAgentColumns =
 
 Status SqliteStore::PutAgent(const AgentRecord& a) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO agents(name, secret_hash, description, bandwidth_kbps, organisation) "
                "VALUES(?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
                "secret_hash=excluded.secret_hash, description=excluded.description, "
@@ -405,7 +471,8 @@ Status SqliteStore::PutAgent(const AgentRecord& a) {
 
 Result<std::optional<AgentRecord>> SqliteStore::GetAgent(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, (std::string("SELECT ") + kAgentColumns + " FROM agents WHERE name=?").c_str());
+  Query q(*statements_,
+          (std::string("SELECT ") + kAgentColumns + " FROM agents WHERE name=?").c_str());
   q.Bind(name);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<AgentRecord>();
@@ -416,7 +483,8 @@ Result<std::optional<AgentRecord>> SqliteStore::GetAgent(const std::string& name
 
 Result<std::vector<AgentRecord>> SqliteStore::ListAgents() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, (std::string("SELECT ") + kAgentColumns + " FROM agents ORDER BY name").c_str());
+  Query q(*statements_,
+          (std::string("SELECT ") + kAgentColumns + " FROM agents ORDER BY name").c_str());
   std::vector<AgentRecord> out;
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -431,7 +499,7 @@ Status SqliteStore::SetAgentOnline(const std::string& name, bool online, int64_t
                                    const std::string& address, const std::string& version,
                                    const std::string& target_dbms) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "UPDATE agents SET online=?, last_seen=?, address=?, version=?, "
                "target_dbms=? WHERE name=?")
       .Bind(online ? 1 : 0)
@@ -445,7 +513,10 @@ Status SqliteStore::SetAgentOnline(const std::string& name, bool online, int64_t
 
 Status SqliteStore::TouchAgent(const std::string& name, int64_t seen_at) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "UPDATE agents SET last_seen=? WHERE name=?").Bind(seen_at).Bind(name).Run();
+  return Query(*statements_, "UPDATE agents SET last_seen=? WHERE name=?")
+      .Bind(seen_at)
+      .Bind(name)
+      .Run();
 }
 
 Status SqliteStore::TouchAgents(const std::vector<std::pair<std::string, int64_t>>& seen) {
@@ -459,7 +530,7 @@ Status SqliteStore::MarkAllAgentsOffline() { return Exec("UPDATE agents SET onli
 
 Status SqliteStore::SetAgentDisabled(const std::string& name, bool disabled) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  DX_RETURN_IF_ERROR(Query(db_, "UPDATE agents SET disabled=? WHERE name=?")
+  DX_RETURN_IF_ERROR(Query(*statements_, "UPDATE agents SET disabled=? WHERE name=?")
                          .Bind(disabled ? 1 : 0)
                          .Bind(name)
                          .Run());
@@ -470,15 +541,15 @@ Status SqliteStore::SetAgentDisabled(const std::string& name, bool disabled) {
 Status SqliteStore::DeleteAgent(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return InTransaction([&]() -> Status {
-    DX_RETURN_IF_ERROR(Query(db_, "DELETE FROM agents WHERE name=?").Bind(name).Run());
+    DX_RETURN_IF_ERROR(Query(*statements_, "DELETE FROM agents WHERE name=?").Bind(name).Run());
     if (sqlite3_changes(db_) == 0) return NotFound("no agent named '" + name + "'");
-    return Query(db_, "DELETE FROM agent_sessions WHERE agent=?").Bind(name).Run();
+    return Query(*statements_, "DELETE FROM agent_sessions WHERE agent=?").Bind(name).Run();
   });
 }
 
 Result<std::string> SqliteStore::GetAgentSessionCredential(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT credential FROM agent_sessions WHERE agent=?");
+  Query q(*statements_, "SELECT credential FROM agent_sessions WHERE agent=?");
   q.Bind(name);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   return row ? q.Text(0) : std::string();
@@ -488,7 +559,7 @@ Status SqliteStore::SetAgentSessionCredential(const std::string& name,
                                               const std::string& secret_hash,
                                               const std::string& credential) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO agent_sessions(agent, credential) SELECT ?, ? WHERE EXISTS "
                "(SELECT 1 FROM agents WHERE name=? AND secret_hash=?) "
                "ON CONFLICT(agent) DO UPDATE SET credential=excluded.credential")
@@ -502,7 +573,7 @@ Status SqliteStore::SetAgentSessionCredential(const std::string& name,
 Status SqliteStore::PutSubscriptionDefinition(const Subscription& s) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(s.name);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO subscriptions(name, agent, entry, spec, status) VALUES(?,?,?,?,?) "
                "ON CONFLICT(name) DO UPDATE SET agent=excluded.agent, entry=excluded.entry, "
                "spec=excluded.spec, status=excluded.status")
@@ -539,7 +610,7 @@ Subscription ReadSubscription(const std::string& spec, int64_t next_due, int64_t
 Result<std::optional<Subscription>> SqliteStore::GetSubscription(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   Query q(
-      db_,
+      *statements_,
       (std::string("SELECT ") + kSubscriptionColumns + " FROM subscriptions WHERE name=?").c_str());
   q.Bind(name);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -556,8 +627,9 @@ Result<std::optional<Subscription>> SqliteStore::GetSubscription(const std::stri
 
 Result<std::vector<Subscription>> SqliteStore::ListSubscriptions() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, (std::string("SELECT ") + kSubscriptionColumns + " FROM subscriptions ORDER BY name")
-                   .c_str());
+  Query q(*statements_,
+          (std::string("SELECT ") + kSubscriptionColumns + " FROM subscriptions ORDER BY name")
+              .c_str());
   std::vector<Subscription> out;
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -577,7 +649,7 @@ Result<std::vector<Subscription>> SqliteStore::ListSubscriptions() {
 Status SqliteStore::SetSchedule(const std::string& name, int64_t next_due, int failures) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(name);
-  return Query(db_, "UPDATE subscriptions SET next_due=?, failures=? WHERE name=?")
+  return Query(*statements_, "UPDATE subscriptions SET next_due=?, failures=? WHERE name=?")
       .Bind(next_due)
       .Bind(static_cast<int64_t>(failures))
       .Bind(name)
@@ -587,7 +659,8 @@ Status SqliteStore::SetSchedule(const std::string& name, int64_t next_due, int f
 Status SqliteStore::SetPending(const std::string& name, bool manual, bool resync) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(name);
-  return Query(db_, "UPDATE subscriptions SET manual_pending=?, resync_pending=? WHERE name=?")
+  return Query(*statements_,
+               "UPDATE subscriptions SET manual_pending=?, resync_pending=? WHERE name=?")
       .Bind(manual ? 1 : 0)
       .Bind(resync ? 1 : 0)
       .Bind(name)
@@ -597,8 +670,8 @@ Status SqliteStore::SetPending(const std::string& name, bool manual, bool resync
 Status SqliteStore::SetProgress(const std::string& name, uint64_t acked_seq,
                                 const std::string& watermark) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  MarkChanged(name);
-  return Query(db_, "UPDATE subscriptions SET acked_seq=?, watermark=? WHERE name=?")
+  MarkChanged(name, /*wake=*/false);  // a run's own progress: nothing falls due by it
+  return Query(*statements_, "UPDATE subscriptions SET acked_seq=?, watermark=? WHERE name=?")
       .Bind(static_cast<int64_t>(acked_seq))
       .Bind(watermark)
       .Bind(name)
@@ -608,13 +681,16 @@ Status SqliteStore::SetProgress(const std::string& name, uint64_t acked_seq,
 Status SqliteStore::SetLastSuccess(const std::string& name, int64_t at) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(name);
-  return Query(db_, "UPDATE subscriptions SET last_ok_at=? WHERE name=?").Bind(at).Bind(name).Run();
+  return Query(*statements_, "UPDATE subscriptions SET last_ok_at=? WHERE name=?")
+      .Bind(at)
+      .Bind(name)
+      .Run();
 }
 
 Status SqliteStore::SetStopped(const std::string& name, const std::string& error, int64_t at) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(name);
-  return Query(db_, "UPDATE subscriptions SET stopped_error=?, stopped_at=? WHERE name=?")
+  return Query(*statements_, "UPDATE subscriptions SET stopped_error=?, stopped_at=? WHERE name=?")
       .Bind(error)
       .Bind(error.empty() ? int64_t{0} : at)
       .Bind(name)
@@ -624,7 +700,7 @@ Status SqliteStore::SetStopped(const std::string& name, const std::string& error
 Status SqliteStore::RequestResync(const std::string& name, bool manual) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(name);
-  return Query(db_,
+  return Query(*statements_,
                "UPDATE subscriptions SET resync_pending=1, manual_pending=?, "
                "resync_id=lower(hex(randomblob(8))) WHERE name=?")
       .Bind(manual ? 1 : 0)
@@ -635,13 +711,16 @@ Status SqliteStore::RequestResync(const std::string& name, bool manual) {
 Status SqliteStore::ClearManualPending(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(name);
-  return Query(db_, "UPDATE subscriptions SET manual_pending=0 WHERE name=?").Bind(name).Run();
+  return Query(*statements_, "UPDATE subscriptions SET manual_pending=0 WHERE name=?")
+      .Bind(name)
+      .Run();
 }
 
 Status SqliteStore::FinishResync(const std::string& name, const std::string& resync_id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(name);
-  return Query(db_, "UPDATE subscriptions SET resync_pending=0 WHERE name=? AND resync_id=?")
+  return Query(*statements_,
+               "UPDATE subscriptions SET resync_pending=0 WHERE name=? AND resync_id=?")
       .Bind(name)
       .Bind(resync_id)
       .Run();
@@ -650,7 +729,8 @@ Status SqliteStore::FinishResync(const std::string& name, const std::string& res
 Status SqliteStore::SetCaughtUp(const std::string& name, int64_t run_started_ms) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(name);
-  return Query(db_, "UPDATE subscriptions SET caught_up_ms=max(caught_up_ms, ?) WHERE name=?")
+  return Query(*statements_,
+               "UPDATE subscriptions SET caught_up_ms=max(caught_up_ms, ?) WHERE name=?")
       .Bind(run_started_ms)
       .Bind(name)
       .Run();
@@ -658,7 +738,7 @@ Status SqliteStore::SetCaughtUp(const std::string& name, int64_t run_started_ms)
 
 Result<int64_t> SqliteStore::StartRun(const RunRecord& r) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  DX_RETURN_IF_ERROR(Query(db_,
+  DX_RETURN_IF_ERROR(Query(*statements_,
                            "INSERT INTO runs(subscription, trigger, status, started_at) "
                            "VALUES(?,?,?,?)")
                          .Bind(r.subscription)
@@ -671,7 +751,7 @@ Result<int64_t> SqliteStore::StartRun(const RunRecord& r) {
 
 Status SqliteStore::FinishRun(const RunRecord& r) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "UPDATE runs SET status=?, finished_at=?, rows=?, bytes=?, batches=?, "
                "error=?, note=? WHERE id=?")
       .Bind(r.status)
@@ -701,7 +781,7 @@ Result<std::vector<RunRecord>> SqliteStore::ListRuns(const std::string& subscrip
   std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs" +
                     (subscription.empty() ? "" : " WHERE subscription=?") +
                     " ORDER BY id DESC LIMIT ?";
-  Query q(db_, sql.c_str());
+  Query q(*statements_, sql.c_str());
   if (!subscription.empty()) q.Bind(subscription);
   q.Bind(static_cast<int64_t>(limit));
   std::vector<RunRecord> out;
@@ -721,7 +801,7 @@ Result<std::optional<RunRecord>> SqliteStore::LastRun(const std::string& subscri
 
 Result<std::optional<RunRecord>> SqliteStore::GetRun(int64_t id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?").c_str());
+  Query q(*statements_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?").c_str());
   q.Bind(id);
   DX_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<RunRecord>();
@@ -735,7 +815,7 @@ Result<int> SqliteStore::MarkInterruptedRuns(int64_t now_ms) {
   DX_RETURN_IF_ERROR(
       Exec("UPDATE subscriptions SET manual_pending=1 WHERE name IN (SELECT subscription FROM runs "
            "WHERE status='running' AND trigger='manual')"));
-  DX_RETURN_IF_ERROR(Query(db_,
+  DX_RETURN_IF_ERROR(Query(*statements_,
                            "UPDATE runs SET status='interrupted', finished_at=?, "
                            "error='scheduler stopped during the run' WHERE status='running'")
                          .Bind(now_ms)
@@ -745,7 +825,7 @@ Result<int> SqliteStore::MarkInterruptedRuns(int64_t now_ms) {
 
 Result<std::vector<DeliveredFile>> SqliteStore::ListDeliveredFiles(const std::string& sub) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_,
+  Query q(*statements_,
           "SELECT subscription, path, agent_path, size, mtime_ns, sha256, ctime_ns, inode "
           "FROM delivered_files WHERE subscription=? ORDER BY path");
   q.Bind(sub);
@@ -762,7 +842,7 @@ Result<std::vector<DeliveredFile>> SqliteStore::ListDeliveredFiles(const std::st
 Result<std::optional<DeliveredFile>> SqliteStore::FindDeliveredContent(const std::string& agent,
                                                                        const std::string& sha) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_,
+  Query q(*statements_,
           "SELECT subscription, path, agent_path, size, mtime_ns, sha256 FROM delivered_files "
           "WHERE agent=? AND sha256=? LIMIT 1");
   q.Bind(agent).Bind(sha);
@@ -775,14 +855,15 @@ Result<std::optional<DeliveredFile>> SqliteStore::FindDeliveredContent(const std
 Result<bool> SqliteStore::HasDeliveredLike(const std::string& agent, int64_t size,
                                            int64_t mtime_ns) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT 1 FROM delivered_files WHERE agent=? AND size=? AND mtime_ns=? LIMIT 1");
+  Query q(*statements_,
+          "SELECT 1 FROM delivered_files WHERE agent=? AND size=? AND mtime_ns=? LIMIT 1");
   q.Bind(agent).Bind(size).Bind(mtime_ns);
   return q.Step();
 }
 
 Status SqliteStore::PutDeliveredFile(const std::string& agent, const DeliveredFile& f) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO delivered_files(subscription, path, agent, agent_path, size, "
                "mtime_ns, sha256, ctime_ns, inode) VALUES(?,?,?,?,?,?,?,?,?) "
                "ON CONFLICT(subscription, path) DO "
@@ -803,7 +884,7 @@ Status SqliteStore::PutDeliveredFile(const std::string& agent, const DeliveredFi
 
 Status SqliteStore::DeleteDeliveredFile(const std::string& sub, const std::string& path) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "DELETE FROM delivered_files WHERE subscription=? AND path=?")
+  return Query(*statements_, "DELETE FROM delivered_files WHERE subscription=? AND path=?")
       .Bind(sub)
       .Bind(path)
       .Run();
@@ -811,12 +892,12 @@ Status SqliteStore::DeleteDeliveredFile(const std::string& sub, const std::strin
 
 Status SqliteStore::ClearDeliveredFiles(const std::string& sub) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "DELETE FROM delivered_files WHERE subscription=?").Bind(sub).Run();
+  return Query(*statements_, "DELETE FROM delivered_files WHERE subscription=?").Bind(sub).Run();
 }
 
 Status SqliteStore::AddReceipt(int64_t run_id, const FileReceipt& r) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO file_receipts(run_id, path, size, sha256, outcome, error, "
                "bytes_sent) VALUES(?,?,?,?,?,?,?)")
       .Bind(run_id)
@@ -831,7 +912,7 @@ Status SqliteStore::AddReceipt(int64_t run_id, const FileReceipt& r) {
 
 Result<std::vector<FileReceipt>> SqliteStore::ListReceipts(int64_t run_id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_,
+  Query q(*statements_,
           "SELECT path, size, sha256, outcome, error, bytes_sent FROM file_receipts "
           "WHERE run_id=? ORDER BY rowid");
   q.Bind(run_id);
@@ -846,7 +927,7 @@ Result<std::vector<FileReceipt>> SqliteStore::ListReceipts(int64_t run_id) {
 
 Result<std::vector<ReconcileState>> SqliteStore::ListReconcileStates() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_,
+  Query q(*statements_,
           "SELECT subscription, pending, next_due, failures, requested_at FROM reconcile_state");
   std::vector<ReconcileState> out;
   while (true) {
@@ -860,7 +941,7 @@ Result<std::vector<ReconcileState>> SqliteStore::ListReconcileStates() {
 
 Result<std::vector<FileFailure>> SqliteStore::ListFileFailures(const std::string& sub) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_,
+  Query q(*statements_,
           "SELECT subscription, path, size, mtime_ns, ctime_ns, inode, error, attempts, "
           "next_try_ms FROM file_failures WHERE subscription=? ORDER BY path");
   q.Bind(sub);
@@ -877,7 +958,7 @@ Result<std::vector<FileFailure>> SqliteStore::ListFileFailures(const std::string
 Status SqliteStore::PutReconcileState(const ReconcileState& s) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(s.subscription);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO reconcile_state(subscription, pending, next_due, failures, "
                "requested_at) VALUES(?,?,?,?,?) ON CONFLICT(subscription) DO UPDATE SET "
                "pending=excluded.pending, next_due=excluded.next_due, "
@@ -892,7 +973,7 @@ Status SqliteStore::PutReconcileState(const ReconcileState& s) {
 
 Status SqliteStore::PutReconcileCounts(const ReconcileCounts& c) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT OR REPLACE INTO reconcile_runs(run_id, dry_run, compared, target_rows, "
                "missing, extra, changed, repaired) VALUES(?,?,?,?,?,?,?,?)")
       .Bind(c.run_id)
@@ -908,7 +989,7 @@ Status SqliteStore::PutReconcileCounts(const ReconcileCounts& c) {
 
 Result<std::optional<ReconcileCounts>> SqliteStore::GetReconcileCounts(int64_t run_id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_,
+  Query q(*statements_,
           "SELECT dry_run, compared, target_rows, missing, extra, changed, repaired "
           "FROM reconcile_runs WHERE run_id=?");
   q.Bind(run_id);
@@ -920,7 +1001,7 @@ Result<std::optional<ReconcileCounts>> SqliteStore::GetReconcileCounts(int64_t r
 
 Status SqliteStore::PutFileFailure(const FileFailure& f) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO file_failures(subscription, path, size, mtime_ns, ctime_ns, inode, "
                "error, attempts, next_try_ms) VALUES(?,?,?,?,?,?,?,?,?) "
                "ON CONFLICT(subscription, path) DO UPDATE SET size=excluded.size, "
@@ -941,7 +1022,7 @@ Status SqliteStore::PutFileFailure(const FileFailure& f) {
 
 Status SqliteStore::DeleteFileFailure(const std::string& sub, const std::string& path) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "DELETE FROM file_failures WHERE subscription=? AND path=?")
+  return Query(*statements_, "DELETE FROM file_failures WHERE subscription=? AND path=?")
       .Bind(sub)
       .Bind(path)
       .Run();
@@ -949,18 +1030,18 @@ Status SqliteStore::DeleteFileFailure(const std::string& sub, const std::string&
 
 Status SqliteStore::ClearFileFailures(const std::string& sub) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "DELETE FROM file_failures WHERE subscription=?").Bind(sub).Run();
+  return Query(*statements_, "DELETE FROM file_failures WHERE subscription=?").Bind(sub).Run();
 }
 
 Status SqliteStore::Audit(const AuditEvent& e) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query last(db_, "SELECT hash FROM audit ORDER BY id DESC LIMIT 1");
+  Query last(*statements_, "SELECT hash FROM audit ORDER BY id DESC LIMIT 1");
   DX_ASSIGN_OR_RETURN(bool has_last, last.Step());
   std::string prev = has_last ? last.Text(0) : "";
   const bool keyed = !audit_key_.empty();
   const std::string text = AuditTextV2(e, prev);
   std::string hash = keyed ? HmacSha256Hex(audit_key_, text) : Sha256Hex(text);
-  DX_RETURN_IF_ERROR(Query(db_,
+  DX_RETURN_IF_ERROR(Query(*statements_,
                            "INSERT INTO audit(at_ms, actor, action, target, result, origin, "
                            "prev_hash, hash, role, organisation, scheme) "
                            "VALUES(?,?,?,?,?,?,?,?,?,?,?)")
@@ -989,7 +1070,7 @@ void SqliteStore::SetAuditKey(const std::string& key, const std::string& head_pa
   audit_head_path_ = head_path;
   if (head_path.empty() || std::ifstream(head_path).good()) return;
   // The first keyed start: the head starts at the newest record there is.
-  Query last(db_, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+  Query last(*statements_, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
   auto row = last.Step();
   if (row.ok() && row.value()) {
     pending_head_ = std::make_pair(last.Int(0), last.Text(1));
@@ -1017,7 +1098,7 @@ void SqliteStore::WriteAuditHead() {
 
 Status SqliteStore::VerifyAudit() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_,
+  Query q(*statements_,
           "SELECT id, at_ms, actor, action, target, result, origin, prev_hash, hash, role, "
           "organisation, scheme FROM audit ORDER BY id");
   std::string prev;
@@ -1069,7 +1150,7 @@ Status SqliteStore::VerifyAudit() {
         return DataLoss("audit records after " + std::to_string(last_id) + " (up to " +
                         std::to_string(head_id) + ", the newest written) were deleted");
       }
-      Query head(db_, "SELECT hash FROM audit WHERE id=?");
+      Query head(*statements_, "SELECT hash FROM audit WHERE id=?");
       head.Bind(head_id);
       DX_ASSIGN_OR_RETURN(bool found, head.Step());
       if (!found || head.Text(0) != head_hash) {
@@ -1126,7 +1207,7 @@ Result<std::vector<AuditRecord>> SqliteStore::ListAudit(const AuditFilter& f) {
   if (f.since_ms > 0) sql += " AND at_ms >= ?";
   if (f.until_ms > 0) sql += " AND at_ms < ?";
   sql += " ORDER BY id DESC LIMIT ?";
-  Query q(db_, sql.c_str());
+  Query q(*statements_, sql.c_str());
   if (!f.actor.empty()) q.Bind(f.actor);
   if (!f.action.empty()) q.Bind(f.action).Bind(f.action);
   if (!f.target.empty()) q.Bind(f.target);
@@ -1147,7 +1228,7 @@ Result<std::vector<AuditRecord>> SqliteStore::ListAudit(const AuditFilter& f) {
 
 Status SqliteStore::PutOrganisation(const Organisation& o) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO organisations(name, spec) VALUES(?,?) "
                "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec")
       .Bind(o.name)
@@ -1157,20 +1238,20 @@ Status SqliteStore::PutOrganisation(const Organisation& o) {
 
 Result<std::optional<Organisation>> SqliteStore::GetOrganisation(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM organisations WHERE name=?");
+  Query q(*statements_, "SELECT spec FROM organisations WHERE name=?");
   q.Bind(name);
   return ReadSpec<Organisation>(q, "organisation");
 }
 
 Result<std::vector<Organisation>> SqliteStore::ListOrganisations() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM organisations ORDER BY name");
+  Query q(*statements_, "SELECT spec FROM organisations ORDER BY name");
   return ReadSpecs<Organisation>(q, "organisation");
 }
 
 Status SqliteStore::PutUser(const User& u) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO users(name, organisation, role, spec) VALUES(?,?,?,?) "
                "ON CONFLICT(name) DO UPDATE SET organisation=excluded.organisation, "
                "role=excluded.role, spec=excluded.spec")
@@ -1183,20 +1264,20 @@ Status SqliteStore::PutUser(const User& u) {
 
 Result<std::optional<User>> SqliteStore::GetUser(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM users WHERE name=?");
+  Query q(*statements_, "SELECT spec FROM users WHERE name=?");
   q.Bind(name);
   return ReadSpec<User>(q, "user");
 }
 
 Result<std::vector<User>> SqliteStore::ListUsers() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM users ORDER BY organisation, name");
+  Query q(*statements_, "SELECT spec FROM users ORDER BY organisation, name");
   return ReadSpecs<User>(q, "user");
 }
 
 Status SqliteStore::PutApiToken(const ApiTokenRecord& t) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO api_tokens(id, user, secret_hash, spec) VALUES(?,?,?,?) "
                "ON CONFLICT(id) DO UPDATE SET spec=excluded.spec")
       .Bind(t.id)
@@ -1219,11 +1300,11 @@ Result<std::vector<ApiTokenRecord>> ReadTokens(Result<std::vector<ApiTokenRecord
 
 Result<std::optional<ApiTokenRecord>> SqliteStore::GetApiToken(const std::string& id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query hash(db_, "SELECT secret_hash FROM api_tokens WHERE id=?");
+  Query hash(*statements_, "SELECT secret_hash FROM api_tokens WHERE id=?");
   hash.Bind(id);
   DX_ASSIGN_OR_RETURN(bool found, hash.Step());
   if (!found) return std::optional<ApiTokenRecord>();
-  Query q(db_, "SELECT spec FROM api_tokens WHERE id=?");
+  Query q(*statements_, "SELECT spec FROM api_tokens WHERE id=?");
   q.Bind(id);
   DX_ASSIGN_OR_RETURN(auto tokens,
                       ReadTokens(ReadSpecs<ApiTokenRecord>(q, "token"), {hash.Text(0)}));
@@ -1234,14 +1315,14 @@ Result<std::optional<ApiTokenRecord>> SqliteStore::GetApiToken(const std::string
 Result<std::vector<ApiTokenRecord>> SqliteStore::ListApiTokens(const std::string& user) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   const std::string where = user.empty() ? "" : " WHERE user=?";
-  Query q(db_, ("SELECT spec FROM api_tokens" + where + " ORDER BY rowid DESC").c_str());
+  Query q(*statements_, ("SELECT spec FROM api_tokens" + where + " ORDER BY rowid DESC").c_str());
   if (!user.empty()) q.Bind(user);
   return ReadSpecs<ApiTokenRecord>(q, "token");  // without the hashes: listings need none
 }
 
 Status SqliteStore::PutCatalogVersion(const CatalogVersion& v) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_,
+  return Query(*statements_,
                "INSERT INTO catalog_versions(name, version, status, organisation, spec) "
                "VALUES(?,?,?,?,?) ON CONFLICT(name, version) DO UPDATE SET "
                "status=excluded.status, organisation=excluded.organisation, spec=excluded.spec")
@@ -1256,9 +1337,9 @@ Status SqliteStore::PutCatalogVersion(const CatalogVersion& v) {
 Result<std::optional<CatalogVersion>> SqliteStore::GetCatalogVersion(const std::string& name,
                                                                      int version) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, version > 0 ? "SELECT spec FROM catalog_versions WHERE name=? AND version=?"
-                           : "SELECT spec FROM catalog_versions WHERE name=? "
-                             "ORDER BY version DESC LIMIT 1");
+  Query q(*statements_, version > 0 ? "SELECT spec FROM catalog_versions WHERE name=? AND version=?"
+                                    : "SELECT spec FROM catalog_versions WHERE name=? "
+                                      "ORDER BY version DESC LIMIT 1");
   q.Bind(name);
   if (version > 0) q.Bind(static_cast<int64_t>(version));
   return ReadSpec<CatalogVersion>(q, "catalog version");
@@ -1266,7 +1347,8 @@ Result<std::optional<CatalogVersion>> SqliteStore::GetCatalogVersion(const std::
 
 Result<std::vector<CatalogVersion>> SqliteStore::ListCatalogVersions(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, name.empty() ? "SELECT spec FROM catalog_versions ORDER BY name, version"
+  Query q(*statements_, name.empty()
+                            ? "SELECT spec FROM catalog_versions ORDER BY name, version"
                             : "SELECT spec FROM catalog_versions WHERE name=? ORDER BY version");
   if (!name.empty()) q.Bind(name);
   return ReadSpecs<CatalogVersion>(q, "catalog version");
@@ -1274,7 +1356,7 @@ Result<std::vector<CatalogVersion>> SqliteStore::ListCatalogVersions(const std::
 
 Result<int64_t> SqliteStore::AddApplication(const Application& a) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  DX_RETURN_IF_ERROR(Query(db_,
+  DX_RETURN_IF_ERROR(Query(*statements_,
                            "INSERT INTO applications(entry, organisation, state, spec) "
                            "VALUES(?,?,?,'{}')")
                          .Bind(a.entry)
@@ -1289,7 +1371,7 @@ Result<int64_t> SqliteStore::AddApplication(const Application& a) {
 
 Status SqliteStore::PutApplication(const Application& a) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "UPDATE applications SET state=?, spec=? WHERE id=?")
+  return Query(*statements_, "UPDATE applications SET state=?, spec=? WHERE id=?")
       .Bind(a.state)
       .Bind(ToJson(a).dump())
       .Bind(a.id)
@@ -1298,23 +1380,24 @@ Status SqliteStore::PutApplication(const Application& a) {
 
 Result<std::optional<Application>> SqliteStore::GetApplication(int64_t id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM applications WHERE id=?");
+  Query q(*statements_, "SELECT spec FROM applications WHERE id=?");
   q.Bind(id);
   return ReadSpec<Application>(q, "application");
 }
 
 Result<std::vector<Application>> SqliteStore::ListApplications() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM applications ORDER BY id");
+  Query q(*statements_, "SELECT spec FROM applications ORDER BY id");
   return ReadSpecs<Application>(q, "application");
 }
 
 Result<int64_t> SqliteStore::AddDemand(const Demand& d) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  DX_RETURN_IF_ERROR(Query(db_, "INSERT INTO demands(organisation, state, spec) VALUES(?,?,'{}')")
-                         .Bind(d.organisation)
-                         .Bind(d.state)
-                         .Run());
+  DX_RETURN_IF_ERROR(
+      Query(*statements_, "INSERT INTO demands(organisation, state, spec) VALUES(?,?,'{}')")
+          .Bind(d.organisation)
+          .Bind(d.state)
+          .Run());
   Demand stored = d;
   stored.id = sqlite3_last_insert_rowid(db_);
   DX_RETURN_IF_ERROR(PutDemand(stored));
@@ -1323,7 +1406,7 @@ Result<int64_t> SqliteStore::AddDemand(const Demand& d) {
 
 Status SqliteStore::PutDemand(const Demand& d) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "UPDATE demands SET state=?, spec=? WHERE id=?")
+  return Query(*statements_, "UPDATE demands SET state=?, spec=? WHERE id=?")
       .Bind(d.state)
       .Bind(ToJson(d).dump())
       .Bind(d.id)
@@ -1332,23 +1415,24 @@ Status SqliteStore::PutDemand(const Demand& d) {
 
 Result<std::optional<Demand>> SqliteStore::GetDemand(int64_t id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM demands WHERE id=?");
+  Query q(*statements_, "SELECT spec FROM demands WHERE id=?");
   q.Bind(id);
   return ReadSpec<Demand>(q, "demand");
 }
 
 Result<std::vector<Demand>> SqliteStore::ListDemands() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM demands ORDER BY id");
+  Query q(*statements_, "SELECT spec FROM demands ORDER BY id");
   return ReadSpecs<Demand>(q, "demand");
 }
 
 Result<int64_t> SqliteStore::AddFeedback(const Feedback& f) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  DX_RETURN_IF_ERROR(Query(db_, "INSERT INTO feedback(entry, state, spec) VALUES(?,?,'{}')")
-                         .Bind(f.entry)
-                         .Bind(f.state)
-                         .Run());
+  DX_RETURN_IF_ERROR(
+      Query(*statements_, "INSERT INTO feedback(entry, state, spec) VALUES(?,?,'{}')")
+          .Bind(f.entry)
+          .Bind(f.state)
+          .Run());
   Feedback stored = f;
   stored.id = sqlite3_last_insert_rowid(db_);
   DX_RETURN_IF_ERROR(PutFeedback(stored));
@@ -1357,7 +1441,7 @@ Result<int64_t> SqliteStore::AddFeedback(const Feedback& f) {
 
 Status SqliteStore::PutFeedback(const Feedback& f) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  return Query(db_, "UPDATE feedback SET state=?, spec=? WHERE id=?")
+  return Query(*statements_, "UPDATE feedback SET state=?, spec=? WHERE id=?")
       .Bind(f.state)
       .Bind(ToJson(f).dump())
       .Bind(f.id)
@@ -1366,25 +1450,25 @@ Status SqliteStore::PutFeedback(const Feedback& f) {
 
 Result<std::optional<Feedback>> SqliteStore::GetFeedback(int64_t id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM feedback WHERE id=?");
+  Query q(*statements_, "SELECT spec FROM feedback WHERE id=?");
   q.Bind(id);
   return ReadSpec<Feedback>(q, "feedback");
 }
 
 Result<std::vector<Feedback>> SqliteStore::ListFeedback() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM feedback ORDER BY id");
+  Query q(*statements_, "SELECT spec FROM feedback ORDER BY id");
   return ReadSpecs<Feedback>(q, "feedback");
 }
 
 Result<int64_t> SqliteStore::AddNotice(const Notice& n) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  DX_RETURN_IF_ERROR(Query(db_, "INSERT INTO notices(organisation, spec) VALUES(?,'{}')")
+  DX_RETURN_IF_ERROR(Query(*statements_, "INSERT INTO notices(organisation, spec) VALUES(?,'{}')")
                          .Bind(n.organisation)
                          .Run());
   Notice stored = n;
   stored.id = sqlite3_last_insert_rowid(db_);
-  DX_RETURN_IF_ERROR(Query(db_, "UPDATE notices SET spec=? WHERE id=?")
+  DX_RETURN_IF_ERROR(Query(*statements_, "UPDATE notices SET spec=? WHERE id=?")
                          .Bind(ToJson(stored).dump())
                          .Bind(stored.id)
                          .Run());
@@ -1393,7 +1477,7 @@ Result<int64_t> SqliteStore::AddNotice(const Notice& n) {
 
 Result<std::vector<Notice>> SqliteStore::ListNotices() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, "SELECT spec FROM notices ORDER BY id");
+  Query q(*statements_, "SELECT spec FROM notices ORDER BY id");
   return ReadSpecs<Notice>(q, "notice");
 }
 
@@ -1403,7 +1487,7 @@ Status SqliteStore::SetSubscriptionStatus(const std::string& name, const std::st
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(name);
   const bool resumed = status == "active";
-  DX_RETURN_IF_ERROR(Query(db_,
+  DX_RETURN_IF_ERROR(Query(*statements_,
                            "UPDATE subscriptions SET status=?, spec=json_set(spec, '$.status', ?), "
                            "halted_by=?, halted_org=?, halted_role=?, halt_reason=?, halted_at=? "
                            "WHERE name=?")
@@ -1424,7 +1508,7 @@ Status SqliteStore::RecordDeletionConfirmation(const std::string& name, int64_t 
                                                const std::string& detail) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   MarkChanged(name);
-  DX_RETURN_IF_ERROR(Query(db_,
+  DX_RETURN_IF_ERROR(Query(*statements_,
                            "UPDATE subscriptions SET deletion_confirmed_at=?, deletion_detail=? "
                            "WHERE name=?")
                          .Bind(at_ms)
@@ -1438,11 +1522,12 @@ Status SqliteStore::RecordDeletionConfirmation(const std::string& name, int64_t 
 Status SqliteStore::DeleteSubscription(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return InTransaction([&]() -> Status {
-    DX_RETURN_IF_ERROR(Query(db_, "DELETE FROM subscriptions WHERE name=?").Bind(name).Run());
+    DX_RETURN_IF_ERROR(
+        Query(*statements_, "DELETE FROM subscriptions WHERE name=?").Bind(name).Run());
     if (sqlite3_changes(db_) == 0) return NotFound("no subscription named '" + name + "'");
     for (const char* table : {"reconcile_state", "delivered_files", "file_failures"}) {
       const std::string sql = std::string("DELETE FROM ") + table + " WHERE subscription=?";
-      DX_RETURN_IF_ERROR(Query(db_, sql.c_str()).Bind(name).Run());
+      DX_RETURN_IF_ERROR(Query(*statements_, sql.c_str()).Bind(name).Run());
     }
     MarkChanged(name);
     return Status::Ok();
@@ -1451,7 +1536,7 @@ Status SqliteStore::DeleteSubscription(const std::string& name) {
 
 Result<std::vector<DeliveryTotals>> SqliteStore::ListDeliveryTotals() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_,
+  Query q(*statements_,
           "SELECT subscription, count(*), sum(rows), sum(bytes), max(finished_at) FROM runs "
           "WHERE status IN ('succeeded', 'partial') AND rows > 0 GROUP BY subscription "
           "ORDER BY subscription");
@@ -1468,13 +1553,47 @@ Result<std::vector<DeliveryTotals>> SqliteStore::ListDeliveryTotals() {
 
 namespace dx::scheduler {
 
-void SqliteStore::MarkChanged(const std::string& name) {
-  std::lock_guard<std::mutex> lock(changed_mu_);
-  if (name.empty()) {
-    changed_all_ = true;
-  } else if (!changed_all_) {
-    changed_.insert(name);
+void SqliteStore::MarkChanged(const std::string& name, bool wake) {
+  if (tx_depth_ > 0) {  // published when the transaction commits (callers hold mu_)
+    tx_wake_ = tx_wake_ || wake;
+    if (name.empty()) {
+      tx_changed_all_ = true;
+    } else {
+      tx_changed_.insert(name);
+    }
+    return;
   }
+  {
+    std::lock_guard<std::mutex> lock(changed_mu_);
+    if (name.empty()) {
+      changed_all_ = true;
+    } else if (!changed_all_) {
+      changed_.insert(name);
+    }
+  }
+  if (wake) NotifyListener();
+}
+
+void SqliteStore::PublishChanges() {
+  if (tx_changed_.empty() && !tx_changed_all_) return;
+  {
+    std::lock_guard<std::mutex> lock(changed_mu_);
+    changed_all_ = changed_all_ || tx_changed_all_;
+    if (!changed_all_) changed_.insert(tx_changed_.begin(), tx_changed_.end());
+  }
+  tx_changed_.clear();
+  tx_changed_all_ = false;
+  if (std::exchange(tx_wake_, false)) NotifyListener();
+}
+
+void SqliteStore::SetChangeListener(std::function<void()> on_change) {
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  listener_ = std::move(on_change);
+}
+
+void SqliteStore::NotifyListener() {
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  if (listener_) listener_();
 }
 
 std::vector<std::string> SqliteStore::TakeChangedSubscriptions(bool* all) {
@@ -1488,9 +1607,9 @@ std::vector<std::string> SqliteStore::TakeChangedSubscriptions(bool* all) {
 
 Result<std::vector<Subscription>> SqliteStore::ListSubscriptionsOfAgent(const std::string& agent) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, (std::string("SELECT ") + kSubscriptionColumns +
-                " FROM subscriptions WHERE agent=? ORDER BY name")
-                   .c_str());
+  Query q(*statements_, (std::string("SELECT ") + kSubscriptionColumns +
+                         " FROM subscriptions WHERE agent=? ORDER BY name")
+                            .c_str());
   q.Bind(agent);
   return ReadSubscriptions(q);
 }
@@ -1515,9 +1634,9 @@ Result<std::vector<Subscription>> SqliteStore::ReadSubscriptions(Query& q) {
 Result<std::vector<Subscription>> SqliteStore::ListSubscriptionsPage(const std::string& after,
                                                                      int limit) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Query q(db_, (std::string("SELECT ") + kSubscriptionColumns +
-                " FROM subscriptions WHERE name > ? ORDER BY name LIMIT ?")
-                   .c_str());
+  Query q(*statements_, (std::string("SELECT ") + kSubscriptionColumns +
+                         " FROM subscriptions WHERE name > ? ORDER BY name LIMIT ?")
+                            .c_str());
   q.Bind(after);
   q.Bind(static_cast<int64_t>(limit > 0 ? limit : -1));
   return ReadSubscriptions(q);
@@ -1529,7 +1648,7 @@ Result<std::vector<RunRecord>> SqliteStore::ListRunsBefore(const std::string& su
   std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs WHERE id < ?" +
                     (subscription.empty() ? "" : " AND subscription=?") +
                     " ORDER BY id DESC LIMIT ?";
-  Query q(db_, sql.c_str());
+  Query q(*statements_, sql.c_str());
   q.Bind(before > 0 ? before : INT64_MAX);
   if (!subscription.empty()) q.Bind(subscription);
   q.Bind(static_cast<int64_t>(limit));
@@ -1549,10 +1668,10 @@ Result<std::map<std::string, RunRecord>> SqliteStore::LastRuns(
   if (subscriptions.empty()) return out;
   // The names go in as one JSON array: one statement whatever their number.
   json names = subscriptions;
-  Query q(db_, (std::string("SELECT ") + kRunColumns +
-                " FROM runs WHERE id IN (SELECT max(id) FROM runs WHERE subscription IN "
-                "(SELECT value FROM json_each(?)) GROUP BY subscription)")
-                   .c_str());
+  Query q(*statements_, (std::string("SELECT ") + kRunColumns +
+                         " FROM runs WHERE id IN (SELECT max(id) FROM runs WHERE subscription IN "
+                         "(SELECT value FROM json_each(?)) GROUP BY subscription)")
+                            .c_str());
   q.Bind(names.dump());
   while (true) {
     DX_ASSIGN_OR_RETURN(bool row, q.Step());

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "scheduler/sqlite_store.h"
@@ -119,6 +120,46 @@ TEST_CASE("the store names the subscriptions that changed, once") {
   auto mine = store->ListSubscriptionsOfAgent("agent-1").value();
   CHECK(mine.size() == 2);
   CHECK(store->ListSubscriptionsOfAgent("agent-2").value().empty());
+}
+
+TEST_CASE("a transaction's changes are named together at its commit, and wake the listener") {
+  TempDir dir;
+  auto store = SqliteStore::Open(dir.File("s.db")).value();
+  bool all = false;
+  (void)store->TakeChangedSubscriptions(&all);
+  std::atomic<int> wakes{0};
+  store->SetChangeListener([&] { ++wakes; });
+  // Inside the transaction nothing is named yet (a dispatcher would start a group with half
+  // a manifest); at the commit, all of it, with one wake.
+  REQUIRE(store
+              ->InTransaction([&]() -> Status {
+                DX_RETURN_IF_ERROR(store->PutSubscriptionDefinition(Broken("a")));
+                bool inner_all = false;
+                CHECK(store->TakeChangedSubscriptions(&inner_all).empty());
+                CHECK(wakes == 0);
+                return store->PutSubscriptionDefinition(Broken("b"));
+              })
+              .ok());
+  CHECK(wakes == 1);
+  CHECK(store->TakeChangedSubscriptions(&all) == std::vector<std::string>{"a", "b"});
+  // A rolled back transaction changed nothing: nothing named, no wake.
+  CHECK_FALSE(store
+                  ->InTransaction([&]() -> Status {
+                    DX_RETURN_IF_ERROR(store->SetSchedule("a", 5, 1));
+                    return InvalidArgument("refused");
+                  })
+                  .ok());
+  CHECK(wakes == 1);
+  CHECK(store->TakeChangedSubscriptions(&all).empty());
+  // A run's progress is named but wakes no one; a schedule change wakes.
+  REQUIRE(store->SetProgress("a", 1, "wm").ok());
+  CHECK(wakes == 1);
+  REQUIRE(store->SetSchedule("b", 5, 0).ok());
+  CHECK(wakes == 2);
+  CHECK(store->TakeChangedSubscriptions(&all) == std::vector<std::string>{"a", "b"});
+  store->SetChangeListener(nullptr);
+  REQUIRE(store->SetSchedule("b", 6, 0).ok());
+  CHECK(wakes == 2);
 }
 
 }  // namespace

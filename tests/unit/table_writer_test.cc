@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <thread>
+#include <tuple>
 
 #include "common/odbc.h"
 #include "test_util.h"
@@ -114,6 +115,34 @@ TEST_CASE("a key repeated within one batch is written once with its last values"
   CHECK(b.Cell(order[0], 1) == "c");
   CHECK(b.Cell(order[1], 1) == "d");
   CHECK(b.Cell(order[2], 1) == "e");
+}
+
+TEST_CASE("repeated keys collapse by whole cells, in batches of any size") {
+  // Two key columns: ("1", "23") and ("12", "3") are different keys.
+  RowBatch b(3);
+  for (auto [k1, k2, v] : {std::tuple{"1", "23", "a"}, {"12", "3", "b"}, {"1", "23", "c"}}) {
+    b.AddCell(k1);
+    b.AddCell(k2);
+    b.AddCell(v);
+  }
+  auto order = CollapseRepeatedKeys(b, {0, 1});
+  REQUIRE(order.size() == 2);
+  CHECK(b.Cell(order[0], 2) == "b");
+  CHECK(b.Cell(order[1], 2) == "c");
+  // 20,000 rows, every key three times: each key once, at its last row, in row order.
+  RowBatch big(2);
+  for (int pass = 0; pass < 3; ++pass) {
+    for (int k = 0; k < 20000; ++k) {
+      big.AddCell(std::to_string(k));
+      big.AddCell(std::to_string(pass));
+    }
+  }
+  order = CollapseRepeatedKeys(big, {0});
+  REQUIRE(order.size() == 20000);
+  bool last_rows = true;
+  for (size_t i = 0; i < order.size(); ++i) last_rows = last_rows && order[i] == 40000 + i;
+  CHECK(last_rows);
+  CHECK(CollapseRepeatedKeys(RowBatch(2), {0}).empty());
 }
 
 TEST_CASE("a target table that conflicts with the catalog is refused and left untouched") {
