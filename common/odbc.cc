@@ -347,8 +347,14 @@ Status OdbcStatement::SetParam(size_t i, std::string_view value) {
   }
   if (!value.empty()) std::memcpy(slot.buffer.data(), value.data(), value.size());
   slot.buffer[value.size()] = '\0';
-  slot.indicator = static_cast<int64_t>(value.size());
-  if (slot.kind == ParamKind::kBinary) return BindSlot(i);
+  if (slot.kind == ParamKind::kBinary) {
+    slot.indicator = static_cast<int64_t>(value.size());
+    return BindSlot(i);
+  }
+  // Text without a NUL goes as a terminated string (SQL_NTS): sqliteodbc copies a value given
+  // with its length into a buffer of its own, for every parameter of every execution.
+  const bool has_nul = std::memchr(value.data(), '\0', value.size()) != nullptr;
+  slot.indicator = has_nul ? static_cast<int64_t>(value.size()) : SQL_NTS;
   return Status::Ok();
 }
 

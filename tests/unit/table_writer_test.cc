@@ -519,6 +519,12 @@ TEST_CASE("awkward values and binary cells reach a SQLite target exactly") {
   rows.AddNull();
   rows.AddNull();
   rows.AddCell(std::string_view("\x00", 1));
+  // Text with a NUL inside travels with its length, the rest as terminated strings.
+  rows.AddCell("3");
+  rows.AddCell(std::string_view("a\x00b", 3));
+  rows.AddNull();
+  rows.AddNull();
+  rows.AddNull();
   REQUIRE((*w)->ApplyBatch("s1", 1, kLoading, rows).ok());
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(dir.File("t.db").c_str(), &db) == SQLITE_OK);
@@ -544,6 +550,8 @@ TEST_CASE("awkward values and binary cells reach a SQLite target exactly") {
   CHECK(text_of(1) == "text");  // the empty string, not NULL
   CHECK(text_of(4) == "null");
   CHECK(text_of(5) == std::string("\x00", 1));
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(text_of(0) == std::string("a\x00b", 3));
   sqlite3_finalize(st);
   sqlite3_close(db);
 }
