@@ -23,6 +23,8 @@ class RowBatch {
   bool IsNull(size_t row, size_t col) const { return nulls_[row * columns_ + col] != 0; }
   std::string_view Cell(size_t row, size_t col) const;
   size_t payload_bytes() const { return data_.size(); }
+  // The same rows, cell for cell (NULLs included).
+  bool operator==(const RowBatch& other) const = default;
   void Clear();
 
   // Appends the encoding of this batch to `out`.

@@ -312,6 +312,11 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
     const bool further = AtBoundary(f->after) && f->after.updatetime != after.updatetime;
     starts.push_back(further ? f->after.updatetime : "");
   }
+  // Packed batches point into `batches`: forgotten whichever way this returns.
+  struct ForgetOnReturn {
+    TableFanout* fanout;
+    ~ForgetOnReturn() { fanout->ForgetPacked(); }
+  } forget{this};
   Status started = reader_->Start(readers, after, bound, /*whole_table=*/false, starts);
   counters_->source_reads++;
   if (!started.ok()) {
@@ -342,6 +347,9 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
     }
     if (n.value() == 0) break;
     total += n.value();
+    // The batches sent this round are cleared after it: an equal one of another member is
+    // sent with the same encoding (Pack).
+    std::vector<size_t> sent;
     for (size_t k = 0; k < flows.size(); ++k) {
       if (!flows[k]->live()) {
         batches[k].Clear();
@@ -349,8 +357,10 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
       }
       if (batches[k].rows() < send_at) continue;
       Settle(*flows[k], Deliver(*flows[k], batches[k], last, live_count() > 1));
-      batches[k].Clear();
+      sent.push_back(k);
     }
+    ForgetPacked();
+    for (size_t k : sent) batches[k].Clear();
   }
   if (live_count() == 0) return;
   for (size_t k = 0; k < flows.size(); ++k) {
@@ -360,8 +370,10 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
       // The full load is complete: what is left goes, then one empty batch moves the agent's
       // ledger to the incremental watermark (every row up to the load's bound is delivered).
       if (batches[k].rows() > 0) Settle(f, Deliver(f, batches[k], last, live_count() > 1));
-      batches[k].Clear();
-      if (f.live()) Settle(f, Deliver(f, batches[k], reader_->FinishedWatermark(), false));
+      if (f.live()) {
+        RowBatch none(batches[k].columns());
+        Settle(f, Deliver(f, none, reader_->FinishedWatermark(), false));
+      }
     } else if (total > 0 && !(AtBoundary(f.after) && f.after.updatetime >= bound)) {
       // Every row before the bound is delivered: the member's position moves there, the same
       // for every member of this read and of any read of the entry in this run, so that they
@@ -414,6 +426,25 @@ Status TableFanout::TakeAck(Flow& flow, milliseconds timeout) {
   return store_.SetProgress(name, expected.seq, expected.watermark);
 }
 
+Result<std::string> TableFanout::Pack(const RowBatch& rows) {
+  if (rows.rows() == 0) {  // an empty batch (a position moving on) costs nothing to pack
+    raw_.clear();
+    rows.EncodeTo(&raw_);
+    return Compress(raw_, options_.compression_level);
+  }
+  const std::pair<size_t, size_t> key{rows.rows(), rows.payload_bytes()};
+  for (auto [it, end] = packed_.equal_range(key); it != end; ++it) {
+    if (*it->second.rows == rows) return it->second.payload;
+  }
+  raw_.clear();
+  rows.EncodeTo(&raw_);
+  DX_ASSIGN_OR_RETURN(std::string payload, Compress(raw_, options_.compression_level));
+  packed_.emplace(key, Packed{&rows, payload});
+  return payload;
+}
+
+void TableFanout::ForgetPacked() { packed_.clear(); }
+
 Status TableFanout::Deliver(Flow& flow, const RowBatch& rows, const Watermark& position,
                             bool others_wait) {
   const Subscription& sub = flow.sub();
@@ -426,9 +457,7 @@ Status TableFanout::Deliver(Flow& flow, const RowBatch& rows, const Watermark& p
   at.resync = flow.after.resync;
   message.watermark = at.Encode();
   message.rows = static_cast<uint32_t>(rows.rows());
-  raw_.clear();
-  rows.EncodeTo(&raw_);
-  DX_ASSIGN_OR_RETURN(message.payload, Compress(raw_, options_.compression_level));
+  DX_ASSIGN_OR_RETURN(message.payload, Pack(rows));
   std::string frame = Encode(message);
   // Acknowledgements that have arrived are taken first (progress is recorded as it comes).
   while (!flow.in_flight.empty()) {

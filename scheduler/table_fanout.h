@@ -85,6 +85,10 @@ class TableFanout {
   void Read(std::vector<Flow*>& flows, const Watermark& after, const std::string& bound);
   // Sends `rows` with `position` as the member's next batch (waits for room in its window).
   Status Deliver(Flow& flow, const RowBatch& rows, const Watermark& position, bool others_wait);
+  // The compressed encoding of `rows`: made once per round of a read for equal batches
+  // (subscribers with the same filter, columns and masking), kept until ForgetPacked.
+  Result<std::string> Pack(const RowBatch& rows);
+  void ForgetPacked();
   // Takes one acknowledgement (waiting at most `timeout`).
   Status TakeAck(Flow& flow, std::chrono::milliseconds timeout);
   // Records a member's outcome: its first error ends its run (Ok changes nothing).
@@ -102,6 +106,11 @@ class TableFanout {
   std::unique_ptr<SharedReader> reader_;
   std::map<std::string, std::vector<Subscription>> agent_subscriptions_;  // by agent
   std::string raw_;                                                       // encoding buffer
+  struct Packed {
+    const RowBatch* rows;  // stays unchanged until ForgetPacked
+    std::string payload;
+  };
+  std::multimap<std::pair<size_t, size_t>, Packed> packed_;  // by (rows, payload bytes)
 };
 
 }  // namespace dx::scheduler

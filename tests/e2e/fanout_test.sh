@@ -2,10 +2,11 @@
 # Shared extraction (共享抽取, issue 9): the subscriptions of one catalog entry that are due
 # together are served by one read of the source, each through its own columns, filter, masking,
 # watermark and window.
-#  - four subscribers of a PostgreSQL table (two on one district, one of them masked; one on
-#    another district with a hashed name; one taking every row into a PostgreSQL target) load
-#    with one read: PostgreSQL's own counters show at most 2 x the table's rows read, where a
-#    read per subscriber reads 4 x;
+#  - five subscribers of a PostgreSQL table (three on one district, one of them with fewer
+#    columns, one with the same columns, filter and masking as another, so that its batches go
+#    with the other's encoding; one on another district with a hashed name; one taking every
+#    row into a PostgreSQL target) load with one read: PostgreSQL's own counters show at most
+#    2 x the table's rows read, where a read per subscriber reads 5 x;
 #  - each target holds exactly its rows, masked as approved, checked with sqlite3 and psql
 #    against the source's rows masked by Python;
 #  - a fifth subscriber (a school of the first district) whose agent comes late catches up on
@@ -66,7 +67,7 @@ subscription() {  # NAME AGENT APP COLUMNS FILTER...
     "$name" "$agent" "$STU" "$app"
   printf 'columns: [%s]\n' "$columns"
   [ -z "$filters" ] || printf 'filter: [%s]\n' "$filters"
-  printf 'target_table: student\nschedule: realtime 2s\n'
+  printf 'target_table: %s\nschedule: realtime 2s\n' "${TARGET:-student}"
 }
 {
   subscription s1 fan-1 "$APP1" "$COLS" district_code=310104
@@ -74,11 +75,14 @@ subscription() {  # NAME AGENT APP COLUMNS FILTER...
   subscription s3 fan-3 "$APP3" "$COLS"
   subscription s4 fan-4 "$APP1" "$COLS" district_code=310104 "school_code=$SCHOOL"
   subscription s5 fan-5 "$APP1" "id,name,id_card,school_code,updatetime" district_code=310104
+  # The same columns, filter and masking as s1 (a second table at fan-1): its batches are
+  # equal to s1's and go with the same encoding.
+  TARGET=student_copy subscription s6 fan-1 "$APP1" "$COLS" district_code=310104
 } >"$T/subs.yaml"
 psql_dx -c "SELECT pg_stat_reset()" >/dev/null
 as_user cons apply -f "$T/subs.yaml" >/dev/null || fail "the subscriptions were not applied"
 succeeded() { [ "$(last_run_field "$1" status)" = succeeded ]; }
-for s in s1 s2 s3 s5; do wait_for 60 "the first run of $s" succeeded "$s"; done
+for s in s1 s2 s3 s5 s6; do wait_for 60 "the first run of $s" succeeded "$s"; done
 
 # expected WHERE SPEC...: the source's rows as an agent must hold them, tab-separated, by id;
 # SPEC is a column, or column=hash | column=partial:FIRST:LAST.
@@ -88,7 +92,7 @@ expected() {
   psql_dx -At -F $'\t' -c "SELECT $(IFS=,; echo "${cols[*]}") FROM student WHERE $where ORDER BY id" |
     python3 "$ROOT/tests/e2e/mask_rows.py" "$KEY" "$@"
 }
-lite_rows() { sqlite3 -separator $'\t' "$T/t$1.db" "SELECT $2 FROM student ORDER BY id"; }
+lite_rows() { sqlite3 -separator $'\t' "$T/t$1.db" "SELECT $2 FROM ${3:-student} ORDER BY id"; }
 t3_rows() {
   psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U dx -d t3 -At -F $'\t' -c "SELECT $1 FROM student ORDER BY id"
 }
@@ -101,6 +105,8 @@ check_s3() { [ "$(t3_rows "id,name,id_card,school_code,district_code,stage,birth
   "$(expected "1 = 1" id name id_card school_code district_code stage birth updatetime | md5sum)" ]; }
 check_s4() { [ "$(lite_rows 4 "id,name,id_card,school_code,district_code,stage,birth,updatetime" | md5sum)" = \
   "$(expected "$D1 AND school_code = '$SCHOOL'" id name id_card=partial:3:4 school_code district_code stage birth updatetime | md5sum)" ]; }
+check_s6() { [ "$(lite_rows 1 "id,name,id_card,school_code,district_code,stage,birth,updatetime" student_copy | md5sum)" = \
+  "$(expected "$D1" id name id_card=partial:3:4 school_code district_code stage birth updatetime | md5sum)" ]; }
 check_s5() { [ "$(lite_rows 5 "id,name,id_card,school_code,updatetime" | md5sum)" = \
   "$(expected "$D1" id name id_card=partial:3:4 school_code updatetime | md5sum)" ]; }
 
@@ -109,11 +115,11 @@ kill_scheduler
 sleep 1
 read -r rows_read scans < <(psql_dx -At -F ' ' -c "SELECT coalesce(seq_tup_read,0) + coalesce(idx_tup_fetch,0),
   coalesce(seq_scan,0) + coalesce(idx_scan,0) FROM pg_stat_user_tables WHERE relname = 'student'")
-echo "four subscribers' full loads read $rows_read rows in $scans scans at the source ($ROWS rows)"
+echo "five subscribers' full loads read $rows_read rows in $scans scans at the source ($ROWS rows)"
 [ "$rows_read" -le $((2 * ROWS)) ] ||
-  fail "four subscribers' loads read $rows_read rows at the source (more than 2 x $ROWS): not one shared read"
-for s in 1 2 3 5; do "check_s$s" || fail "subscriber s$s does not hold exactly its rows"; done
-pass "one read of $rows_read rows served four subscribers, each holding exactly its rows (checked with sqlite3 and psql; masking per approval)"
+  fail "five subscribers' loads read $rows_read rows at the source (more than 2 x $ROWS): not one shared read"
+for s in 1 2 3 5 6; do "check_s$s" || fail "subscriber s$s does not hold exactly its rows"; done
+pass "one read of $rows_read rows served five subscribers, each holding exactly its rows (checked with sqlite3 and psql; masking per approval; s6 equal to s1)"
 
 write_scheduler_config "safety_lag_s: 0, batch_rows: 200, window: 1, straggler_s: 1, retry_min_s: 1, retry_max_s: 2"
 # A dead link is noticed after three heartbeats (15 s here): the straggler leaves the read
@@ -126,16 +132,16 @@ pass "a subscriber whose agent came late caught up on its own ($(lite_rows 4 id 
 
 next_second
 psql_dx -c "UPDATE student SET stage = '高中', updatetime = now() WHERE id % 7 = 0"
-for s in 1 2 3 4 5; do wait_for 60 "s$s to get the changes" "check_s$s"; done
-pass "changes at the source reached all five subscribers"
+for s in 1 2 3 4 5 6; do wait_for 60 "s$s to get the changes" "check_s$s"; done
+pass "changes at the source reached all six subscribers"
 
 # A straggler: fan-5 stops taking batches during a shared read of many changed rows.
 kill -STOP "${AGENT_PIDS[5]}"
 next_second
 psql_dx -c "UPDATE student SET stage = '中职', updatetime = now()"
 t0=$(date +%s)
-for s in 1 2 3 4; do wait_for 60 "s$s to get the changes while fan-5 is stopped" "check_s$s"; done
-echo "the other four held every change $(($(date +%s) - t0)) s after it, fan-5 stopped"
+for s in 1 2 3 4 6; do wait_for 60 "s$s to get the changes while fan-5 is stopped" "check_s$s"; done
+echo "the other five held every change $(($(date +%s) - t0)) s after it, fan-5 stopped"
 check_s5 && fail "fan-5 holds the changes although it was stopped"
 grep -q "s5: left a shared read" "$T/scheduler.log" ||
   fail "the scheduler did not log that s5 left the shared read"
