@@ -148,6 +148,9 @@ ApiResponse AdminApi::Handle(const ApiRequest& request) {
     }
     AuditCall(request, actor.who, action, target, result);
   }
+  // A change (a manifest applied, a subscription resumed or granted) is looked at at once,
+  // not on the dispatcher's next tick.
+  if (change && r.status < 300) dispatcher_.Wake();
   return r;
 }
 

@@ -27,16 +27,15 @@ Dispatcher::Dispatcher(Store& store, AgentHub& hub, const SchedulerConfig& confi
 Dispatcher::~Dispatcher() { Stop(); }
 
 void Dispatcher::Start() {
-  // A change (a manifest applied, a subscription resumed) is looked at at once, not on the
-  // next tick. (The store calls this holding its own locks; it takes only mu_.)
-  store_.SetChangeListener([this] {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      wake_ = true;
-    }
-    cv_.notify_all();
-  });
   loop_ = std::thread([this] { Loop(); });
+}
+
+void Dispatcher::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
 }
 
 void Dispatcher::Stop() {
@@ -45,7 +44,6 @@ void Dispatcher::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  store_.SetChangeListener(nullptr);
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
   {
@@ -281,8 +279,11 @@ Dispatcher::Outcome Dispatcher::Consider(Subscription& sub, int64_t now) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Outcome::kNoSlot;
-    if (running_.count(sub.name)) {
-      Queue(sub.name, kNever);  // looked at again when the run ends (Finished)
+    // Running, or its run has just ended: this view of it may predate that run (a Refresh
+    // can read the store just before the run's schedule is written). It is read again on the
+    // next pass, which Finished asked for; started now, it would poll twice.
+    if (running_.count(sub.name) || finished_.count(sub.name)) {
+      Queue(sub.name, kNever);
       return Outcome::kWaiting;
     }
   }
@@ -572,8 +573,8 @@ Dispatcher::Outcome Dispatcher::ConsiderDeletion(const Subscription& sub, int64_
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Outcome::kNoSlot;
-    if (running_.count(sub.name)) {
-      Queue(sub.name, kNever);  // looked at again when that ends (Finished)
+    if (running_.count(sub.name) || finished_.count(sub.name)) {
+      Queue(sub.name, kNever);  // looked at again when that ends (Finished), or read again
       return Outcome::kWaiting;
     }
     auto retry = deletion_retry_.find(sub.name);

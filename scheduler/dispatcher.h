@@ -62,6 +62,8 @@ class Dispatcher {
 
   // One pass over the due subscriptions (exposed for tests with a fake clock).
   void Tick();
+  // Makes the next pass start now (a change was made through the admin API).
+  void Wake();
 
  private:
   void Loop();

@@ -370,7 +370,6 @@ Status SqliteStore::InTransaction(const std::function<Status()>& body) {
   pending_head_.reset();
   tx_changed_.clear();
   tx_changed_all_ = false;
-  tx_wake_ = false;
   return st;
 }
 
@@ -670,7 +669,7 @@ Status SqliteStore::SetPending(const std::string& name, bool manual, bool resync
 Status SqliteStore::SetProgress(const std::string& name, uint64_t acked_seq,
                                 const std::string& watermark) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  MarkChanged(name, /*wake=*/false);  // a run's own progress: nothing falls due by it
+  MarkChanged(name);
   return Query(*statements_, "UPDATE subscriptions SET acked_seq=?, watermark=? WHERE name=?")
       .Bind(static_cast<int64_t>(acked_seq))
       .Bind(watermark)
@@ -1553,9 +1552,8 @@ Result<std::vector<DeliveryTotals>> SqliteStore::ListDeliveryTotals() {
 
 namespace dx::scheduler {
 
-void SqliteStore::MarkChanged(const std::string& name, bool wake) {
+void SqliteStore::MarkChanged(const std::string& name) {
   if (tx_depth_ > 0) {  // published when the transaction commits (callers hold mu_)
-    tx_wake_ = tx_wake_ || wake;
     if (name.empty()) {
       tx_changed_all_ = true;
     } else {
@@ -1563,19 +1561,15 @@ void SqliteStore::MarkChanged(const std::string& name, bool wake) {
     }
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(changed_mu_);
-    if (name.empty()) {
-      changed_all_ = true;
-    } else if (!changed_all_) {
-      changed_.insert(name);
-    }
+  std::lock_guard<std::mutex> lock(changed_mu_);
+  if (name.empty()) {
+    changed_all_ = true;
+  } else if (!changed_all_) {
+    changed_.insert(name);
   }
-  if (wake) NotifyListener();
 }
 
 void SqliteStore::PublishChanges() {
-  if (tx_changed_.empty() && !tx_changed_all_) return;
   {
     std::lock_guard<std::mutex> lock(changed_mu_);
     changed_all_ = changed_all_ || tx_changed_all_;
@@ -1583,17 +1577,6 @@ void SqliteStore::PublishChanges() {
   }
   tx_changed_.clear();
   tx_changed_all_ = false;
-  if (std::exchange(tx_wake_, false)) NotifyListener();
-}
-
-void SqliteStore::SetChangeListener(std::function<void()> on_change) {
-  std::lock_guard<std::mutex> lock(listener_mu_);
-  listener_ = std::move(on_change);
-}
-
-void SqliteStore::NotifyListener() {
-  std::lock_guard<std::mutex> lock(listener_mu_);
-  if (listener_) listener_();
 }
 
 std::vector<std::string> SqliteStore::TakeChangedSubscriptions(bool* all) {

@@ -133,7 +133,6 @@ class SqliteStore : public Store {
   Result<std::vector<DeliveryTotals>> ListDeliveryTotals() override;
   Status DeleteSubscription(const std::string& name) override;
   std::vector<std::string> TakeChangedSubscriptions(bool* all) override;
-  void SetChangeListener(std::function<void()> on_change) override;
   Result<std::vector<Subscription>> ListSubscriptionsOfAgent(const std::string& agent) override;
   Result<std::vector<Subscription>> ListSubscriptionsPage(const std::string& after,
                                                           int limit) override;
@@ -175,21 +174,15 @@ class SqliteStore : public Store {
   // Notes that subscription `name` changed (TakeChangedSubscriptions); "" for all of them.
   // Inside a transaction the note waits for its commit (and a rollback drops it), so that the
   // dispatcher sees a manifest's subscriptions together, due in one shared read.
-  // `wake`: tell the change listener (a run's own progress does not).
-  void MarkChanged(const std::string& name, bool wake = true);
+  void MarkChanged(const std::string& name);
   void PublishChanges();              // the committed transaction's notes (holding mu_)
   std::set<std::string> tx_changed_;  // guarded by mu_
   bool tx_changed_all_ = false;       // guarded by mu_
-  bool tx_wake_ = false;              // guarded by mu_
   // Subscriptions from a `SELECT kSubscriptionColumns` query (sqlite_store.cc).
   Result<std::vector<Subscription>> ReadSubscriptions(Query& q);
   std::mutex changed_mu_;
   std::set<std::string> changed_;  // guarded by changed_mu_
   bool changed_all_ = false;       // guarded by changed_mu_
-  // Told of each published change (SetChangeListener); called holding listener_mu_.
-  void NotifyListener();
-  std::mutex listener_mu_;
-  std::function<void()> listener_;  // guarded by listener_mu_
 };
 
 }  // namespace dx::scheduler

@@ -261,10 +261,6 @@ class Store {
     *all = true;
     return {};
   }
-  // Calls `on_change` (from the writer's thread) each time TakeChangedSubscriptions has
-  // something new, so that the dispatcher looks at a change at once; nullptr stops the calls
-  // (returning after any call under way). A store that does not track changes never calls.
-  virtual void SetChangeListener(std::function<void()> on_change) { (void)on_change; }
   // Pages of the admin API's lists, each answered with one query: names after `after` in
   // name order, at most `limit` (<= 0: all).
   virtual Result<std::vector<Subscription>> ListSubscriptionsPage(const std::string& after,

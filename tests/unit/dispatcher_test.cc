@@ -5,7 +5,6 @@
 
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <thread>
 
 #include "scheduler/sqlite_store.h"
@@ -122,44 +121,57 @@ TEST_CASE("the store names the subscriptions that changed, once") {
   CHECK(store->ListSubscriptionsOfAgent("agent-2").value().empty());
 }
 
-TEST_CASE("a transaction's changes are named together at its commit, and wake the listener") {
+TEST_CASE("a transaction's changes are named together at its commit, none after a rollback") {
   TempDir dir;
   auto store = SqliteStore::Open(dir.File("s.db")).value();
   bool all = false;
   (void)store->TakeChangedSubscriptions(&all);
-  std::atomic<int> wakes{0};
-  store->SetChangeListener([&] { ++wakes; });
   // Inside the transaction nothing is named yet (a dispatcher would start a group with half
-  // a manifest); at the commit, all of it, with one wake.
+  // a manifest); at the commit, all of it.
   REQUIRE(store
               ->InTransaction([&]() -> Status {
                 DX_RETURN_IF_ERROR(store->PutSubscriptionDefinition(Broken("a")));
                 bool inner_all = false;
                 CHECK(store->TakeChangedSubscriptions(&inner_all).empty());
-                CHECK(wakes == 0);
                 return store->PutSubscriptionDefinition(Broken("b"));
               })
               .ok());
-  CHECK(wakes == 1);
   CHECK(store->TakeChangedSubscriptions(&all) == std::vector<std::string>{"a", "b"});
-  // A rolled back transaction changed nothing: nothing named, no wake.
+  // A rolled back transaction changed nothing: nothing named.
   CHECK_FALSE(store
                   ->InTransaction([&]() -> Status {
                     DX_RETURN_IF_ERROR(store->SetSchedule("a", 5, 1));
                     return InvalidArgument("refused");
                   })
                   .ok());
-  CHECK(wakes == 1);
   CHECK(store->TakeChangedSubscriptions(&all).empty());
-  // A run's progress is named but wakes no one; a schedule change wakes.
-  REQUIRE(store->SetProgress("a", 1, "wm").ok());
-  CHECK(wakes == 1);
-  REQUIRE(store->SetSchedule("b", 5, 0).ok());
-  CHECK(wakes == 2);
-  CHECK(store->TakeChangedSubscriptions(&all) == std::vector<std::string>{"a", "b"});
-  store->SetChangeListener(nullptr);
-  REQUIRE(store->SetSchedule("b", 6, 0).ok());
-  CHECK(wakes == 2);
+  CHECK_FALSE(all);
+}
+
+TEST_CASE("a wake starts the dispatcher's next pass at once, not at its tick") {
+  TempDir dir;
+  FakeClock clock;
+  auto store = SqliteStore::Open(dir.File("s.db")).value();
+  SchedulerConfig config;
+  config.tick_ms = 60000;  // without a wake, the next pass would come in a minute
+  AgentHub hub{*store, clock, 5};
+  Dispatcher dispatcher{*store, hub, config, clock};
+  dispatcher.Start();
+  // The first pass runs at once; then the loop waits out its tick.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Subscription s = Broken("feb31");
+  s.schedule = "cron 0 0 31 2 *";  // a pass stops it: the sign that a pass ran
+  REQUIRE(store->PutSubscriptionDefinition(s).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_FALSE(store->GetSubscription("feb31").value()->stopped());  // no pass yet
+  dispatcher.Wake();
+  bool stopped = false;
+  for (int i = 0; i < 100 && !stopped; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    stopped = store->GetSubscription("feb31").value()->stopped();
+  }
+  CHECK(stopped);
+  dispatcher.Stop();
 }
 
 }  // namespace
