@@ -367,13 +367,10 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
     Flow& f = *flows[k];
     if (!f.live()) continue;
     if (reader_->full_load()) {
-      // The full load is complete: what is left goes, then one empty batch moves the agent's
-      // ledger to the incremental watermark (every row up to the load's bound is delivered).
-      if (batches[k].rows() > 0) Settle(f, Deliver(f, batches[k], last, live_count() > 1));
-      if (f.live()) {
-        RowBatch none(batches[k].columns());
-        Settle(f, Deliver(f, none, reader_->FinishedWatermark(), false));
-      }
+      // The full load is complete: what is left goes in one last batch (empty if nothing is)
+      // that moves the agent's ledger to the incremental watermark: once it is applied, every
+      // row up to the load's bound is delivered.
+      Settle(f, Deliver(f, batches[k], reader_->FinishedWatermark(), live_count() > 1));
     } else if (total > 0 && !(AtBoundary(f.after) && f.after.updatetime >= bound)) {
       // Every row before the bound is delivered: the member's position moves there, the same
       // for every member of this read and of any read of the entry in this run, so that they
