@@ -20,7 +20,6 @@ namespace dx::scheduler {
 
 using nlohmann::json;
 
-// A prepared statement with positional binding and typed column reads.
 // Prepared statements kept for reuse, by SQL text: preparing one costs more than running most
 // of the store's statements. A statement serves one Query at a time; at most kMaxIdle are kept.
 class SqliteStore::Statements {
@@ -71,6 +70,7 @@ class SqliteStore::Statements {
   size_t idle_count_ = 0;                                             // guarded by mu_
 };
 
+// A prepared statement with positional binding and typed column reads.
 class SqliteStore::Query {
  public:
   Query(Statements& statements, const char* sql)
