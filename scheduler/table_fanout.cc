@@ -369,7 +369,9 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
     if (reader_->full_load()) {
       // The full load is complete: what is left goes in one last batch (empty if nothing is)
       // that moves the agent's ledger to the incremental watermark: once it is applied, every
-      // row up to the load's bound is delivered.
+      // row up to the load's bound is delivered. A member whose window is still full leaves
+      // here like anywhere else (it would hold back the others' last batches) and finishes
+      // its load on its own.
       Settle(f, Deliver(f, batches[k], reader_->FinishedWatermark(), live_count() > 1));
     } else if (total > 0 && !(AtBoundary(f.after) && f.after.updatetime >= bound)) {
       // Every row before the bound is delivered: the member's position moves there, the same

@@ -156,11 +156,20 @@ TEST_CASE("a wake starts the dispatcher's next pass at once, not at its tick") {
   config.tick_ms = 60000;  // without a wake, the next pass would come in a minute
   AgentHub hub{*store, clock, 5};
   Dispatcher dispatcher{*store, hub, config, clock};
+  // A pass stops a subscription whose schedule never fires: the sign that a pass ran.
+  Subscription first = Broken("first");
+  first.schedule = "cron 0 0 31 2 *";
+  REQUIRE(store->PutSubscriptionDefinition(first).ok());
   dispatcher.Start();
-  // The first pass runs at once; then the loop waits out its tick.
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // The first pass runs at once (and stops "first"); then the loop waits out its tick.
+  bool first_pass = false;
+  for (int i = 0; i < 250 && !first_pass; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    first_pass = store->GetSubscription("first").value()->stopped();
+  }
+  REQUIRE(first_pass);
   Subscription s = Broken("feb31");
-  s.schedule = "cron 0 0 31 2 *";  // a pass stops it: the sign that a pass ran
+  s.schedule = "cron 0 0 31 2 *";
   REQUIRE(store->PutSubscriptionDefinition(s).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK_FALSE(store->GetSubscription("feb31").value()->stopped());  // no pass yet
