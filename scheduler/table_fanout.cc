@@ -70,7 +70,8 @@ TableFanout::TableFanout(Store& store, AgentHub& hub, const ExchangeOptions& opt
       clock_max_age_(clock_max_age),
       attempts_(attempts),
       record_(std::move(record)),
-      counters_(counters) {}
+      counters_(counters),
+      packer_(options.compression_level) {}
 
 TableFanout::~TableFanout() = default;
 
@@ -348,7 +349,7 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
     if (n.value() == 0) break;
     total += n.value();
     // The batches sent this round are cleared after it: an equal one of another member is
-    // sent with the same encoding (Pack).
+    // sent with the same encoding (BatchPacker).
     std::vector<size_t> sent;
     for (size_t k = 0; k < flows.size(); ++k) {
       if (!flows[k]->live()) {
@@ -425,24 +426,20 @@ Status TableFanout::TakeAck(Flow& flow, milliseconds timeout) {
   return store_.SetProgress(name, expected.seq, expected.watermark);
 }
 
-Result<std::string> TableFanout::Pack(const RowBatch& rows) {
-  if (rows.rows() == 0) {  // an empty batch (a position moving on) costs nothing to pack
-    raw_.clear();
-    rows.EncodeTo(&raw_);
-    return Compress(raw_, options_.compression_level);
-  }
+Result<std::string> BatchPacker::Pack(const RowBatch& rows) {
   const std::pair<size_t, size_t> key{rows.rows(), rows.payload_bytes()};
-  for (auto [it, end] = packed_.equal_range(key); it != end; ++it) {
-    if (*it->second.rows == rows) return it->second.payload;
+  if (rows.rows() > 0) {  // an empty batch (a position moving on) costs nothing to pack
+    for (auto [it, end] = packed_.equal_range(key); it != end; ++it) {
+      if (*it->second.rows == rows) return it->second.payload;
+    }
   }
   raw_.clear();
   rows.EncodeTo(&raw_);
-  DX_ASSIGN_OR_RETURN(std::string payload, Compress(raw_, options_.compression_level));
-  packed_.emplace(key, Packed{&rows, payload});
+  DX_ASSIGN_OR_RETURN(std::string payload, Compress(raw_, level_));
+  ++compressions_;
+  if (rows.rows() > 0) packed_.emplace(key, Packed{&rows, payload});
   return payload;
 }
-
-void TableFanout::ForgetPacked() { packed_.clear(); }
 
 Status TableFanout::Deliver(Flow& flow, const RowBatch& rows, const Watermark& position,
                             bool others_wait) {
@@ -456,7 +453,7 @@ Status TableFanout::Deliver(Flow& flow, const RowBatch& rows, const Watermark& p
   at.resync = flow.after.resync;
   message.watermark = at.Encode();
   message.rows = static_cast<uint32_t>(rows.rows());
-  DX_ASSIGN_OR_RETURN(message.payload, Pack(rows));
+  DX_ASSIGN_OR_RETURN(message.payload, packer_.Pack(rows));
   std::string frame = Encode(message);
   // Acknowledgements that have arrived are taken first (progress is recorded as it comes).
   while (!flow.in_flight.empty()) {

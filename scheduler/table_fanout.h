@@ -37,6 +37,27 @@ struct ExchangeCounters {
   std::atomic<int64_t> group_runs{0};     // runs of groups (of one subscription or more)
 };
 
+// The compressed encodings of one round of a shared read: a batch equal, cell for cell, to one
+// packed earlier in the round (subscribers with the same filter, columns and masking) is not
+// encoded again. A batch packed must stay unchanged until Forget.
+class BatchPacker {
+ public:
+  explicit BatchPacker(int level) : level_(level) {}
+  Result<std::string> Pack(const RowBatch& rows);
+  void Forget() { packed_.clear(); }
+  size_t compressions() const { return compressions_; }  // batches compressed so far
+
+ private:
+  struct Packed {
+    const RowBatch* rows;
+    std::string payload;
+  };
+  int level_;
+  std::string raw_;                                          // encoding buffer
+  std::multimap<std::pair<size_t, size_t>, Packed> packed_;  // by (rows, payload bytes)
+  size_t compressions_ = 0;
+};
+
 class TableFanout {
  public:
   struct Member {
@@ -85,10 +106,8 @@ class TableFanout {
   void Read(std::vector<Flow*>& flows, const Watermark& after, const std::string& bound);
   // Sends `rows` with `position` as the member's next batch (waits for room in its window).
   Status Deliver(Flow& flow, const RowBatch& rows, const Watermark& position, bool others_wait);
-  // The compressed encoding of `rows`: made once per round of a read for equal batches
-  // (subscribers with the same filter, columns and masking), kept until ForgetPacked.
-  Result<std::string> Pack(const RowBatch& rows);
-  void ForgetPacked();
+  // Forgets the batches packed this round (BatchPacker).
+  void ForgetPacked() { packer_.Forget(); }
   // Takes one acknowledgement (waiting at most `timeout`).
   Status TakeAck(Flow& flow, std::chrono::milliseconds timeout);
   // Records a member's outcome: its first error ends its run (Ok changes nothing).
@@ -105,12 +124,7 @@ class TableFanout {
   ExchangeCounters* counters_;
   std::unique_ptr<SharedReader> reader_;
   std::map<std::string, std::vector<Subscription>> agent_subscriptions_;  // by agent
-  std::string raw_;                                                       // encoding buffer
-  struct Packed {
-    const RowBatch* rows;  // stays unchanged until ForgetPacked
-    std::string payload;
-  };
-  std::multimap<std::pair<size_t, size_t>, Packed> packed_;  // by (rows, payload bytes)
+  BatchPacker packer_;  // this round's encodings (TableFanout::Read)
 };
 
 }  // namespace dx::scheduler

@@ -9,8 +9,10 @@
 #include <set>
 
 #include "common/odbc.h"
+#include "common/wire.h"
 #include "scheduler/extractor.h"
 #include "scheduler/masking.h"
+#include "scheduler/table_fanout.h"
 #include "test_util.h"
 
 namespace dx::scheduler {
@@ -230,6 +232,32 @@ TEST_CASE("64 filters in one read: each subscriber gets exactly its rows across 
   std::vector<std::string> want_63;
   for (int id = 3; id <= 30; id += 3) want_63.push_back(row(id));
   CHECK(rows[63] == want_63);
+}
+
+TEST_CASE("equal batches of a round are packed once; unequal ones of the same size each") {
+  auto batch = [](const char* second) {
+    RowBatch b(2);
+    for (const char* cell : {"1", "ab", "2", second}) b.AddCell(cell);
+    return b;
+  };
+  const RowBatch a = batch("cd");
+  const RowBatch same = batch("cd");
+  const RowBatch other = batch("ce");  // as many rows and bytes as `a`, one cell differs
+  BatchPacker packer(1);
+  auto pa = packer.Pack(a);
+  auto psame = packer.Pack(same);
+  auto pother = packer.Pack(other);
+  REQUIRE(pa.ok());
+  REQUIRE(psame.ok());
+  REQUIRE(pother.ok());
+  CHECK(packer.compressions() == 2);
+  CHECK(*psame == *pa);
+  auto decoded = RowBatch::Decode(Decompress(*pother, 1 << 20).value());
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == other);
+  packer.Forget();  // a new round packs again
+  REQUIRE(packer.Pack(same).ok());
+  CHECK(packer.compressions() == 3);
 }
 
 TEST_CASE("the query evaluates each distinct filter once, its markers before the WHERE's") {
