@@ -70,12 +70,7 @@ bool Delivered(const std::string& watermark) {
   return !w.ok() || !w->empty();
 }
 
-}  // namespace
-
-bool IsReservedTableName(const std::string& name) { return AsciiLower(name).rfind("dx_", 0) == 0; }
-
-namespace {
-
+// A hash of row r's key cells.
 uint64_t KeyHash(const RowBatch& rows, size_t r, const std::vector<size_t>& keys) {
   uint64_t h = 0x9e3779b97f4a7c15ull;
   for (size_t k : keys) {
@@ -85,6 +80,7 @@ uint64_t KeyHash(const RowBatch& rows, size_t r, const std::vector<size_t>& keys
   return h;
 }
 
+// True when rows a and b have equal key cells.
 bool SameKey(const RowBatch& rows, size_t a, size_t b, const std::vector<size_t>& keys) {
   for (size_t k : keys) {
     if (rows.Cell(a, k) != rows.Cell(b, k)) return false;
@@ -93,6 +89,8 @@ bool SameKey(const RowBatch& rows, size_t a, size_t b, const std::vector<size_t>
 }
 
 }  // namespace
+
+bool IsReservedTableName(const std::string& name) { return AsciiLower(name).rfind("dx_", 0) == 0; }
 
 std::vector<size_t> CollapseRepeatedKeys(const RowBatch& rows, const std::vector<size_t>& keys) {
   // Last occurrence wins: rows are taken from the end, into an open-addressing table of row
