@@ -147,8 +147,8 @@ PY
 }
 
 # Each figure is the median of BENCH_FANOUT_REPEAT rounds; a round measures the single-agent
-# reference and then each N, so that the machine's drift (CPU speed on this VM varies by about
-# a fifth from one run to the next, for the same work) reaches both sides of the ratio alike.
+# reference and then each N, so that the machine's drift (on this VM the same work took up to
+# two thirds more CPU in one run than in another) reaches both sides of the ratio alike.
 median() { python3 -c "import statistics, sys; print(round(statistics.median(map(float, sys.argv[1:])), 2))" "$@"; }
 declare -A took=() cpus=() agent_cpus=() reads_of=() scans_of=() rows_of=()
 singles=()
