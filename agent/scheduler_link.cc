@@ -95,8 +95,6 @@ Result<Work> DecodeFileWork(MessageType type, std::string_view payload) {
   }
 }
 
-// One frame decoded into work for the apply thread (nothing for a heartbeat). Batches and
-// repairs are decompressed here, within kMaxBatchBytes, so that decoding overlaps applying.
 // A message that is work as it decodes.
 template <typename T>
 Result<std::optional<Work>> DecodeSomeWork(std::string_view payload) {
@@ -105,6 +103,8 @@ Result<std::optional<Work>> DecodeSomeWork(std::string_view payload) {
   return std::optional<Work>(std::move(work).value());
 }
 
+// One frame decoded into work for the apply thread (nothing for a heartbeat). Batches and
+// repairs are decompressed here, within kMaxBatchBytes, so that decoding overlaps applying.
 Result<std::optional<Work>> DecodeWork(MessageType type, std::string payload) {
   switch (type) {
     case MessageType::kHeartbeat:

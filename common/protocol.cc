@@ -47,6 +47,16 @@ Status Finish(const ByteReader& r, const char* what) {
   return Status::Ok();
 }
 
+// A hello's ledger count, before anything is allocated for it: each entry takes at least 3
+// bytes, so a count the bytes cannot back is refused at once.
+Status CheckLedgerCount(uint64_t n, size_t remaining) {
+  if (n > 100000 || n > remaining / 3) {
+    return DataLoss("hello claims a ledger of " + std::to_string(n) + " entries in " +
+                    std::to_string(remaining) + " bytes");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string EncodeFrame(MessageType type, std::string_view payload) {
@@ -90,11 +100,7 @@ Status DecodeHelloIdentity(std::string_view in, Hello* m, std::string_view* ledg
   const size_t ledger_at = in.size() - r.remaining();
   uint64_t n = 0;
   DX_RETURN_IF_ERROR(r.GetVarint(&n));
-  // Each entry takes at least 3 bytes: a count the bytes cannot back is refused at once.
-  if (n > 100000 || n > r.remaining() / 3) {
-    return DataLoss("hello claims a ledger of " + std::to_string(n) + " entries in " +
-                    std::to_string(r.remaining()) + " bytes");
-  }
+  DX_RETURN_IF_ERROR(CheckLedgerCount(n, r.remaining()));
   for (uint64_t i = 0; i < n; ++i) {
     std::string_view text;
     uint64_t seq = 0;
@@ -112,7 +118,7 @@ Status DecodeHelloLedger(std::string_view ledger, std::vector<LedgerEntry>* entr
   ByteReader r(ledger);
   uint64_t n = 0;
   DX_RETURN_IF_ERROR(r.GetVarint(&n));
-  if (n > 100000 || n > r.remaining() / 3) return DataLoss("hello ledger count out of range");
+  DX_RETURN_IF_ERROR(CheckLedgerCount(n, r.remaining()));
   entries->resize(n);
   for (auto& e : *entries) DX_RETURN_IF_ERROR(GetLedger(r, &e));
   return Finish(r, "hello ledger");

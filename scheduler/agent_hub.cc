@@ -767,7 +767,7 @@ bool AgentSession::QueueHeartbeatIfIdle() {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_ || !outgoing_.empty()) return false;
   outgoing_.push_back(EncodeFrame(MessageType::kHeartbeat, ""));
-  outgoing_bytes_ += 5;
+  outgoing_bytes_ += kFrameHeaderBytes;
   return true;
 }
 

@@ -157,29 +157,28 @@ TEST_CASE("a wake starts the dispatcher's next pass at once, not at its tick") {
   AgentHub hub{*store, clock, 5};
   Dispatcher dispatcher{*store, hub, config, clock};
   // A pass stops a subscription whose schedule never fires: the sign that a pass ran.
-  Subscription first = Broken("first");
-  first.schedule = "cron 0 0 31 2 *";
-  REQUIRE(store->PutSubscriptionDefinition(first).ok());
+  auto add_never_firing = [&](const std::string& name) {
+    Subscription s = Broken(name);
+    s.schedule = "cron 0 0 31 2 *";
+    REQUIRE(store->PutSubscriptionDefinition(s).ok());
+  };
+  auto stopped_within = [&](const std::string& name, std::chrono::milliseconds limit) {
+    for (auto waited = std::chrono::milliseconds(0); waited < limit;
+         waited += std::chrono::milliseconds(20)) {
+      if (store->GetSubscription(name).value()->stopped()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return store->GetSubscription(name).value()->stopped();
+  };
+  add_never_firing("first");
   dispatcher.Start();
   // The first pass runs at once (and stops "first"); then the loop waits out its tick.
-  bool first_pass = false;
-  for (int i = 0; i < 250 && !first_pass; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    first_pass = store->GetSubscription("first").value()->stopped();
-  }
-  REQUIRE(first_pass);
-  Subscription s = Broken("feb31");
-  s.schedule = "cron 0 0 31 2 *";
-  REQUIRE(store->PutSubscriptionDefinition(s).ok());
+  REQUIRE(stopped_within("first", std::chrono::seconds(5)));
+  add_never_firing("feb31");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK_FALSE(store->GetSubscription("feb31").value()->stopped());  // no pass yet
   dispatcher.Wake();
-  bool stopped = false;
-  for (int i = 0; i < 100 && !stopped; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    stopped = store->GetSubscription("feb31").value()->stopped();
-  }
-  CHECK(stopped);
+  CHECK(stopped_within("feb31", std::chrono::seconds(2)));
   dispatcher.Stop();
 }
 
