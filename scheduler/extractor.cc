@@ -1,6 +1,7 @@
 #include "scheduler/extractor.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -238,7 +239,8 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
   clean_ = false;  // set again only when the result is read to its end
   size_t n = 0;
   const size_t total = updatetime_index_ == delivered_ ? delivered_ + 1 : delivered_;
-  flags_.clear();
+  route_rows_.resize(routes_);
+  for (std::vector<uint32_t>& rows : route_rows_) rows.clear();
   updatetimes_.clear();
   while (n < max_rows) {
     DX_ASSIGN_OR_RETURN(bool row, stmt_->Fetch());
@@ -265,13 +267,15 @@ Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last
       DX_ASSIGN_OR_RETURN(bool not_null, stmt_->GetText(total + w, &cell_));
       uint32_t bits = 0;
       auto [end, ec] = std::from_chars(cell_.data(), cell_.data() + cell_.size(), bits);
+      const size_t in_word = std::min(kRoutesPerWord, routes_ - first);
       if (!not_null || ec != std::errc() || end != cell_.data() + cell_.size() ||
-          bits >= (1u << kRoutesPerWord)) {
+          (bits >> in_word) != 0) {
         return Internal("the source answered '" + cell_ + "' for the filters a row passes (word " +
                         std::to_string(w) + " of the shared read's query)");
       }
-      for (size_t r = first; r < std::min(routes_, first + kRoutesPerWord); ++r) {
-        flags_.push_back(static_cast<uint8_t>((bits >> (r - first)) & 1u));
+      for (; bits != 0; bits &= bits - 1) {
+        route_rows_[first + static_cast<size_t>(std::countr_zero(bits))].push_back(
+            static_cast<uint32_t>(n));
       }
     }
     ++n;

@@ -74,10 +74,11 @@ class Extractor {
   // Returns the number of rows read; 0 at the end. At the end of a full load, the caller
   // records FinishedWatermark() so that incremental extraction takes over.
   Result<size_t> Read(size_t max_rows, RowBatch* batch, Watermark* last);
-  // After Read: for each row read, one flag per ExtractSpec route (row-major), 1 when the row
-  // passes that route's filter. The source evaluates the routes as the bits of a few integer
-  // columns (kRoutesPerWord each): a driver reads one cell per word, not one per route.
-  const std::vector<uint8_t>& route_flags() const { return flags_; }
+  // After Read: the rows (their numbers in that Read, ascending) that pass ExtractSpec route
+  // `route`'s filter. The source evaluates the routes as the bits of a few integer columns
+  // (kRoutesPerWord each): a driver reads one cell per word, not one per route, and each row
+  // costs its words and the routes it passes, not one test per route.
+  const std::vector<uint32_t>& route_rows(size_t route) const { return route_rows_.at(route); }
   static constexpr size_t kRoutesPerWord = 30;  // bits 0..29: a sum that fits any SQL INTEGER
   // After Read, with ExtractSpec::row_updatetimes: each row's UPDATETIME, source spelling.
   const std::vector<std::string>& row_updatetimes() const { return updatetimes_; }
@@ -101,8 +102,8 @@ class Extractor {
   size_t delivered_ = 0;             // columns sent to the agent
   size_t updatetime_index_ = 0;      // position of UPDATETIME in the select list
   std::vector<size_t> key_indexes_;
-  size_t routes_ = 0;           // routes, their words after the columns (and UPDATETIME)
-  std::vector<uint8_t> flags_;  // route flags of the rows of the last Read
+  size_t routes_ = 0;  // routes, their words after the columns (and UPDATETIME)
+  std::vector<std::vector<uint32_t>> route_rows_;  // per route, its rows of the last Read
   bool keep_updatetimes_ = false;
   std::vector<std::string> updatetimes_;  // of the rows of the last Read, when kept
   std::string full_load_until_;           // non-empty while reading a full load

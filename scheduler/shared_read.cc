@@ -224,8 +224,6 @@ Result<size_t> SharedReader::Read(size_t max_rows, std::vector<RowBatch>* batche
   if (n == 0) return n;
   DX_RETURN_IF_ERROR(text_->Normalize(&raw_));
   DX_RETURN_IF_ERROR(text_->CheckPosition(*last));
-  const std::vector<uint8_t>& flags = extractor_->route_flags();
-  const size_t routes = flags.size() / n;
   for (size_t k = 0; k < readers_.size(); ++k) {
     Subscriber& s = subscribers_[readers_[k]];
     RowBatch* out = &(*batches)[k];
@@ -234,10 +232,12 @@ Result<size_t> SharedReader::Read(size_t max_rows, std::vector<RowBatch>* batche
       picked_ = RowBatch(s.projection.size());
       out = &picked_;
     }
-    for (size_t row = 0; row < n; ++row) {
-      if (route_of_[k] >= 0 && flags[row * routes + static_cast<size_t>(route_of_[k])] == 0) {
-        continue;
-      }
+    // A reader with a route takes that route's rows; one without, every row.
+    const std::vector<uint32_t>* routed =
+        route_of_[k] >= 0 ? &extractor_->route_rows(static_cast<size_t>(route_of_[k])) : nullptr;
+    const size_t count = routed ? routed->size() : n;
+    for (size_t i = 0; i < count; ++i) {
+      const size_t row = routed ? (*routed)[i] : i;
       if (!starts_[k].empty() && Before(extractor_->row_updatetimes()[row], starts_[k])) continue;
       for (size_t col : s.projection) {
         if (raw_.IsNull(row, col)) {
