@@ -82,12 +82,13 @@ open(t + "/subs.yaml", "w").write("---\n".join(subs))
 PY
 }
 
-agents_cpu() {  # CPU ticks of every agent process so far
-  local pid sum=0 t
+agents_usage() {  # "CPU_TICKS MINOR_FAULTS" of every agent process so far
+  local pid ticks=0 faults=0 t f
   for pid in "${AGENT_PIDS[@]}"; do
-    t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) && sum=$((sum + t))
+    read -r t f < <(awk '{print $14 + $15, $10}' "/proc/$pid/stat") || continue
+    ticks=$((ticks + t)); faults=$((faults + f))
   done
-  echo "$sum"
+  echo "$ticks $faults"
 }
 
 # measure N FILTERED: writes "seconds rows_read reads cpu_s rows_delivered" to $T/result.txt
@@ -109,9 +110,9 @@ measure() {
     for pid in "${AGENT_PIDS[@]}"; do chrt --all-tasks --idle --pid 0 "$pid" >/dev/null; done
   fi
   psql_dx -c "SELECT pg_stat_reset()" >/dev/null
-  local cpu0 t0 t1 agents_cpu0 perf_pid=""
+  local cpu0 t0 t1 agents_cpu0 agents_faults0 perf_pid=""
   cpu0=$(awk '{print $14 + $15}' "/proc/$SCHEDULER_PID/stat")
-  agents_cpu0=$(agents_cpu)
+  read -r agents_cpu0 agents_faults0 < <(agents_usage)
   if [ -n "${BENCH_FANOUT_PERF:-}" ] && [ "$n" = "$BENCH_FANOUT_PERF" ]; then
     local opts=${BENCH_FANOUT_PERF_OPTS:--a -g -F 499} agent_pids
     agent_pids=$(IFS=,; echo "${AGENT_PIDS[*]}")
@@ -147,9 +148,9 @@ while time.time() < deadline:
 sys.exit("timed out waiting for all runs")
 PY
   ) || fail "all $n runs did not succeed"
-  local cpu1 delivered agents_cpu1
+  local cpu1 delivered agents_cpu1 agents_faults1
   cpu1=$(awk '{print $14 + $15}' "/proc/$SCHEDULER_PID/stat")
-  agents_cpu1=$(agents_cpu)
+  read -r agents_cpu1 agents_faults1 < <(agents_usage)
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"
     wait "$perf_pid"
@@ -160,7 +161,7 @@ PY
   sleep 1
   local counts
   counts=$(psql_dx -At -c "SELECT coalesce(seq_tup_read,0) + coalesce(idx_tup_fetch,0), coalesce(seq_scan,0) + coalesce(idx_scan,0) FROM pg_stat_user_tables WHERE relname='pupil'")
-  python3 -c "print(round($t1 - $t0, 2), '${counts%%|*}', '${counts##*|}', round(($cpu1 - $cpu0) / $(getconf CLK_TCK), 2), $delivered, round(($agents_cpu1 - $agents_cpu0) / $(getconf CLK_TCK), 2))" >"$T/result.txt"
+  python3 -c "print(round($t1 - $t0, 2), '${counts%%|*}', '${counts##*|}', round(($cpu1 - $cpu0) / $(getconf CLK_TCK), 2), $delivered, round(($agents_cpu1 - $agents_cpu0) / $(getconf CLK_TCK), 2), $agents_faults1 - $agents_faults0)" >"$T/result.txt"
 }
 
 # Each figure is the median of BENCH_FANOUT_REPEAT rounds; a round measures the single-agent
@@ -171,13 +172,13 @@ declare -A took=() cpus=() agent_cpus=() reads_of=() scans_of=() rows_of=()
 singles=()
 for round in $(seq 1 "$REPEAT"); do
   measure 1 0
-  read -r single_s single_read single_reads single_cpu single_rows single_agents_cpu <"$T/result.txt"
-  echo "round $round: one agent, whole table: $single_rows rows in ${single_s} s; source read $single_read rows in $single_reads scans; scheduler CPU ${single_cpu} s, agent's CPU ${single_agents_cpu} s"
+  read -r single_s single_read single_reads single_cpu single_rows single_agents_cpu single_faults <"$T/result.txt"
+  echo "round $round: one agent, whole table: $single_rows rows in ${single_s} s; source read $single_read rows in $single_reads scans; scheduler CPU ${single_cpu} s, agent's CPU ${single_agents_cpu} s, its page faults $single_faults"
   singles+=("$single_s")
   for n in $NS; do
     measure "$n" 1
-    read -r s read reads cpu rows agents_cpu <"$T/result.txt"
-    echo "round $round: n=$n: $rows rows delivered in ${s} s; source read $read rows in $reads scans; scheduler CPU ${cpu} s, agents' CPU ${agents_cpu} s"
+    read -r s read reads cpu rows agents_cpu faults <"$T/result.txt"
+    echo "round $round: n=$n: $rows rows delivered in ${s} s; source read $read rows in $reads scans; scheduler CPU ${cpu} s, agents' CPU ${agents_cpu} s, their page faults $faults"
     took[$n]+=" $s"; cpus[$n]+=" $cpu"; agent_cpus[$n]+=" $agents_cpu"
     # The source figures are the largest of the rounds (the target bounds every run).
     reads_of[$n]=$(( ${reads_of[$n]:-0} > read ? ${reads_of[$n]:-0} : read ))
