@@ -213,6 +213,20 @@ Status SharedReader::Start(const std::vector<size_t>& readers, const Watermark& 
     std::fill(route_of_.begin(), route_of_.end(), -1);
   }
   spec.routes_select = !every_row;
+  batch_of_.resize(readers.size());
+  for (size_t k = 0; k < readers.size(); ++k) {
+    batch_of_[k] = k;
+    const Subscriber& s = subscribers_[readers[k]];
+    if (!s.masking->passthrough()) continue;
+    for (size_t j = 0; j < k; ++j) {
+      const Subscriber& t = subscribers_[readers[j]];
+      if (batch_of_[j] == j && t.masking->passthrough() && route_of_[j] == route_of_[k] &&
+          starts_[j] == starts_[k] && t.projection == s.projection) {
+        batch_of_[k] = j;
+        break;
+      }
+    }
+  }
   return extractor_->Start(spec);
 }
 
@@ -225,6 +239,7 @@ Result<size_t> SharedReader::Read(size_t max_rows, std::vector<RowBatch>* batche
   DX_RETURN_IF_ERROR(text_->Normalize(&raw_));
   DX_RETURN_IF_ERROR(text_->CheckPosition(*last));
   for (size_t k = 0; k < readers_.size(); ++k) {
+    if (batch_of_[k] != k) continue;  // an earlier reader's batch holds its rows
     Subscriber& s = subscribers_[readers_[k]];
     RowBatch* out = &(*batches)[k];
     const bool masked = !s.masking->passthrough();

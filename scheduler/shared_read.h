@@ -64,10 +64,15 @@ class SharedReader {
   // empty: every row): a reader further on shares the read of one behind it.
   Status Start(const std::vector<size_t>& readers, const Watermark& after, const std::string& bound,
                bool whole_table, const std::vector<std::string>& starts = {});
+  // After Start: the batch that reader k's rows go to, k or an earlier reader's. Readers that
+  // always take the same rows the same way (the same filter, columns and start, neither
+  // masked: several front-end machines of one district, every consumer of an unfiltered code
+  // table) share the first one's batch, so a row is copied once for all of them.
+  size_t batch_of(size_t k) const { return batch_of_.at(k); }
   // Reads up to `max_rows` rows at the source and appends each (UTF-8, masked) to
-  // `(*batches)[k]` (of table(readers[k]) columns) for each reader it belongs to. `*last`
-  // becomes the position after the last row read. Returns the number of rows read at the
-  // source; 0 at the end.
+  // `(*batches)[batch_of(k)]` (of table(readers[k]) columns) for each reader k it belongs to;
+  // the other batches are left as they are. `*last` becomes the position after the last row
+  // read. Returns the number of rows read at the source; 0 at the end.
   Result<size_t> Read(size_t max_rows, std::vector<RowBatch>* batches, Watermark* last);
   // True when this read is (part of) the initial full load.
   bool full_load() const;
@@ -90,6 +95,7 @@ class SharedReader {
   std::vector<size_t> readers_;
   std::vector<int> route_of_;        // per reader: its route (flag) index, -1 = every row
   std::vector<std::string> starts_;  // per reader: the UPDATETIME it starts at ("" = any)
+  std::vector<size_t> batch_of_;     // per reader: the batch its rows go to
   std::unique_ptr<SourceText> text_;
   RowBatch raw_;     // rows as read, all union columns
   RowBatch picked_;  // one reader's rows, before masking

@@ -348,20 +348,24 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
     }
     if (n.value() == 0) break;
     total += n.value();
-    // The batches sent this round are cleared after it: an equal one of another member is
-    // sent with the same encoding (BatchPacker).
-    std::vector<size_t> sent;
+    // A batch goes to every live member whose rows it holds (SharedReader::batch_of); an
+    // equal batch of another member is sent with the same encoding (BatchPacker). A batch is
+    // cleared once sent, and when no live member takes its rows any more.
+    std::vector<bool> sent(batches.size(), false);
+    std::vector<bool> taken(batches.size(), false);
     for (size_t k = 0; k < flows.size(); ++k) {
-      if (!flows[k]->live()) {
-        batches[k].Clear();
-        continue;
-      }
-      if (batches[k].rows() < send_at) continue;
-      Settle(*flows[k], Deliver(*flows[k], batches[k], last, live_count() > 1));
-      sent.push_back(k);
+      const size_t b = reader_->batch_of(k);
+      if (!flows[k]->live() || batches[b].rows() < send_at) continue;
+      Settle(*flows[k], Deliver(*flows[k], batches[b], last, live_count() > 1));
+      sent[b] = true;
     }
     ForgetPacked();
-    for (size_t k : sent) batches[k].Clear();
+    for (size_t k = 0; k < flows.size(); ++k) {
+      if (flows[k]->live()) taken[reader_->batch_of(k)] = true;
+    }
+    for (size_t b = 0; b < batches.size(); ++b) {
+      if (sent[b] || !taken[b]) batches[b].Clear();
+    }
   }
   if (live_count() == 0) return;
   for (size_t k = 0; k < flows.size(); ++k) {
@@ -373,13 +377,15 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
       // row up to the load's bound is delivered. A member whose window is still full leaves
       // here like anywhere else (it would hold back the others' last batches) and finishes
       // its load on its own.
-      Settle(f, Deliver(f, batches[k], reader_->FinishedWatermark(), live_count() > 1));
+      Settle(f, Deliver(f, batches[reader_->batch_of(k)], reader_->FinishedWatermark(),
+                        live_count() > 1));
     } else if (total > 0 && !(AtBoundary(f.after) && f.after.updatetime >= bound)) {
       // Every row before the bound is delivered: the member's position moves there, the same
       // for every member of this read and of any read of the entry in this run, so that they
       // share one read next time. (A poll that found nothing sends nothing; a member already
       // at a later boundary, its rows all skipped, stays where it is.)
-      Settle(f, Deliver(f, batches[k], Watermark{"", bound, {}}, live_count() > 1));
+      Settle(f,
+             Deliver(f, batches[reader_->batch_of(k)], Watermark{"", bound, {}}, live_count() > 1));
     }
   }
 }
@@ -430,7 +436,7 @@ Result<std::string> BatchPacker::Pack(const RowBatch& rows) {
   const std::pair<size_t, size_t> key{rows.rows(), rows.payload_bytes()};
   if (rows.rows() > 0) {  // an empty batch (a position moving on) costs nothing to pack
     for (auto [it, end] = packed_.equal_range(key); it != end; ++it) {
-      if (*it->second.rows == rows) return it->second.payload;
+      if (it->second.rows == &rows || *it->second.rows == rows) return it->second.payload;
     }
   }
   raw_.clear();

@@ -96,15 +96,16 @@ std::vector<std::vector<std::string>> ReadAll(SharedReader& reader, size_t subsc
     REQUIRE(n.ok());
     if (n.value() == 0) break;
     for (size_t k = 0; k < subscribers; ++k) {
-      for (size_t r = 0; r < batches[k].rows(); ++r) {
+      const RowBatch& batch = batches[reader.batch_of(k)];
+      for (size_t r = 0; r < batch.rows(); ++r) {
         std::string row;
-        for (size_t c = 0; c < batches[k].columns(); ++c) {
-          row += (c ? "|" : "") + std::string(batches[k].Cell(r, c));
+        for (size_t c = 0; c < batch.columns(); ++c) {
+          row += (c ? "|" : "") + std::string(batch.Cell(r, c));
         }
         out[k].push_back(row);
       }
-      batches[k].Clear();
     }
+    for (RowBatch& batch : batches) batch.Clear();
   }
   return out;
 }
@@ -195,6 +196,52 @@ TEST_CASE("a subscriber further on takes rows from its own UPDATETIME; the other
   }
   CHECK(rows[0] == want_a);
   CHECK(rows[1] == want_b);
+}
+
+TEST_CASE("subscribers taking the same rows the same way share one batch; any difference not") {
+  Fixture f;
+  const std::vector<RowCondition> d1 = {{"district", "=", {"310101"}}};
+  Subscription a = f.Sub("a", {"id", "district", "updatetime"}, d1);
+  Subscription twin = f.Sub("twin", {"id", "district", "updatetime"}, d1);
+  Subscription columns = f.Sub("columns", {"id", "updatetime"}, d1);
+  Subscription other =
+      f.Sub("other", {"id", "district", "updatetime"}, {{"district", "=", {"310102"}}});
+  Subscription masked = f.Sub("masked", {"id", "district", "updatetime"}, d1);
+  masked.masking = {MaskRule("district", "partial", 1, 0)};
+  Subscription later = f.Sub("later", {"id", "district", "updatetime"}, d1);
+  std::vector<Status> refused;
+  auto reader = SharedReader::Open(
+      f.source, f.entry, {&a, &twin, &columns, &other, &masked, &later}, "", nullptr, &refused);
+  REQUIRE(reader.ok());
+  REQUIRE((*reader)
+              ->Start({0, 1, 2, 3, 4, 5}, Watermark(), "2026-11-21 11:00:00", false,
+                      {"", "", "", "", "", "2026-11-21 10:00:20"})
+              .ok());
+  CHECK((*reader)->batch_of(0) == 0);
+  CHECK((*reader)->batch_of(1) == 0);  // the twin: a's batch
+  for (size_t k = 2; k < 6; ++k) CHECK((*reader)->batch_of(k) == k);
+  auto rows = ReadAll(**reader, 6, {3, 3, 2, 3, 3, 3});
+  std::vector<std::string> want_a, want_columns, want_other, want_masked, want_later;
+  auto updatetime = [](int id) {
+    return "2026-11-21 10:00:" + std::string(id < 10 ? "0" : "") + std::to_string(id);
+  };
+  for (int id = 1; id <= 30; ++id) {
+    const std::string at = std::to_string(id) + "|";
+    if (id % 3 == 1) {
+      want_a.push_back(at + "310101|" + updatetime(id));
+      want_columns.push_back(at + updatetime(id));
+      want_masked.push_back(at + "3*****|" + updatetime(id));
+      if (id >= 20) want_later.push_back(want_a.back());
+    } else if (id % 3 == 2) {
+      want_other.push_back(at + "310102|" + updatetime(id));
+    }
+  }
+  CHECK(rows[0] == want_a);
+  CHECK(rows[1] == want_a);
+  CHECK(rows[2] == want_columns);
+  CHECK(rows[3] == want_other);
+  CHECK(rows[4] == want_masked);
+  CHECK(rows[5] == want_later);
 }
 
 TEST_CASE("64 filters in one read: each subscriber gets exactly its rows across the words") {
