@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 #include "common/canonical_value.h"
 #include "common/cell_text.h"
@@ -236,6 +237,9 @@ Status Extractor::Start(const ExtractSpec& spec) {
 }
 
 Result<size_t> Extractor::Read(size_t max_rows, RowBatch* batch, Watermark* last) {
+  if (max_rows > std::numeric_limits<uint32_t>::max()) {
+    return Internal("Extractor::Read of more than 2^32 - 1 rows at once");  // rows as uint32
+  }
   clean_ = false;  // set again only when the result is read to its end
   size_t n = 0;
   const size_t total = updatetime_index_ == delivered_ ? delivered_ + 1 : delivered_;

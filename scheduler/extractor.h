@@ -39,8 +39,8 @@ struct ExtractSpec {
   // Reconciliation: every row the filter passes, in key order as CompareCanonical orders keys
   // (text keys by binary collation), with no UPDATETIME bound; `after` must be empty.
   bool whole_table = false;
-  // A shared read: the rows passing any of these filters (and `filter`); for each row read,
-  // Extractor::route_flags() says which of them it passes.
+  // A shared read: the rows passing any of these filters (and `filter`); after each Read,
+  // Extractor::route_rows(r) lists the rows passing filter r.
   std::vector<RowFilter> routes;
   // False when some reader takes every row: the routes then only flag rows, not select them.
   bool routes_select = true;
@@ -80,6 +80,7 @@ class Extractor {
   // costs its words and the routes it passes, not one test per route.
   const std::vector<uint32_t>& route_rows(size_t route) const { return route_rows_.at(route); }
   static constexpr size_t kRoutesPerWord = 30;  // bits 0..29: a sum that fits any SQL INTEGER
+  static_assert(kRoutesPerWord < 32, "a word's bits are shifted within 32 bits");
   // After Read, with ExtractSpec::row_updatetimes: each row's UPDATETIME, source spelling.
   const std::vector<std::string>& row_updatetimes() const { return updatetimes_; }
 

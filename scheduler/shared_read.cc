@@ -173,6 +173,7 @@ const std::string& SharedReader::filter_key(size_t i) const {
 Status SharedReader::Start(const std::vector<size_t>& readers, const Watermark& after,
                            const std::string& bound, bool whole_table,
                            const std::vector<std::string>& starts) {
+  batch_of_.clear();  // a Start that fails leaves no read to Read
   if (!union_ || readers.empty()) return Internal("SharedReader::Start without a subscriber");
   ExtractSpec spec = union_->spec;
   spec.after = after;
@@ -218,10 +219,10 @@ Status SharedReader::Start(const std::vector<size_t>& readers, const Watermark& 
     batch_of_[k] = k;
     const Subscriber& s = subscribers_[readers[k]];
     if (!s.masking->passthrough()) continue;
-    for (size_t j = 0; j < k; ++j) {
+    for (size_t j = 0; j < k; ++j) {  // the first match is the batch's first reader
       const Subscriber& t = subscribers_[readers[j]];
-      if (batch_of_[j] == j && t.masking->passthrough() && route_of_[j] == route_of_[k] &&
-          starts_[j] == starts_[k] && t.projection == s.projection) {
+      if (t.masking->passthrough() && route_of_[j] == route_of_[k] && starts_[j] == starts_[k] &&
+          t.projection == s.projection) {
         batch_of_[k] = j;
         break;
       }
@@ -232,6 +233,7 @@ Status SharedReader::Start(const std::vector<size_t>& readers, const Watermark& 
 
 Result<size_t> SharedReader::Read(size_t max_rows, std::vector<RowBatch>* batches,
                                   Watermark* last) {
+  if (batch_of_.size() != readers_.size()) return Internal("SharedReader::Read before Start");
   if (batches->size() != readers_.size()) return Internal("SharedReader::Read: batch per reader");
   raw_.Clear();
   DX_ASSIGN_OR_RETURN(size_t n, extractor_->Read(max_rows, &raw_, last));

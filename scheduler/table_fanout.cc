@@ -352,7 +352,6 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
     // equal batch of another member is sent with the same encoding (BatchPacker). A batch is
     // cleared once sent, and when no live member takes its rows any more.
     std::vector<bool> sent(batches.size(), false);
-    std::vector<bool> taken(batches.size(), false);
     for (size_t k = 0; k < flows.size(); ++k) {
       const size_t b = reader_->batch_of(k);
       if (!flows[k]->live() || batches[b].rows() < send_at) continue;
@@ -360,6 +359,7 @@ void TableFanout::Read(std::vector<Flow*>& flows, const Watermark& after,
       sent[b] = true;
     }
     ForgetPacked();
+    std::vector<bool> taken(batches.size(), false);
     for (size_t k = 0; k < flows.size(); ++k) {
       if (flows[k]->live()) taken[reader_->batch_of(k)] = true;
     }

@@ -2,17 +2,20 @@
 # Shared extraction (共享抽取, issue 9): the subscriptions of one catalog entry that are due
 # together are served by one read of the source, each through its own columns, filter, masking,
 # watermark and window.
-#  - five subscribers of a PostgreSQL table (three on one district, one of them with fewer
+#  - six subscribers of a PostgreSQL table (three on one district, one of them with fewer
 #    columns, one with the same columns, filter and masking as another, so that its batches go
 #    with the other's encoding; one on another district with a hashed name; one taking every
-#    row into a PostgreSQL target) load with one read: PostgreSQL's own counters show at most
-#    2 x the table's rows read, where a read per subscriber reads 5 x;
+#    row into a PostgreSQL target, one taking every row unmasked as well, into SQLite) load
+#    with one read: PostgreSQL's own counters show at most 2 x the table's rows read, where a
+#    read per subscriber reads 6 x;
 #  - each target holds exactly its rows, masked as approved, checked with sqlite3 and psql
 #    against the source's rows masked by Python;
-#  - a fifth subscriber (a school of the first district) whose agent comes late catches up on
-#    its own; changes at the source then reach all five;
+#  - a seventh subscriber (a school of the first district) whose agent comes late catches up
+#    on its own; changes at the source then reach all seven;
 #  - an agent stopped with SIGSTOP during a shared read leaves it after straggler_s: the others
 #    get their rows while it is stopped; resumed, it catches up and holds exactly its rows.
+#    Its s0 takes every row unmasked, as s3 does: the two share one batch, s0's (the first
+#    member), which s3 must still get in full after s0 has left the read.
 source "$(dirname "$0")/harness.sh"
 harness_init fanout
 start_postgres "$T"
@@ -70,6 +73,8 @@ subscription() {  # NAME AGENT APP COLUMNS FILTER...
   printf 'target_table: %s\nschedule: realtime 2s\n' "${TARGET:-student}"
 }
 {
+  # Every row, unmasked, like s3: s0 (the first member of each read) and s3 share one batch.
+  TARGET=student_all subscription s0 fan-5 "$APP3" "$COLS"
   subscription s1 fan-1 "$APP1" "$COLS" district_code=310104
   subscription s2 fan-2 "$APP2" "id,name,district_code,stage,updatetime" district_code=310115
   subscription s3 fan-3 "$APP3" "$COLS"
@@ -82,7 +87,7 @@ subscription() {  # NAME AGENT APP COLUMNS FILTER...
 psql_dx -c "SELECT pg_stat_reset()" >/dev/null
 as_user cons apply -f "$T/subs.yaml" >/dev/null || fail "the subscriptions were not applied"
 succeeded() { [ "$(last_run_field "$1" status)" = succeeded ]; }
-for s in s1 s2 s3 s5 s6; do wait_for 60 "the first run of $s" succeeded "$s"; done
+for s in s0 s1 s2 s3 s5 s6; do wait_for 60 "the first run of $s" succeeded "$s"; done
 
 # expected WHERE SPEC...: the source's rows as an agent must hold them, tab-separated, by id;
 # SPEC is a column, or column=hash | column=partial:FIRST:LAST.
@@ -107,6 +112,8 @@ check_s4() { [ "$(lite_rows 4 "id,name,id_card,school_code,district_code,stage,b
   "$(expected "$D1 AND school_code = '$SCHOOL'" id name id_card=partial:3:4 school_code district_code stage birth updatetime | md5sum)" ]; }
 check_s6() { [ "$(lite_rows 1 "id,name,id_card,school_code,district_code,stage,birth,updatetime" student_copy | md5sum)" = \
   "$(expected "$D1" id name id_card=partial:3:4 school_code district_code stage birth updatetime | md5sum)" ]; }
+check_s0() { [ "$(lite_rows 5 "id,name,id_card,school_code,district_code,stage,birth,updatetime" student_all | md5sum)" = \
+  "$(expected "1 = 1" id name id_card school_code district_code stage birth updatetime | md5sum)" ]; }
 check_s5() { [ "$(lite_rows 5 "id,name,id_card,school_code,updatetime" | md5sum)" = \
   "$(expected "$D1" id name id_card=partial:3:4 school_code updatetime | md5sum)" ]; }
 
@@ -115,11 +122,11 @@ kill_scheduler
 sleep 1
 read -r rows_read scans < <(psql_dx -At -F ' ' -c "SELECT coalesce(seq_tup_read,0) + coalesce(idx_tup_fetch,0),
   coalesce(seq_scan,0) + coalesce(idx_scan,0) FROM pg_stat_user_tables WHERE relname = 'student'")
-echo "five subscribers' full loads read $rows_read rows in $scans scans at the source ($ROWS rows)"
+echo "six subscribers' full loads read $rows_read rows in $scans scans at the source ($ROWS rows)"
 [ "$rows_read" -le $((2 * ROWS)) ] ||
-  fail "five subscribers' loads read $rows_read rows at the source (more than 2 x $ROWS): not one shared read"
-for s in 1 2 3 5 6; do "check_s$s" || fail "subscriber s$s does not hold exactly its rows"; done
-pass "one read of $rows_read rows served five subscribers, each holding exactly its rows (checked with sqlite3 and psql; masking per approval; s6 equal to s1)"
+  fail "six subscribers' loads read $rows_read rows at the source (more than 2 x $ROWS): not one shared read"
+for s in 0 1 2 3 5 6; do "check_s$s" || fail "subscriber s$s does not hold exactly its rows"; done
+pass "one read of $rows_read rows served six subscribers, each holding exactly its rows (checked with sqlite3 and psql; masking per approval; s6 equal to s1, s0 to s3)"
 
 write_scheduler_config "safety_lag_s: 0, batch_rows: 200, window: 1, straggler_s: 1, retry_min_s: 1, retry_max_s: 2"
 # A dead link is noticed after three heartbeats (15 s here): the straggler leaves the read
@@ -132,8 +139,8 @@ pass "a subscriber whose agent came late caught up on its own ($(lite_rows 4 id 
 
 next_second
 psql_dx -c "UPDATE student SET stage = '高中', updatetime = now() WHERE id % 7 = 0"
-for s in 1 2 3 4 5 6; do wait_for 60 "s$s to get the changes" "check_s$s"; done
-pass "changes at the source reached all six subscribers"
+for s in 0 1 2 3 4 5 6; do wait_for 60 "s$s to get the changes" "check_s$s"; done
+pass "changes at the source reached all seven subscribers"
 
 # A straggler: fan-5 stops taking batches during a shared read of many changed rows.
 kill -STOP "${AGENT_PIDS[5]}"
@@ -143,11 +150,13 @@ t0=$(date +%s)
 for s in 1 2 3 4 6; do wait_for 60 "s$s to get the changes while fan-5 is stopped" "check_s$s"; done
 echo "the other five held every change $(($(date +%s) - t0)) s after it, fan-5 stopped"
 check_s5 && fail "fan-5 holds the changes although it was stopped"
+check_s0 && fail "fan-5 holds the changes in student_all although it was stopped"
 grep -q "s5: left a shared read" "$T/scheduler.log" ||
   fail "the scheduler did not log that s5 left the shared read"
 kill -CONT "${AGENT_PIDS[5]}"
 wait_for 60 "the straggler to catch up" check_s5
-pass "a stopped subscriber left the shared read without holding the others back, then caught up"
+wait_for 60 "the straggler's s0 to catch up" check_s0
+pass "a stopped agent's subscribers left the shared read without holding the others back (s3 got the batch it shared with s0 in full), then caught up"
 
 # The scheduler's counters (admin only) while nothing changes: the polls share source reads
 # and announce nothing to the agents.

@@ -209,24 +209,31 @@ TEST_CASE("subscribers taking the same rows the same way share one batch; any di
   Subscription masked = f.Sub("masked", {"id", "district", "updatetime"}, d1);
   masked.masking = {MaskRule("district", "partial", 1, 0)};
   Subscription later = f.Sub("later", {"id", "district", "updatetime"}, d1);
+  Subscription twin_after_masked = f.Sub("twin2", {"id", "district", "updatetime"}, d1);
+  Subscription every = f.Sub("every", {"id", "district", "updatetime"}, {});
   std::vector<Status> refused;
   auto reader = SharedReader::Open(
-      f.source, f.entry, {&a, &twin, &columns, &other, &masked, &later}, "", nullptr, &refused);
+      f.source, f.entry, {&a, &twin, &columns, &other, &masked, &later, &twin_after_masked, &every},
+      "", nullptr, &refused);
   REQUIRE(reader.ok());
-  REQUIRE((*reader)
-              ->Start({0, 1, 2, 3, 4, 5}, Watermark(), "2026-11-21 11:00:00", false,
-                      {"", "", "", "", "", "2026-11-21 10:00:20"})
-              .ok());
-  CHECK((*reader)->batch_of(0) == 0);
-  CHECK((*reader)->batch_of(1) == 0);  // the twin: a's batch
-  for (size_t k = 2; k < 6; ++k) CHECK((*reader)->batch_of(k) == k);
-  auto rows = ReadAll(**reader, 6, {3, 3, 2, 3, 3, 3});
-  std::vector<std::string> want_a, want_columns, want_other, want_masked, want_later;
+  const std::vector<size_t> readers = {0, 1, 2, 3, 4, 5, 6, 7};
+  const std::vector<std::string> starts = {"", "", "", "", "", "2026-11-21 10:00:20", "", ""};
+  REQUIRE((*reader)->Start(readers, Watermark(), "2026-11-21 11:00:00", false, starts).ok());
+  // The twins take a's batch (the one after the masked subscriber too: masked rows are its
+  // own); a different column list, filter, masking, start, or no filter, each its own.
+  const std::vector<size_t> want_batch = {0, 0, 2, 3, 4, 5, 0, 7};
+  for (size_t k = 0; k < readers.size(); ++k) {
+    CAPTURE(k);
+    CHECK((*reader)->batch_of(k) == want_batch[k]);
+  }
+  auto rows = ReadAll(**reader, readers.size(), {3, 3, 2, 3, 3, 3, 3, 3});
+  std::vector<std::string> want_a, want_columns, want_other, want_masked, want_later, want_every;
   auto updatetime = [](int id) {
     return "2026-11-21 10:00:" + std::string(id < 10 ? "0" : "") + std::to_string(id);
   };
   for (int id = 1; id <= 30; ++id) {
     const std::string at = std::to_string(id) + "|";
+    want_every.push_back(at + "31010" + std::to_string(id % 3) + "|" + updatetime(id));
     if (id % 3 == 1) {
       want_a.push_back(at + "310101|" + updatetime(id));
       want_columns.push_back(at + updatetime(id));
@@ -242,6 +249,34 @@ TEST_CASE("subscribers taking the same rows the same way share one batch; any di
   CHECK(rows[3] == want_other);
   CHECK(rows[4] == want_masked);
   CHECK(rows[5] == want_later);
+  CHECK(rows[6] == want_a);
+  CHECK(rows[7] == want_every);
+  // A read fills the shared batch only: the twins' own batches stay as they were.
+  REQUIRE((*reader)->Start(readers, Watermark(), "2026-11-21 11:00:00", false, starts).ok());
+  std::vector<RowBatch> batches;
+  for (size_t columns_of : {3, 3, 2, 3, 3, 3, 3, 3}) batches.emplace_back(columns_of);
+  Watermark last;
+  REQUIRE((*reader)->Read(100, &batches, &last).ok());
+  CHECK(batches[0].rows() == 10);
+  CHECK(batches[1].rows() == 0);
+  CHECK(batches[6].rows() == 0);
+}
+
+TEST_CASE("a subscriber without masking never takes a masked subscriber's batch") {
+  Fixture f;
+  const std::vector<RowCondition> d1 = {{"district", "=", {"310101"}}};
+  Subscription masked = f.Sub("masked", {"id", "district", "updatetime"}, d1);
+  masked.masking = {MaskRule("district", "partial", 1, 0)};
+  Subscription plain = f.Sub("plain", {"id", "district", "updatetime"}, d1);
+  std::vector<Status> refused;
+  auto reader = SharedReader::Open(f.source, f.entry, {&masked, &plain}, "", nullptr, &refused);
+  REQUIRE(reader.ok());
+  REQUIRE((*reader)->Start({0, 1}, Watermark(), "2026-11-21 11:00:00", false).ok());
+  CHECK((*reader)->batch_of(1) == 1);
+  auto rows = ReadAll(**reader, 2, {3, 3});
+  REQUIRE(rows[1].size() == 10);
+  CHECK(rows[0][0] == "1|3*****|2026-11-21 10:00:01");
+  CHECK(rows[1][0] == "1|310101|2026-11-21 10:00:01");
 }
 
 TEST_CASE("64 filters in one read: each subscriber gets exactly its rows across the words") {
