@@ -93,7 +93,7 @@ class SharedReader {
   std::unique_ptr<Union> union_;
   // The read under way.
   std::vector<size_t> readers_;
-  std::vector<int> route_of_;        // per reader: its route (flag) index, -1 = every row
+  std::vector<int> route_of_;        // per reader: its route's index, -1 = every row
   std::vector<std::string> starts_;  // per reader: the UPDATETIME it starts at ("" = any)
   std::vector<size_t> batch_of_;     // per reader: the batch its rows go to
   std::unique_ptr<SourceText> text_;

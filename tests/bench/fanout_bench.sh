@@ -85,13 +85,14 @@ PY
 agents_usage() {  # "CPU_TICKS MINOR_FAULTS" of every agent process so far
   local pid ticks=0 faults=0 t f
   for pid in "${AGENT_PIDS[@]}"; do
-    read -r t f < <(awk '{print $14 + $15, $10}' "/proc/$pid/stat") || continue
+    read -r t f < <(awk '{print $14 + $15, $10}' "/proc/$pid/stat" 2>/dev/null) || continue
     ticks=$((ticks + t)); faults=$((faults + f))
   done
   echo "$ticks $faults"
 }
 
-# measure N FILTERED: writes "seconds rows_read reads cpu_s rows_delivered" to $T/result.txt
+# measure N FILTERED: writes "seconds rows_read reads scheduler_cpu_s rows_delivered
+# agents_cpu_s agents_page_faults" to $T/result.txt
 measure() {
   local n=$1 i
   rm -rf "$T/scheduler.db"* "$T"/fan-*.db* "$T/scheduler.log"
