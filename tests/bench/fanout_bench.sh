@@ -82,10 +82,12 @@ open(t + "/subs.yaml", "w").write("---\n".join(subs))
 PY
 }
 
-agents_usage() {  # "CPU_TICKS MINOR_FAULTS" of every agent process so far
+usage_of() { awk '{print $14 + $15, $10}' "/proc/$1/stat" 2>/dev/null; }  # "CPU_TICKS MINOR_FAULTS"
+
+agents_usage() {  # the same, of every agent process together
   local pid ticks=0 faults=0 t f
   for pid in "${AGENT_PIDS[@]}"; do
-    read -r t f < <(awk '{print $14 + $15, $10}' "/proc/$pid/stat" 2>/dev/null) || continue
+    read -r t f < <(usage_of "$pid") || continue
     ticks=$((ticks + t)); faults=$((faults + f))
   done
   echo "$ticks $faults"
@@ -112,7 +114,7 @@ measure() {
   fi
   psql_dx -c "SELECT pg_stat_reset()" >/dev/null
   local cpu0 t0 t1 agents_cpu0 agents_faults0 perf_pid=""
-  cpu0=$(awk '{print $14 + $15}' "/proc/$SCHEDULER_PID/stat")
+  read -r cpu0 _ < <(usage_of "$SCHEDULER_PID")
   read -r agents_cpu0 agents_faults0 < <(agents_usage)
   if [ -n "${BENCH_FANOUT_PERF:-}" ] && [ "$n" = "$BENCH_FANOUT_PERF" ]; then
     local opts=${BENCH_FANOUT_PERF_OPTS:--a -g -F 499} agent_pids
@@ -150,7 +152,7 @@ sys.exit("timed out waiting for all runs")
 PY
   ) || fail "all $n runs did not succeed"
   local cpu1 delivered agents_cpu1 agents_faults1
-  cpu1=$(awk '{print $14 + $15}' "/proc/$SCHEDULER_PID/stat")
+  read -r cpu1 _ < <(usage_of "$SCHEDULER_PID")
   read -r agents_cpu1 agents_faults1 < <(agents_usage)
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"
@@ -169,7 +171,7 @@ PY
 # reference and then each N, so that the machine's drift (on this VM the same work took up to
 # two thirds more CPU in one run than in another) reaches both sides of the ratio alike.
 median() { python3 -c "import statistics, sys; print(round(statistics.median(map(float, sys.argv[1:])), 2))" "$@"; }
-declare -A took=() cpus=() agent_cpus=() reads_of=() scans_of=() rows_of=()
+declare -A took=() cpus=() agent_cpus=() reads_of=() scans_of=()
 singles=()
 for round in $(seq 1 "$REPEAT"); do
   measure 1 0
